@@ -181,8 +181,10 @@ def _parse_task(index: int, raw: Any) -> ParsedTask:
     meta = raw.get("meta")
     if meta is not None and not isinstance(meta, dict):
         raise ValueError("'meta' must be an object")
-    anns_raw = raw.get("annotations") or []
-    preds_raw = raw.get("predictions") or []
+    anns_raw = raw.get("annotations", [])
+    anns_raw = [] if anns_raw is None else anns_raw
+    preds_raw = raw.get("predictions", [])
+    preds_raw = [] if preds_raw is None else preds_raw
     if not isinstance(anns_raw, list):
         raise ValueError("'annotations' must be a list")
     if not isinstance(preds_raw, list):

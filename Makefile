@@ -1,0 +1,48 @@
+# ReviewDesk developer commands. `make run` opens the app on the demo; `make test` runs everything.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+export QT_QPA_PLATFORM ?= offscreen
+
+.PHONY: venv run test lint unit gui integration bench demo clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+# The GUI on the bundled demo project (on a headless machine: `xvfb-run make run`).
+run: QT_QPA_PLATFORM =
+run: venv
+	$(BIN)/reviewdesk --demo
+
+# Lint + import contracts + type checks + the whole test suite (unit, GUI, integration).
+test: venv lint
+	$(BIN)/python -m pytest tests
+
+lint: venv
+	$(BIN)/ruff check app tests benchmarks scripts
+	$(BIN)/lint-imports
+	$(BIN)/mypy
+
+unit: venv
+	$(BIN)/python -m pytest tests/unit
+
+gui: venv
+	$(BIN)/python -m pytest tests/gui
+
+integration: venv
+	$(BIN)/python -m pytest tests/integration
+
+bench: venv
+	for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+demo: venv
+	$(BIN)/python scripts/make_demo.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

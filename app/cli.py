@@ -1,0 +1,215 @@
+"""Command-line interface: ``reviewdesk SUBCOMMAND`` for scripts and training pipelines.
+
+Every subcommand takes ``--json`` for machine-readable output and exits non-zero on failure
+(1 = the operation failed, 2 = bad usage). No Qt is imported here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, is_dataclass
+from pathlib import Path
+from typing import Any
+
+from app import __version__
+from app.models.config import ConfigError
+from app.models.lsjson import LSFormatError
+from app.models.store import Store, StoreError
+
+Handler = Callable[[argparse.Namespace], Any]
+_COMMANDS: dict[str, Handler] = {}
+
+
+class CliError(Exception):
+    """A failure to report to the user in one line (exit code 1)."""
+
+
+def _json_default(o: Any) -> Any:
+    if is_dataclass(o) and not isinstance(o, type):
+        return asdict(o)
+    if isinstance(o, Path):
+        return str(o)
+    if hasattr(o, "tolist"):
+        return o.tolist()
+    return str(o)
+
+
+def emit(args: argparse.Namespace, payload: Any, text: str) -> None:
+    if getattr(args, "json", False):
+        print(json.dumps(payload, ensure_ascii=False, default=_json_default, indent=None))
+    else:
+        print(text)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="reviewdesk",
+        description="ReviewDesk: offline review of Label Studio annotations. Without a command, opens the app.",
+    )
+    p.add_argument("--version", action="version", version=f"reviewdesk {__version__}")
+    p.add_argument("--data-dir", help="folder of the local store (default: $REVIEWDESK_DATA_DIR or the "
+                                      "platform's user data folder)")
+    p.add_argument("--demo", action="store_true", help="open the app on the bundled demo project")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    def add(name: str, help_: str) -> argparse.ArgumentParser:
+        sp = sub.add_parser(name, help=help_, description=help_)
+        sp.add_argument("--json", action="store_true", help="machine-readable output")
+        sp.add_argument("--data-dir", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+        return sp
+
+    sp = add("import", "import a Label Studio JSON export as a new project")
+    sp.add_argument("export", help="the export file (a JSON list of tasks)")
+    sp.add_argument("--config", required=True, help="the project's labeling config (XML file)")
+    sp.add_argument("--title", help="project title (default: the file name)")
+    sp.add_argument("--media-root", help="folder that relative media paths resolve against "
+                                         "(default: the export's folder)")
+
+    add("projects", "list the projects in the local store")
+
+    sp = add("export", "write a project as a Label Studio JSON export")
+    sp.add_argument("project", type=int)
+    sp.add_argument("--format", default="ls-json", choices=["ls-json"])
+    sp.add_argument("-o", "--output", required=True, help="output file")
+
+    sp = add("tasks", "list a project's tasks (queue order)")
+    sp.add_argument("project", type=int)
+    sp.add_argument("--limit", type=int, default=50)
+    sp.add_argument("--offset", type=int, default=0)
+
+    add("demo", "import the bundled demo project (once) and print its id")
+
+    for register in _EXTENSIONS:
+        register(sub, add)
+    return p
+
+
+# Later capabilities (metrics, review, sync) register their subcommands here.
+_EXTENSIONS: list[Callable[[Any, Callable[[str, str], argparse.ArgumentParser]], None]] = []
+
+
+def command(name: str) -> Callable[[Handler], Handler]:
+    def deco(fn: Handler) -> Handler:
+        _COMMANDS[name] = fn
+        return fn
+
+    return deco
+
+
+def open_store(args: argparse.Namespace) -> Store:
+    return Store.open(getattr(args, "data_dir", None))
+
+
+@command("import")
+def cmd_import(args: argparse.Namespace) -> int:
+    from app.services.projects import ProjectService
+
+    try:
+        config = Path(args.config).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise CliError(f"Cannot read the labeling config {args.config}: {exc.strerror}") from exc
+    store = open_store(args)
+    try:
+        res = ProjectService(store).import_file(args.export, config, args.title or Path(args.export).stem,
+                                                media_root=args.media_root)
+    finally:
+        store.close()
+    s = res.summary
+    note = (f" ({s.predictions_ids_only} predictions were ids only: the export did not include their results)"
+            if s.predictions_ids_only else "")
+    emit(args, {"project_id": s.project_id, "tasks": s.tasks, "annotations": s.annotations,
+                "predictions": s.predictions, "predictions_ids_only": s.predictions_ids_only,
+                "members": s.members},
+         f"Imported project {s.project_id}: {s.tasks} tasks, {s.annotations} annotations, "
+         f"{s.predictions} predictions, {s.members} members{note}.")
+    return 0
+
+
+@command("projects")
+def cmd_projects(args: argparse.Namespace) -> int:
+    from app.services.projects import ProjectService
+
+    store = open_store(args)
+    try:
+        projects = ProjectService(store).list_projects()
+    finally:
+        store.close()
+    lines = [f"{'id':>4}  {'tasks':>7}  {'annotations':>11}  {'GT tasks':>8}  title"]
+    lines += [f"{p.id:>4}  {p.tasks:>7}  {p.annotations:>11}  {p.ground_truth_tasks:>8}  {p.title}" for p in projects]
+    emit(args, [asdict(p) for p in projects], "\n".join(lines) if projects else "No projects yet.")
+    return 0
+
+
+@command("export")
+def cmd_export(args: argparse.Namespace) -> int:
+    from app.services.projects import ProjectService
+
+    store = open_store(args)
+    try:
+        n = ProjectService(store).export_file(args.project, args.output)
+    except LookupError as exc:
+        raise CliError(str(exc)) from exc
+    except OSError as exc:
+        raise CliError(f"Cannot write {args.output}: {exc.strerror}") from exc
+    finally:
+        store.close()
+    emit(args, {"project_id": args.project, "tasks": n, "output": str(args.output)},
+         f"Wrote {n} tasks to {args.output}.")
+    return 0
+
+
+@command("tasks")
+def cmd_tasks(args: argparse.Namespace) -> int:
+    from app.services.projects import ProjectService
+
+    store = open_store(args)
+    try:
+        svc = ProjectService(store)
+        svc.project(args.project)
+        rows = svc.task_page(args.project, args.offset, args.limit)
+    except LookupError as exc:
+        raise CliError(str(exc)) from exc
+    finally:
+        store.close()
+    text = "\n".join(f"{r.server_id or r.id:>7}  {r.annotations} ann  {'GT ' if r.ground_truth else '   '}{r.preview}"
+                     for r in rows)
+    emit(args, [asdict(r) for r in rows], text or "No tasks.")
+    return 0
+
+
+@command("demo")
+def cmd_demo(args: argparse.Namespace) -> int:
+    from app.services.demo import ensure_demo
+
+    store = open_store(args)
+    try:
+        pid = ensure_demo(store)
+    finally:
+        store.close()
+    emit(args, {"project_id": pid}, f"Demo project: {pid}")
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    handler = _COMMANDS.get(args.command)
+    if handler is None:
+        print(f"reviewdesk: unknown command {args.command!r}", file=sys.stderr)
+        return 2
+    try:
+        return int(handler(args) or 0)
+    except (CliError, StoreError, ConfigError, LSFormatError, FileNotFoundError) as exc:
+        if getattr(args, "json", False):
+            print(json.dumps({"error": str(exc), "kind": type(exc).__name__}))
+        print(f"reviewdesk: error: {exc}", file=sys.stderr)
+        return 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command is None:
+        print("reviewdesk: no command given (the app itself starts from app.main)", file=sys.stderr)
+        return 2
+    return run(args)

@@ -1,0 +1,230 @@
+"""Projects and tasks as plain frozen values for views, CLI and scripts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from sqlalchemy import case, func, select
+
+from app.models.config import LabelingConfig, parse_config
+from app.models.importer import ImportSummary, export_project, import_export
+from app.models.schema import Annotation, Member, Prediction, Project, Task
+from app.models.store import Store
+from app.services.changes import Changes
+
+
+@dataclass(frozen=True)
+class ProjectSummary:
+    id: int
+    title: str
+    tasks: int
+    annotations: int
+    predictions: int
+    ground_truth_tasks: int
+    server_id: int | None
+    created_at: str
+
+
+@dataclass(frozen=True)
+class TaskRow:
+    id: int
+    server_id: int | None
+    position: int
+    preview: str
+    annotations: int
+    predictions: int
+    ground_truth: bool
+    updated_at: str | None
+
+
+@dataclass(frozen=True)
+class MemberInfo:
+    user_id: int | None
+    email: str | None
+    name: str
+
+
+@dataclass(frozen=True)
+class AnnotationInfo:
+    id: int
+    server_id: int | None
+    completed_by: int | None
+    evaluator: str
+    result: tuple[Any, ...]
+    ground_truth: bool
+    was_cancelled: bool
+    lead_time: float | None
+    created_at: str | None
+    updated_at: str | None
+
+
+@dataclass(frozen=True)
+class PredictionInfo:
+    id: int
+    server_id: int | None
+    model_version: str | None
+    score: float | None
+    result: tuple[Any, ...] | None
+
+
+@dataclass(frozen=True)
+class TaskDetail:
+    id: int
+    project_id: int
+    server_id: int | None
+    position: int
+    data: dict[str, Any]
+    meta: dict[str, Any]
+    updated_at: str | None
+    annotations: tuple[AnnotationInfo, ...]
+    predictions: tuple[PredictionInfo, ...]
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    summary: ImportSummary
+    changes: Changes
+
+
+def _preview(data: dict[str, Any], limit: int = 120) -> str:
+    for v in data.values():
+        if isinstance(v, str) and v and not v.startswith(("http://", "https://", "/", "media/", "s3://", "gs://")):
+            text = " ".join(v.split())
+            return text if len(text) <= limit else text[: limit - 1] + "…"
+    for k, v in data.items():
+        return f"{k}: {v}"[:limit]
+    return ""
+
+
+def member_name(email: str | None, first: str | None, last: str | None, user_id: int | None) -> str:
+    if email:
+        return email
+    full = " ".join(p for p in (first, last) if p)
+    if full:
+        return full
+    return f"user #{user_id}" if user_id is not None else "unknown"
+
+
+class ProjectService:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    # -- reads -------------------------------------------------------------------------------
+    def list_projects(self) -> tuple[ProjectSummary, ...]:
+        with self.store.session() as s:
+            task_counts = dict(s.execute(
+                select(Task.project_id, func.count()).where(Task.deleted.is_(False)).group_by(Task.project_id)).all())
+            ann_counts = dict(s.execute(
+                select(Task.project_id, func.count(Annotation.id)).join(Annotation, Annotation.task_id == Task.id)
+                .group_by(Task.project_id)).all())
+            pred_counts = dict(s.execute(
+                select(Task.project_id, func.count(Prediction.id)).join(Prediction, Prediction.task_id == Task.id)
+                .group_by(Task.project_id)).all())
+            gt_counts = dict(s.execute(
+                select(Task.project_id, func.count(func.distinct(Task.id)))
+                .join(Annotation, Annotation.task_id == Task.id)
+                .where(Annotation.ground_truth.is_(True)).group_by(Task.project_id)).all())
+            rows = s.execute(select(Project.id, Project.title, Project.server_id, Project.created_at)
+                             .order_by(Project.id)).all()
+            return tuple(ProjectSummary(r.id, r.title, task_counts.get(r.id, 0), ann_counts.get(r.id, 0),
+                                        pred_counts.get(r.id, 0), gt_counts.get(r.id, 0), r.server_id,
+                                        r.created_at) for r in rows)
+
+    def project(self, project_id: int) -> ProjectSummary:
+        for p in self.list_projects():
+            if p.id == project_id:
+                return p
+        raise LookupError(f"No project {project_id} in this store.")
+
+    def config(self, project_id: int) -> LabelingConfig:
+        with self.store.session() as s:
+            xml = s.scalar(select(Project.label_config).where(Project.id == project_id))
+        if xml is None:
+            raise LookupError(f"No project {project_id} in this store.")
+        return parse_config(xml)
+
+    def media_root(self, project_id: int) -> str | None:
+        with self.store.session() as s:
+            return s.scalar(select(Project.media_root).where(Project.id == project_id))
+
+    def task_count(self, project_id: int) -> int:
+        with self.store.session() as s:
+            return s.scalar(select(func.count()).select_from(Task)
+                            .where(Task.project_id == project_id, Task.deleted.is_(False))) or 0
+
+    def task_page(self, project_id: int, offset: int, limit: int) -> tuple[TaskRow, ...]:
+        """One page of the task list, in queue order (never loads the whole project)."""
+        with self.store.session() as s:
+            tasks = s.execute(
+                select(Task.id, Task.server_id, Task.position, Task.data, Task.updated_at)
+                .where(Task.project_id == project_id, Task.deleted.is_(False))
+                .order_by(Task.position, Task.id).offset(offset).limit(limit)).all()
+            ids = [t.id for t in tasks]
+            if not ids:
+                return ()
+            ann = {r[0]: (r[1], bool(r[2])) for r in s.execute(
+                select(Annotation.task_id, func.count(),
+                       func.max(case((Annotation.ground_truth.is_(True), 1), else_=0)))
+                .where(Annotation.task_id.in_(ids)).group_by(Annotation.task_id))}
+            pred = dict(s.execute(select(Prediction.task_id, func.count())
+                                  .where(Prediction.task_id.in_(ids)).group_by(Prediction.task_id)).all())
+        return tuple(TaskRow(t.id, t.server_id, t.position, _preview(t.data or {}), ann.get(t.id, (0, False))[0],
+                             pred.get(t.id, 0), ann.get(t.id, (0, False))[1], t.updated_at) for t in tasks)
+
+    def members(self, project_id: int) -> tuple[MemberInfo, ...]:
+        with self.store.session() as s:
+            rows = s.execute(select(Member).where(Member.project_id == project_id).order_by(Member.id)).scalars()
+            return tuple(MemberInfo(m.user_id, m.email, member_name(m.email, m.first_name, m.last_name, m.user_id))
+                         for m in rows)
+
+    def task_detail(self, task_id: int) -> TaskDetail:
+        with self.store.session() as s:
+            t = s.get(Task, task_id)
+            if t is None:
+                raise LookupError(f"No task {task_id} in this store.")
+            names = {m.user_id: member_name(m.email, m.first_name, m.last_name, m.user_id)
+                     for m in s.scalars(select(Member).where(Member.project_id == t.project_id))}
+            anns = s.scalars(select(Annotation).where(Annotation.task_id == task_id)
+                             .order_by(Annotation.position, Annotation.id)).all()
+            preds = s.scalars(select(Prediction).where(Prediction.task_id == task_id)
+                              .order_by(Prediction.position, Prediction.id)).all()
+            return TaskDetail(
+                id=t.id, project_id=t.project_id, server_id=t.server_id, position=t.position, data=t.data or {},
+                meta=t.meta or {}, updated_at=t.updated_at,
+                annotations=tuple(AnnotationInfo(
+                    a.id, a.server_id, a.completed_by,
+                    names.get(a.completed_by, member_name(None, None, None, a.completed_by)),
+                    tuple(a.result or ()), a.ground_truth, a.was_cancelled, a.lead_time, a.created_at,
+                    a.updated_at) for a in anns),
+                predictions=tuple(PredictionInfo(p.id, p.server_id, p.model_version, p.score,
+                                                 None if p.result is None else tuple(p.result)) for p in preds),
+            )
+
+    def find_task(self, project_id: int, server_id: int) -> int:
+        """Local id of the task with this Label Studio id (or, for local-only tasks, this local id)."""
+        with self.store.session() as s:
+            tid = s.scalar(select(Task.id).where(Task.project_id == project_id, Task.server_id == server_id))
+            if tid is None:
+                tid = s.scalar(select(Task.id).where(Task.project_id == project_id, Task.id == server_id,
+                                                     Task.server_id.is_(None)))
+        if tid is None:
+            raise LookupError(f"Project {project_id} has no task {server_id}.")
+        return tid
+
+    # -- writes ------------------------------------------------------------------------------
+    def import_file(self, source: str | Path | IO[bytes], config_xml: str, title: str, *,
+                    media_root: str | None = None, progress: Callable[[int], None] | None = None) -> ImportResult:
+        summary = import_export(self.store, source, config_xml, title, media_root=media_root, progress=progress)
+        return ImportResult(summary, Changes(projects=True, tasks=True, annotations=True, predictions=True,
+                                             members=True))
+
+    def export_file(self, project_id: int, out: str | Path,
+                    progress: Callable[[int], None] | None = None) -> int:
+        return export_project(self.store, project_id, out, progress=progress)
+
+    def find_project_by_title(self, title: str) -> int | None:
+        with self.store.session() as s:
+            return s.scalar(select(Project.id).where(Project.title == title).order_by(Project.id).limit(1))

@@ -1,0 +1,1 @@
+"""Label Studio client and sync engine (no Qt)."""

@@ -1,0 +1,257 @@
+"""The main window: projects, a virtualised task list and the selected task."""
+
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QModelIndex, Qt
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QFileDialog,
+    QHeaderView,
+    QInputDialog,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QMainWindow,
+    QMessageBox,
+    QProgressDialog,
+    QSplitter,
+    QTableView,
+    QTextBrowser,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app import __version__
+from app.models.store import Store
+from app.services.changes import Changes
+from app.services.describe import describe_result
+from app.services.projects import ProjectService, TaskDetail
+from app.views.task_model import TaskTableModel
+from app.views.worker import Cancelled, Job
+
+
+def _panel(title: str, widget: QWidget) -> QWidget:
+    box = QWidget()
+    lay = QVBoxLayout(box)
+    lay.setContentsMargins(6, 6, 6, 6)
+    label = QLabel(f"<b>{html.escape(title)}</b>")
+    lay.addWidget(label)
+    lay.addWidget(widget)
+    return box
+
+
+def task_html(detail: TaskDetail) -> str:
+    """The task as readable HTML (every user-supplied string escaped)."""
+    e = html.escape
+    parts = [f"<h3>Task {e(str(detail.server_id if detail.server_id is not None else detail.id))}</h3>"]
+    parts.append("<h4>Data</h4><table cellspacing='2'>")
+    for k, v in detail.data.items():
+        text = v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)
+        parts.append(f"<tr><td valign='top'><b>{e(str(k))}</b></td><td>{e(text)}</td></tr>")
+    parts.append("</table>")
+    parts.append(f"<h4>Annotations ({len(detail.annotations)})</h4>")
+    for a in detail.annotations:
+        flags = []
+        if a.ground_truth:
+            flags.append("<span style='color:#0a7d32'>ground truth</span>")
+        if a.was_cancelled:
+            flags.append("<span style='color:#a33'>skipped</span>")
+        if a.lead_time is not None:
+            flags.append(f"{a.lead_time:.0f} s")
+        parts.append(f"<p><b>{e(a.evaluator)}</b> {' · '.join(flags)}<br>"
+                     + "<br>".join(e(line) for line in describe_result(list(a.result))) + "</p>")
+    if detail.predictions:
+        parts.append(f"<h4>Predictions ({len(detail.predictions)})</h4>")
+        for p in detail.predictions:
+            score = f" · score {p.score:.2f}" if p.score is not None else ""
+            lines = describe_result(None if p.result is None else list(p.result))
+            parts.append(f"<p><b>model {e(p.model_version or '?')}</b>{score}<br>"
+                         + "<br>".join(e(line) for line in lines) + "</p>")
+    return "".join(parts)
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, store: Store, project_id: int | None = None) -> None:
+        super().__init__()
+        self.store = store
+        self.projects = ProjectService(store)
+        self.setWindowTitle("ReviewDesk")
+        self.resize(1280, 800)
+
+        self.project_list = QListWidget()
+        self.project_list.setObjectName("projectList")
+        self.project_list.currentItemChanged.connect(self._project_selected)
+
+        self.task_model = TaskTableModel(self.projects, self)
+        self.task_view = QTableView()
+        self.task_view.setObjectName("taskList")
+        self.task_view.setModel(self.task_model)
+        self.task_view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.task_view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.task_view.setAlternatingRowColors(True)
+        self.task_view.verticalHeader().setVisible(False)
+        self.task_view.verticalHeader().setDefaultSectionSize(24)
+        hh = self.task_view.horizontalHeader()
+        hh.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        hh.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+        for col, width in ((0, 50), (1, 70), (3, 90), (4, 90), (5, 40)):
+            self.task_view.setColumnWidth(col, width)
+        self.task_view.selectionModel().currentRowChanged.connect(self._task_selected)
+
+        self.task_pane = QTextBrowser()
+        self.task_pane.setObjectName("taskPane")
+        self.task_pane.setOpenLinks(False)
+
+        split = QSplitter(Qt.Orientation.Horizontal)
+        split.addWidget(_panel("Projects", self.project_list))
+        split.addWidget(_panel("Tasks", self.task_view))
+        split.addWidget(_panel("Task", self.task_pane))
+        split.setSizes([220, 560, 500])
+        self.setCentralWidget(split)
+
+        self.status_label = QLabel()
+        self.statusBar().addPermanentWidget(QLabel(f"Store: {store.path}"))
+        self.statusBar().addWidget(self.status_label)
+        self._build_menu()
+        self.reload_projects(select=project_id)
+        self._jobs: list[Job] = []
+
+    # -- menu ------------------------------------------------------------------------------
+    def _build_menu(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        imp = QAction("&Import Label Studio export…", self)
+        imp.setShortcut(QKeySequence("Ctrl+I"))
+        imp.triggered.connect(self.import_dialog)
+        file_menu.addAction(imp)
+        exp = QAction("&Export project…", self)
+        exp.setShortcut(QKeySequence("Ctrl+E"))
+        exp.triggered.connect(self.export_dialog)
+        file_menu.addAction(exp)
+        file_menu.addSeparator()
+        quit_ = QAction("&Quit", self)
+        quit_.setShortcut(QKeySequence.StandardKey.Quit)
+        quit_.triggered.connect(self.close)
+        file_menu.addAction(quit_)
+        help_menu = self.menuBar().addMenu("&Help")
+        about = QAction("&About ReviewDesk", self)
+        about.triggered.connect(lambda: QMessageBox.about(
+            self, "ReviewDesk", f"ReviewDesk {__version__}\nOffline review of Label Studio annotations."))
+        help_menu.addAction(about)
+
+    # -- refresh from Changes ----------------------------------------------------------------
+    def apply(self, changes: Changes) -> None:
+        if changes.projects:
+            self.reload_projects(select=self.current_project())
+        elif changes.tasks or changes.annotations or changes.decisions:
+            self.task_model.refresh()
+
+    def reload_projects(self, select: int | None = None) -> None:
+        self.project_list.blockSignals(True)
+        self.project_list.clear()
+        chosen = None
+        for p in self.projects.list_projects():
+            item = QListWidgetItem(f"{p.title}\n{p.tasks} tasks · {p.annotations} annotations")
+            item.setData(Qt.ItemDataRole.UserRole, p.id)
+            item.setToolTip(f"Project {p.id}: {p.ground_truth_tasks} tasks with ground truth")
+            self.project_list.addItem(item)
+            if chosen is None or p.id == select:
+                chosen = item
+        self.project_list.blockSignals(False)
+        if chosen is not None:
+            self.project_list.setCurrentItem(chosen)
+        else:
+            self.task_model.set_project(None)
+            self.task_pane.setHtml("<p>No projects yet. Use <b>File → Import</b> (Ctrl+I) to import a "
+                                   "Label Studio export, or start with <code>reviewdesk --demo</code>.</p>")
+
+    def current_project(self) -> int | None:
+        item = self.project_list.currentItem()
+        return None if item is None else int(item.data(Qt.ItemDataRole.UserRole))
+
+    def _project_selected(self, item: QListWidgetItem | None, _prev: Any = None) -> None:
+        pid = None if item is None else int(item.data(Qt.ItemDataRole.UserRole))
+        self.task_model.set_project(pid)
+        self.status_label.setText(f"{self.task_model.rowCount()} tasks")
+        if self.task_model.rowCount():
+            self.task_view.selectRow(0)
+        else:
+            self.task_pane.clear()
+
+    def _task_selected(self, current: QModelIndex, _prev: QModelIndex) -> None:
+        row = self.task_model.row(current.row()) if current.isValid() else None
+        if row is None:
+            self.task_pane.clear()
+            return
+        self.show_task(row.id)
+
+    def show_task(self, task_id: int) -> None:
+        self.task_pane.setHtml(task_html(self.projects.task_detail(task_id)))
+
+    # -- import / export -----------------------------------------------------------------------
+    def import_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Label Studio JSON export", "", "JSON (*.json);;All files (*)")
+        if not path:
+            return
+        cfg, _ = QFileDialog.getOpenFileName(self, "Labeling config (XML)", str(Path(path).parent),
+                                             "XML (*.xml);;All files (*)")
+        if not cfg:
+            return
+        title, ok = QInputDialog.getText(self, "Project title", "Title:", text=Path(path).stem)
+        if not ok:
+            return
+        try:
+            config = Path(cfg).read_text(encoding="utf-8")
+        except OSError as exc:
+            QMessageBox.warning(self, "Import", f"Cannot read {cfg}: {exc.strerror}")
+            return
+        self.run_import(path, config, title or Path(path).stem)
+
+    def run_import(self, path: str, config: str, title: str) -> Job:
+        dialog = QProgressDialog("Importing tasks…", "Cancel", 0, 0, self)
+        dialog.setWindowTitle("Import")
+        dialog.setWindowModality(Qt.WindowModality.WindowModal)
+        dialog.setMinimumDuration(300)
+        job = Job(lambda progress, _cancel: self.projects.import_file(path, config, title, progress=progress))
+        job.signals.progress.connect(lambda n: dialog.setLabelText(f"Imported {n:,} tasks…"))
+        dialog.canceled.connect(job.cancel)
+
+        def done(result: Any) -> None:
+            dialog.reset()
+            self._jobs.remove(job)
+            self.apply(result.changes)
+            self.reload_projects(select=result.summary.project_id)
+            self.statusBar().showMessage(f"Imported {result.summary.tasks:,} tasks into “{title}”.", 8000)
+
+        def failed(exc: BaseException) -> None:
+            dialog.reset()
+            self._jobs.remove(job)
+            if isinstance(exc, Cancelled):
+                self.statusBar().showMessage("Import cancelled; nothing was imported.", 8000)
+            else:
+                QMessageBox.warning(self, "Import failed", f"{exc}\n\nNothing was imported.")
+
+        job.signals.finished.connect(done)
+        job.signals.failed.connect(failed)
+        self._jobs.append(job)
+        job.start()
+        return job
+
+    def export_dialog(self) -> None:
+        pid = self.current_project()
+        if pid is None:
+            return
+        path, _ = QFileDialog.getSaveFileName(self, "Export as Label Studio JSON", "export.json", "JSON (*.json)")
+        if not path:
+            return
+        try:
+            n = self.projects.export_file(pid, path)
+        except OSError as exc:
+            QMessageBox.warning(self, "Export failed", f"Cannot write {path}: {exc.strerror}")
+            return
+        self.statusBar().showMessage(f"Exported {n:,} tasks to {path}.", 8000)

@@ -1,0 +1,49 @@
+"""Run a Qt-free callable off the UI thread; results and errors come back by signal."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+
+
+class Cancelled(Exception):
+    """Raised inside a job when the user cancelled it."""
+
+
+class WorkerSignals(QObject):
+    progress = Signal(int)
+    finished = Signal(object)
+    failed = Signal(object)
+
+
+class Job(QRunnable):
+    """``fn(progress, cancel_event)`` runs on the pool; connect to ``signals`` before ``start``."""
+
+    def __init__(self, fn: Callable[[Callable[[int], None], threading.Event], Any]) -> None:
+        super().__init__()
+        self.fn = fn
+        self.signals = WorkerSignals()
+        self.cancel_event = threading.Event()
+        self.setAutoDelete(False)
+
+    def cancel(self) -> None:
+        self.cancel_event.set()
+
+    def run(self) -> None:
+        def progress(n: int) -> None:
+            if self.cancel_event.is_set():
+                raise Cancelled()
+            self.signals.progress.emit(int(n))
+
+        try:
+            result = self.fn(progress, self.cancel_event)
+        except BaseException as exc:  # noqa: BLE001 - every failure goes back to the UI thread
+            self.signals.failed.emit(exc)
+        else:
+            self.signals.finished.emit(result)
+
+    def start(self, pool: QThreadPool | None = None) -> None:
+        (pool or QThreadPool.globalInstance()).start(self)
