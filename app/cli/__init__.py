@@ -7,6 +7,7 @@ Every subcommand takes ``--json`` for machine-readable output and exits non-zero
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 from collections.abc import Callable, Sequence
@@ -82,13 +83,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     add("demo", "import the bundled demo project (once) and print its id")
 
-    for register in _EXTENSIONS:
-        register(sub, add)
+    for name in EXTENSION_MODULES:
+        importlib.import_module(name).register(sub, add)
     return p
 
 
-# Later capabilities (metrics, review, sync) register their subcommands here.
-_EXTENSIONS: list[Callable[[Any, Callable[[str, str], argparse.ArgumentParser]], None]] = []
+# Capabilities register their subcommands from their own module of this package: each module has
+# ``register(subparsers, add)`` and decorates its handlers with ``@command(NAME)``.
+EXTENSION_MODULES: list[str] = []
 
 
 def command(name: str) -> Callable[[Handler], Handler]:
