@@ -1,0 +1,109 @@
+"""ReviewDesk agreement metrics engine (pure numpy/pandas/scipy + shapely, rapidfuzz).
+
+Imports nothing else of ``app``, no SQLAlchemy and no Qt. The public SDK:
+
+Statistics on arrays (:mod:`app.metrics.stats`)
+    ``krippendorff_alpha(data, level="nominal")``, ``cohen_kappa(a, b, weights=None)``,
+    ``fleiss_kappa(counts)``, ``percent_agreement(a, b=None)``, ``majority_vote(data)``,
+    ``pairwise_confusion``, ``cohen_kappa_matrix``, ``pairwise_agreement_matrix`` (integer-code fast path).
+Dawid-Skene (:mod:`app.metrics.dawid_skene`)
+    ``dawid_skene(frame, n_iter=100, tol=1e-5, gold=None)`` -> :class:`DawidSkeneResult`.
+Matching (:mod:`app.metrics.matching`)
+    ``score_results``, ``register_matcher``, ``get_matcher`` and the built-in matchers.
+Matrices (:mod:`app.metrics.matrix`; the input frame contract is documented there)
+    ``agreement_matrix``, ``agreement_matrices``, ``task_agreement``, ``pair_disagreements``.
+Quality and reports
+    ``annotator_quality`` -> :class:`AnnotatorQuality`; ``metrics_report``, ``format_matrix_table``.
+"""
+
+from app.metrics.dawid_skene import DawidSkeneResult, dawid_skene
+from app.metrics.matching import (
+    Matcher,
+    exact_match,
+    get_matcher,
+    jaccard,
+    keypoint_distance,
+    match_regions,
+    numeric_difference,
+    polygon_iou,
+    rectangle_iou,
+    register_matcher,
+    registered_types,
+    result_key,
+    score_results,
+    span_overlap,
+    textarea_similarity,
+    unregister_matcher,
+)
+from app.metrics.matrix import (
+    AVG,
+    CONSENSUS,
+    GROUND_TRUTH,
+    AgreementMatrix,
+    agreement_matrices,
+    agreement_matrix,
+    order_evaluators,
+    pair_disagreements,
+    task_agreement,
+)
+from app.metrics.quality import AnnotatorQuality, annotator_quality, wilson_interval
+from app.metrics.report import control_alpha, format_matrix_table, metrics_report, to_jsonable
+from app.metrics.stats import (
+    alpha_from_codes,
+    cohen_kappa,
+    cohen_kappa_matrix,
+    fleiss_kappa,
+    kappa_from_confusion,
+    krippendorff_alpha,
+    majority_vote,
+    pairwise_agreement_matrix,
+    pairwise_confusion,
+    percent_agreement,
+)
+
+__all__ = [
+    "AVG",
+    "CONSENSUS",
+    "GROUND_TRUTH",
+    "AgreementMatrix",
+    "AnnotatorQuality",
+    "DawidSkeneResult",
+    "Matcher",
+    "agreement_matrices",
+    "agreement_matrix",
+    "alpha_from_codes",
+    "annotator_quality",
+    "cohen_kappa",
+    "cohen_kappa_matrix",
+    "control_alpha",
+    "dawid_skene",
+    "exact_match",
+    "fleiss_kappa",
+    "format_matrix_table",
+    "get_matcher",
+    "jaccard",
+    "kappa_from_confusion",
+    "keypoint_distance",
+    "krippendorff_alpha",
+    "majority_vote",
+    "match_regions",
+    "metrics_report",
+    "numeric_difference",
+    "order_evaluators",
+    "pair_disagreements",
+    "pairwise_agreement_matrix",
+    "pairwise_confusion",
+    "percent_agreement",
+    "polygon_iou",
+    "rectangle_iou",
+    "register_matcher",
+    "registered_types",
+    "result_key",
+    "score_results",
+    "span_overlap",
+    "task_agreement",
+    "textarea_similarity",
+    "to_jsonable",
+    "unregister_matcher",
+    "wilson_interval",
+]

@@ -1,0 +1,649 @@
+"""Agreement matrices across evaluators, per-task agreement and pair drill-down.
+
+Input contract (built by the store layer)
+-----------------------------------------
+``annotations``: a pandas DataFrame, one row per (task, evaluator, control):
+
+================ ========== ==========================================================================
+column           dtype      meaning
+================ ========== ==========================================================================
+``task``         int        task id
+``evaluator``    str        annotator e-mail, or ``"model:<version>"`` for a prediction
+``control``      str        control name (``from_name``)
+``type``         str        LS result type of the control (``choices``, ``labels``, ``rectanglelabels``,
+                            ``rating``, ``textarea``, ...)
+``result``       list       the LS result items of that annotation/prediction for that control; an
+                            *empty list* means "annotated, nothing selected" and is scored (both empty
+                            = 1, one empty = 0). Omit the row when the evaluator did not annotate the task.
+``lead_time``    float      optional: seconds spent (per-annotator quality)
+``created_at``   datetime   optional: when the annotation was made (drift)
+================ ========== ==========================================================================
+
+Duplicated (task, evaluator, control) rows are reduced to the last one.
+
+``ground_truth``: the same columns without ``evaluator`` -- one reference result per (task, control).
+
+``params``: ``{control_name: {attribute: value}}`` -- the control's attributes that matchers read, e.g.
+``{"sentiment": {"choice": "multiple"}, "quality": {"maxRating": 5}, "bbox": {"average": "precision"}}``.
+Number controls without ``min``/``max`` are normalised by the observed range of their values.
+
+Output
+------
+:class:`AgreementMatrix` (frozen): ``evaluators`` (humans sorted, then ``model:*`` sorted, unless given),
+``columns`` (``"Ground truth"`` then the evaluators in ``pairwise`` mode; ``"Ground truth"`` and
+``"Consensus"`` in ``consensus`` mode), ``matrix`` (``len(evaluators) + 1`` rows: the evaluators then
+``"Avg."``; values in [0, 1]; ``nan`` where there is no overlap and on the diagonal), ``counts``
+(shared tasks per cell; the ``Avg.`` row holds column sums), ``control`` (``None`` = overall), ``mode``.
+
+Cell ``(i, j)`` is the mean over the tasks shared by i and j of ``score(result_i, reference=result_j)``,
+so the matrix may be asymmetric when the matcher is (``average="precision"`` for regions).
+``Avg.`` is the unweighted mean of the column's cells (as in published agreement tables).
+The overall matrix is the (optionally weighted) mean over controls of the per-control cells; its
+counts are the distinct tasks shared.
+
+Consensus: evaluator e's answer on a task is compared with the majority answer of the *other*
+evaluators of the task (leave-one-out). Answers agree when their score is at or above ``threshold``
+(binary for exact-match controls, so any threshold in (0, 1] gives the same result). The majority answer
+is the other evaluators' answer agreed with by most of them; on a tie e gets the mean over the tied
+answers (weighted by how many evaluators hold each). A task with a single evaluator has no consensus.
+
+Speed: when a control has few distinct answers (single choices, ratings, pairwise, ...), results are
+coded as integers and cells come from a pair-count tensor (bincount / BLAS, no loop per pair or task);
+otherwise rows sharing a task are expanded into pairs with vectorised numpy and the matcher runs once per
+distinct (result, reference) pair -- identical results are deduplicated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from app.metrics._pairs import CONFUSION_CELL_LIMIT, ordered_pairs, pair_confusion, sort_by_task
+from app.metrics.matching import _BUILTIN, _answer_set, _number, get_matcher, result_key, score_results
+
+Mode = Literal["pairwise", "consensus"]
+
+GROUND_TRUTH = "Ground truth"
+CONSENSUS = "Consensus"
+AVG = "Avg."
+MODEL_PREFIX = "model:"
+#: controls with at most this many distinct answers use the integer-code fast path
+CATEGORICAL_MAX_CODES = 64
+
+__all__ = [
+    "AVG",
+    "CONSENSUS",
+    "GROUND_TRUTH",
+    "AgreementMatrix",
+    "agreement_matrices",
+    "agreement_matrix",
+    "order_evaluators",
+    "pair_disagreements",
+    "task_agreement",
+]
+
+
+@dataclass(frozen=True, eq=False)
+class AgreementMatrix:
+    evaluators: tuple[str, ...]
+    columns: tuple[str, ...]
+    matrix: np.ndarray
+    counts: np.ndarray
+    control: str | None
+    mode: str
+
+    @property
+    def rows(self) -> tuple[str, ...]:
+        return (*self.evaluators, AVG)
+
+    def to_frame(self) -> pd.DataFrame:
+        return pd.DataFrame(self.matrix, index=list(self.rows), columns=list(self.columns))
+
+    def counts_frame(self) -> pd.DataFrame:
+        return pd.DataFrame(self.counts, index=list(self.rows), columns=list(self.columns))
+
+    def cell(self, row: str, column: str) -> float:
+        return float(self.matrix[self.rows.index(row), self.columns.index(column)])
+
+
+def order_evaluators(names: Sequence[str]) -> tuple[str, ...]:
+    """Humans sorted, then model versions (``model:*``) sorted."""
+    uniq = sorted({str(n) for n in names})
+    return tuple(
+        [n for n in uniq if not n.startswith(MODEL_PREFIX)] + [n for n in uniq if n.startswith(MODEL_PREFIX)]
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# per-control preparation
+
+
+_EMPTY_KEY = ("<empty>",)  # hashable, not NA for pd.factorize
+_CATEGORICAL_TYPES = {"choices", "pairwise", "taxonomy", "datetime"}
+_NUMERIC_TYPES = {"rating", "number"}
+
+
+def _key_function(ctype: str) -> Callable[[Any], Any]:
+    builtin = get_matcher(ctype) is _BUILTIN.get(ctype)
+    if builtin and ctype in _CATEGORICAL_TYPES:
+        return lambda r: _answer_set(r or [])
+    if builtin and ctype in _NUMERIC_TYPES:
+        return lambda r: _EMPTY_KEY if (v := _number(r or [])) is None else v
+    return lambda r: result_key(r or [])
+
+
+@dataclass
+class _Control:
+    name: str
+    ctype: str
+    params: dict[str, Any]
+    task: np.ndarray  # global task code per row (sorted)
+    ev: np.ndarray  # evaluator code per row
+    code: np.ndarray  # result code per row
+    frame_index: np.ndarray  # index labels of the rows in the annotations frame
+    gt_code: np.ndarray  # per row: ground-truth result code or -1
+    reps: list[Any]  # representative result per code
+    n_codes: int
+    S: np.ndarray | None = None  # K x K score matrix (categorical path)
+    values: np.ndarray | None = None  # numeric values per code (numeric vector path)
+    _memo: dict[tuple[int, int], float] = field(default_factory=dict)
+
+    def score(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Score of code a against reference code b, vectorised over arrays."""
+        a = np.asarray(a, np.int64)
+        b = np.asarray(b, np.int64)
+        if self.S is not None:
+            return self.S[a, b]
+        if self.values is not None:
+            va, vb = self.values[a], self.values[b]
+            scale = self.params.get("scale") or 0.0
+            na, nb = np.isnan(va), np.isnan(vb)
+            with np.errstate(invalid="ignore"):
+                s = np.clip(1.0 - np.abs(va - vb) / scale, 0.0, 1.0) if scale else (va == vb).astype(float)
+            return np.where(na | nb, (na & nb).astype(float), s)
+        if a.size == 0:
+            return np.zeros(0)
+        K = np.int64(self.n_codes)
+        keys, inv = np.unique(a * K + b, return_inverse=True)
+        vals = np.empty(keys.size)
+        for n, k in enumerate(keys.tolist()):
+            ka, kb = divmod(k, int(K))
+            v = self._memo.get((ka, kb))
+            if v is None:
+                v = score_results(self.ctype, self.reps[ka], self.reps[kb], self.params)
+                self._memo[(ka, kb)] = v
+            vals[n] = v
+        return vals[inv.ravel()]
+
+
+def _prepare(
+    annotations: pd.DataFrame,
+    ground_truth: pd.DataFrame | None,
+    params: Mapping[str, Mapping[str, Any]] | None,
+    control: str,
+    ev_index: pd.Index,
+    task_index: pd.Index,
+) -> _Control:
+    sub = annotations[annotations["control"] == control]
+    sub = sub[sub["evaluator"].isin(ev_index)]
+    sub = sub.drop_duplicates(["task", "evaluator"], keep="last")
+    types = sub["type"] if len(sub) else pd.Series(dtype=object)
+    gt = None
+    if ground_truth is not None and len(ground_truth):
+        gt = ground_truth[ground_truth["control"] == control].drop_duplicates("task", keep="last")
+        if not len(types):
+            types = gt["type"]
+    ctype = str(types.mode().iloc[0]).lower() if len(types) else "choices"
+    p = dict((params or {}).get(control, {}) or {})
+
+    keyf = _key_function(ctype)
+    results = list(sub["result"])
+    gt_results = list(gt["result"]) if gt is not None else []
+    keys = pd.Series([keyf(r) for r in results] + [keyf(r) for r in gt_results], dtype=object)
+    codes, uniq = pd.factorize(keys)
+    all_results = results + gt_results
+    _, first = np.unique(codes, return_index=True)
+    reps = [all_results[i] or [] for i in first]
+    K = len(uniq)
+
+    task_codes = task_index.get_indexer(sub["task"])
+    ev_codes = ev_index.get_indexer(sub["evaluator"])
+    ann_codes = codes[: len(results)]
+    gt_by_task = np.full(len(task_index), -1, np.int64)
+    if gt is not None and len(gt):
+        gt_tasks = task_index.get_indexer(gt["task"])
+        ok = gt_tasks >= 0
+        gt_by_task[gt_tasks[ok]] = codes[len(results) :][ok]
+    order = np.argsort(task_codes, kind="stable")
+    task_codes, ev_codes, ann_codes = task_codes[order], ev_codes[order], ann_codes[order]
+    frame_index = sub.index.to_numpy()[order]
+
+    if ctype == "number" and get_matcher(ctype) is _BUILTIN["number"] and not p.get("scale"):
+        from app.metrics.matching import numeric_scale
+
+        scale = numeric_scale("number", p)
+        if scale is None:
+            vals = np.array([np.nan if k == _EMPTY_KEY else float(k) for k in uniq], dtype=float)
+            if np.isfinite(vals).sum() >= 2:
+                rng = float(np.nanmax(vals) - np.nanmin(vals))
+                scale = rng if rng > 0 else None
+        if scale:
+            p["scale"] = scale
+
+    ctl = _Control(
+        name=control,
+        ctype=ctype,
+        params=p,
+        task=task_codes,
+        ev=ev_codes,
+        code=ann_codes.astype(np.int64),
+        frame_index=frame_index,
+        gt_code=gt_by_task[task_codes] if len(task_codes) else np.zeros(0, np.int64),
+        reps=reps,
+        n_codes=K,
+    )
+    if 0 < K <= CATEGORICAL_MAX_CODES:
+        S = np.empty((K, K))
+        for i in range(K):
+            for j in range(K):
+                S[i, j] = score_results(ctype, reps[i], reps[j], p)
+        ctl.S = S
+    elif ctype in _NUMERIC_TYPES and get_matcher(ctype) is _BUILTIN[ctype]:
+        ctl.values = np.array([np.nan if k == _EMPTY_KEY else float(k) for k in uniq], dtype=float)
+        if ctype == "rating" and not p.get("scale"):
+            from app.metrics.matching import numeric_scale
+
+            p["scale"] = numeric_scale("rating", p)
+    return ctl
+
+
+# --------------------------------------------------------------------------------------------------
+# pair statistics
+
+
+def _pair_sums(ctl: _Control, E: int) -> tuple[np.ndarray, np.ndarray]:
+    """Score sums and shared-task counts for every ordered evaluator pair (row scored vs column)."""
+    K = ctl.n_codes
+    if ctl.S is not None and (E * K) ** 2 <= CONFUSION_CELL_LIMIT:
+        C = pair_confusion(ctl.task, ctl.ev, ctl.code, E, K)
+        return np.einsum("ijkl,kl->ij", C, ctl.S), C.sum(axis=(2, 3)).astype(np.int64)
+    a, b = ordered_pairs(ctl.task)
+    cell = ctl.ev[a].astype(np.int64) * E + ctl.ev[b]
+    s = ctl.score(ctl.code[a], ctl.code[b])
+    sums = np.bincount(cell, weights=s, minlength=E * E).reshape(E, E)
+    counts = np.bincount(cell, minlength=E * E).reshape(E, E)
+    return sums, counts
+
+
+def _gt_scores(ctl: _Control) -> np.ndarray:
+    """Per row: score against the ground truth (nan where the task has none)."""
+    out = np.full(ctl.code.size, np.nan)
+    has = ctl.gt_code >= 0
+    if has.any():
+        out[has] = ctl.score(ctl.code[has], ctl.gt_code[has])
+    return out
+
+
+def _consensus_scores(ctl: _Control, threshold: float) -> np.ndarray:
+    """Per row: agreement with the leave-one-out majority answer of the task's other evaluators."""
+    n_rows = ctl.code.size
+    out = np.full(n_rows, np.nan)
+    if n_rows == 0:
+        return out
+    if ctl.S is not None:
+        K = ctl.n_codes
+        B = (threshold <= ctl.S).astype(np.float64)
+        task_ids, inv = np.unique(ctl.task, return_inverse=True)
+        T = task_ids.size
+        chunk = max(1, (1 << 22) // max(K, 1))
+        starts = np.searchsorted(inv, np.arange(0, T, chunk))
+        ends = np.r_[starts[1:], n_rows]
+        for lo_row, hi_row in zip(starts, ends, strict=True):
+            t_loc = inv[lo_row:hi_row] - inv[lo_row]
+            c = ctl.code[lo_row:hi_row]
+            n_t = int(t_loc[-1]) + 1
+            M = np.bincount(t_loc * K + c, minlength=n_t * K).reshape(n_t, K).astype(np.float64)
+            m = M[t_loc]
+            m[np.arange(c.size), c] -= 1.0
+            sup = m @ B
+            cand = m > 0
+            sup = np.where(cand, sup, -np.inf)
+            mx = sup.max(axis=1, keepdims=True)
+            tied = cand & (sup == mx)
+            w = np.where(tied, m, 0.0)
+            den = w.sum(axis=1)
+            num = (w * B[c]).sum(axis=1)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                out[lo_row:hi_row] = np.where(den > 0, num / np.where(den > 0, den, 1), np.nan)
+        return out
+    a, b = ordered_pairs(ctl.task)
+    if a.size == 0:
+        return out
+    agree = (ctl.score(ctl.code[a], ctl.code[b]) >= threshold).astype(np.float64)
+    self_ok = (ctl.score(ctl.code, ctl.code) >= threshold).astype(np.float64)
+    support = self_ok + np.bincount(b, weights=agree, minlength=n_rows)
+    sup_minus = support[b] - agree  # support of answer b among the task's evaluators other than a
+    mx = pd.Series(sup_minus).groupby(a).transform("max").to_numpy()
+    tied = sup_minus == mx
+    num = np.bincount(a, weights=tied * agree, minlength=n_rows)
+    den = np.bincount(a, weights=tied.astype(np.float64), minlength=n_rows)
+    has = den > 0
+    out[has] = num[has] / den[has]
+    return out
+
+
+def _task_pairwise(ctl: _Control) -> tuple[np.ndarray, np.ndarray]:
+    """Per global task code: summed pair scores and number of ordered pairs."""
+    if ctl.code.size == 0:
+        return np.zeros(0), np.zeros(0)
+    T = int(ctl.task.max()) + 1
+    if ctl.S is not None:
+        K = ctl.n_codes
+        sums = np.zeros(T)
+        task_ids, inv = np.unique(ctl.task, return_inverse=True)
+        chunk = max(1, (1 << 22) // max(K, 1))
+        starts = np.searchsorted(inv, np.arange(0, task_ids.size, chunk))
+        ends = np.r_[starts[1:], inv.size]
+        for r0, r1 in zip(starts, ends, strict=True):
+            t_loc = inv[r0:r1] - inv[r0]
+            span = int(t_loc[-1]) + 1
+            M = np.bincount(t_loc * K + ctl.code[r0:r1], minlength=span * K).reshape(span, K).astype(float)
+            part = ((M @ ctl.S) * M).sum(axis=1) - M @ np.diag(ctl.S)
+            sums[task_ids[inv[r0] : inv[r0] + span]] = part
+        n = np.bincount(ctl.task, minlength=T).astype(float)
+        return sums, n * (n - 1)
+    a, b = ordered_pairs(ctl.task)
+    s = ctl.score(ctl.code[a], ctl.code[b])
+    return np.bincount(ctl.task[a], weights=s, minlength=T), np.bincount(ctl.task[a], minlength=T).astype(
+        float
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# public API
+
+
+def _setup(
+    annotations: pd.DataFrame,
+    ground_truth: pd.DataFrame | None,
+    evaluators: Sequence[str] | None,
+) -> tuple[pd.Index, pd.Index, list[str]]:
+    missing = {"task", "evaluator", "control", "type", "result"} - set(annotations.columns)
+    if missing:
+        raise ValueError(f"annotations frame lacks columns {sorted(missing)}")
+    ev_index = pd.Index(
+        list(evaluators) if evaluators is not None else order_evaluators(annotations["evaluator"])
+    )
+    tasks = annotations["task"]
+    if ground_truth is not None and len(ground_truth):
+        tasks = pd.concat([tasks, ground_truth["task"]])
+    task_index = pd.Index(pd.unique(tasks)).sort_values()
+    controls = list(pd.unique(annotations["control"]))
+    if ground_truth is not None and len(ground_truth):
+        controls += [c for c in pd.unique(ground_truth["control"]) if c not in controls]
+    return ev_index, task_index, sorted(map(str, controls))
+
+
+def _assemble(
+    sums: np.ndarray,
+    counts: np.ndarray,
+    gt_sums: np.ndarray,
+    gt_counts: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    E = sums.shape[0]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        body = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+        gt = np.where(gt_counts > 0, gt_sums / np.maximum(gt_counts, 1), np.nan)
+    if body.shape[1] == E:
+        np.fill_diagonal(body, np.nan)
+    mat = np.column_stack([gt, body])
+    cnt = np.column_stack([gt_counts, counts]).astype(np.int64)
+    return _with_avg(mat, cnt)
+
+
+def _with_avg(mat: np.ndarray, cnt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    with np.errstate(invalid="ignore"):
+        valid = ~np.isnan(mat)
+        n = valid.sum(axis=0)
+        avg = np.where(n > 0, np.where(valid, mat, 0.0).sum(axis=0) / np.maximum(n, 1), np.nan)
+    return np.vstack([mat, avg]), np.vstack([cnt, cnt.sum(axis=0)])
+
+
+def _control_matrix(
+    ctl: _Control, E: int, mode: Mode, threshold: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    gt = _gt_scores(ctl)
+    has = ~np.isnan(gt)
+    gt_sums = np.bincount(ctl.ev[has], weights=gt[has], minlength=E)
+    gt_counts = np.bincount(ctl.ev[has], minlength=E)
+    if mode == "pairwise":
+        sums, counts = _pair_sums(ctl, E)
+    elif mode == "consensus":
+        cs = _consensus_scores(ctl, threshold)
+        ok = ~np.isnan(cs)
+        sums = np.bincount(ctl.ev[ok], weights=cs[ok], minlength=E)[:, None]
+        counts = np.bincount(ctl.ev[ok], minlength=E)[:, None]
+    else:
+        raise ValueError(f"mode must be 'pairwise' or 'consensus', not {mode!r}")
+    return sums, counts, gt_sums, gt_counts
+
+
+def agreement_matrices(
+    annotations: pd.DataFrame,
+    ground_truth: pd.DataFrame | None = None,
+    params: Mapping[str, Mapping[str, Any]] | None = None,
+    *,
+    mode: Mode = "pairwise",
+    threshold: float = 0.5,
+    weights: Mapping[str, float] | None = None,
+    evaluators: Sequence[str] | None = None,
+) -> dict[str | None, AgreementMatrix]:
+    """One :class:`AgreementMatrix` per control, plus the overall one under the key ``None``."""
+    ev_index, task_index, controls = _setup(annotations, ground_truth, evaluators)
+    E = len(ev_index)
+    evs = tuple(map(str, ev_index))
+    columns = (GROUND_TRUTH, *evs) if mode == "pairwise" else (GROUND_TRUTH, CONSENSUS)
+    out: dict[str | None, AgreementMatrix] = {}
+    for c in controls:
+        ctl = _prepare(annotations, ground_truth, params, c, ev_index, task_index)
+        sums, counts, gt_sums, gt_counts = _control_matrix(ctl, E, mode, threshold)
+        mat, cnt = _assemble(sums, counts, gt_sums, gt_counts)
+        out[c] = AgreementMatrix(evs, columns, mat, cnt, c, mode)
+    out[None] = _overall(out, annotations, ground_truth, ev_index, task_index, columns, mode, weights)
+    return out
+
+
+def _overall(
+    per_control: Mapping[str | None, AgreementMatrix],
+    annotations: pd.DataFrame,
+    ground_truth: pd.DataFrame | None,
+    ev_index: pd.Index,
+    task_index: pd.Index,
+    columns: tuple[str, ...],
+    mode: str,
+    weights: Mapping[str, float] | None,
+) -> AgreementMatrix:
+    E = len(ev_index)
+    evs = tuple(map(str, ev_index))
+    shape = (E, len(columns))
+    num = np.zeros(shape)
+    den = np.zeros(shape)
+    for c, m in per_control.items():
+        if c is None:
+            continue
+        w = float((weights or {}).get(c, 1.0))
+        body = m.matrix[:E]
+        ok = ~np.isnan(body)
+        num += np.where(ok, body, 0.0) * w
+        den += ok * w
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mat = np.where(den > 0, num / np.where(den > 0, den, 1), np.nan)
+    # counts: distinct tasks shared (any control)
+    pres = annotations[annotations["evaluator"].isin(ev_index)].drop_duplicates(["task", "evaluator"])
+    t = task_index.get_indexer(pres["task"])
+    e = ev_index.get_indexer(pres["evaluator"])
+    gt_tasks = np.zeros(len(task_index), bool)
+    if ground_truth is not None and len(ground_truth):
+        gt_tasks[task_index.get_indexer(ground_truth["task"])] = True
+    gt_cnt = np.bincount(e, weights=gt_tasks[t], minlength=E).astype(np.int64)
+    if mode == "pairwise":
+        if E * E <= CONFUSION_CELL_LIMIT:
+            shared = pair_confusion(t, e, np.zeros_like(e), E, 1)[:, :, 0, 0]
+        else:
+            ts, es = sort_by_task(t, e)
+            a, b = ordered_pairs(ts)
+            shared = np.bincount(es[a].astype(np.int64) * E + es[b], minlength=E * E).reshape(E, E)
+        cnt = np.column_stack([gt_cnt, shared])
+    else:
+        n_t = np.bincount(t, minlength=len(task_index))
+        cnt = np.column_stack([gt_cnt, np.bincount(e, weights=n_t[t] > 1, minlength=E).astype(np.int64)])
+    if mode == "pairwise":
+        body = mat[:, 1:]
+        np.fill_diagonal(body, np.nan)
+    m2, c2 = _with_avg(mat, cnt.astype(np.int64))
+    return AgreementMatrix(evs, columns, m2, c2, None, mode)
+
+
+def agreement_matrix(
+    annotations: pd.DataFrame,
+    ground_truth: pd.DataFrame | None = None,
+    params: Mapping[str, Mapping[str, Any]] | None = None,
+    *,
+    control: str | None = None,
+    mode: Mode = "pairwise",
+    threshold: float = 0.5,
+    weights: Mapping[str, float] | None = None,
+    evaluators: Sequence[str] | None = None,
+) -> AgreementMatrix:
+    """Agreement matrix for one control, or overall (mean over controls, optional ``weights``) when
+    ``control`` is None. See the module docstring for the input contract and the output."""
+    if control is None:
+        return agreement_matrices(
+            annotations,
+            ground_truth,
+            params,
+            mode=mode,
+            threshold=threshold,
+            weights=weights,
+            evaluators=evaluators,
+        )[None]
+    ev_index, task_index, _ = _setup(annotations, ground_truth, evaluators)
+    E = len(ev_index)
+    evs = tuple(map(str, ev_index))
+    columns = (GROUND_TRUTH, *evs) if mode == "pairwise" else (GROUND_TRUTH, CONSENSUS)
+    ctl = _prepare(annotations, ground_truth, params, control, ev_index, task_index)
+    mat, cnt = _assemble(*_control_matrix(ctl, E, mode, threshold))
+    return AgreementMatrix(evs, columns, mat, cnt, control, mode)
+
+
+def task_agreement(
+    annotations: pd.DataFrame,
+    params: Mapping[str, Mapping[str, Any]] | None = None,
+    *,
+    mode: Mode = "pairwise",
+    control: str | None = None,
+    threshold: float = 0.5,
+    weights: Mapping[str, float] | None = None,
+    evaluators: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """Agreement score per task, for queue ordering (low first = most contentious).
+
+    Returns a DataFrame indexed by task with one column per control, ``agreement`` (weighted mean over
+    the task's controls) and ``n_evaluators``. ``pairwise``: mean over ordered pairs of evaluators of
+    ``score(a, reference=b)``; ``consensus``: share of the task's evaluators agreeing with the
+    leave-one-out majority answer. Tasks with fewer than two evaluators have ``nan``.
+    """
+    ev_index, task_index, controls = _setup(annotations, None, evaluators)
+    if control is not None:
+        controls = [control]
+    T = len(task_index)
+    cols: dict[str, np.ndarray] = {}
+    for c in controls:
+        ctl = _prepare(annotations, None, params, c, ev_index, task_index)
+        if mode == "pairwise":
+            s, n = _task_pairwise(ctl)
+            s = np.r_[s, np.zeros(T - s.size)]
+            n = np.r_[n, np.zeros(T - n.size)]
+        elif mode == "consensus":
+            cs = _consensus_scores(ctl, threshold)
+            ok = ~np.isnan(cs)
+            s = np.bincount(ctl.task[ok], weights=cs[ok], minlength=T)
+            n = np.bincount(ctl.task[ok], minlength=T).astype(float)
+        else:
+            raise ValueError(f"mode must be 'pairwise' or 'consensus', not {mode!r}")
+        with np.errstate(invalid="ignore", divide="ignore"):
+            cols[c] = np.where(n > 0, s / np.where(n > 0, n, 1), np.nan)
+    df = pd.DataFrame(cols, index=pd.Index(task_index, name="task"))
+    w = np.array([float((weights or {}).get(c, 1.0)) for c in controls])
+    vals = df[controls].to_numpy() if controls else np.zeros((T, 0))
+    ok = ~np.isnan(vals)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        den = (ok * w).sum(axis=1)
+        df["agreement"] = np.where(
+            den > 0, (np.where(ok, vals, 0.0) * w).sum(axis=1) / np.where(den > 0, den, 1), np.nan
+        )
+    sub = annotations[annotations["evaluator"].isin(ev_index)]
+    n_ev = sub.drop_duplicates(["task", "evaluator"]).groupby("task").size()
+    df["n_evaluators"] = n_ev.reindex(df.index).fillna(0).astype(int).to_numpy()
+    return df
+
+
+def pair_disagreements(
+    annotations: pd.DataFrame,
+    a: str,
+    b: str,
+    params: Mapping[str, Mapping[str, Any]] | None = None,
+    *,
+    ground_truth: pd.DataFrame | None = None,
+    control: str | None = None,
+    weights: Mapping[str, float] | None = None,
+) -> pd.DataFrame:
+    """Tasks where evaluator ``a`` disagrees with ``b`` (``b`` may be ``"Ground truth"``), most first.
+
+    Returns columns ``task``, ``score`` (a scored with b as reference, weighted mean over the shared
+    controls), ``disagreement`` (= 1 - score, > 0 only) and ``controls`` (tuple of the controls where
+    the score is below 1), sorted by decreasing disagreement then task.
+    """
+    sel = annotations if control is None else annotations[annotations["control"] == control]
+    left = sel[sel["evaluator"] == a].drop_duplicates(["task", "control"], keep="last")
+    if b == GROUND_TRUTH:
+        if ground_truth is None:
+            raise ValueError("ground_truth is required to compare with 'Ground truth'")
+        ref = ground_truth if control is None else ground_truth[ground_truth["control"] == control]
+        right = ref.drop_duplicates(["task", "control"], keep="last")
+    else:
+        right = sel[sel["evaluator"] == b].drop_duplicates(["task", "control"], keep="last")
+    m = left[["task", "control", "type", "result"]].merge(
+        right[["task", "control", "result"]], on=["task", "control"], suffixes=("_a", "_b")
+    )
+    cols = ["task", "score", "disagreement", "controls"]
+    if m.empty:
+        return pd.DataFrame(columns=cols)
+    scores = np.empty(len(m))
+    memo: dict[tuple[str, str, str], float] = {}
+    for n, (ctl, typ, ra, rb) in enumerate(
+        zip(m["control"], m["type"], m["result_a"], m["result_b"], strict=True)
+    ):
+        key = (str(ctl), result_key(ra or []), result_key(rb or []))
+        v = memo.get(key)
+        if v is None:
+            v = score_results(str(typ).lower(), ra or [], rb or [], dict((params or {}).get(ctl, {}) or {}))
+            memo[key] = v
+        scores[n] = v
+    m["score"] = scores
+    m["w"] = [float((weights or {}).get(c, 1.0)) for c in m["control"]]
+    m["ws"] = m["w"] * m["score"]
+    g = m.groupby("task", sort=True)
+    out = pd.DataFrame({"score": g["ws"].sum() / g["w"].sum()})
+    below = m[m["score"] < 1.0].groupby("task")["control"].agg(lambda s: tuple(sorted(map(str, s))))
+    out["controls"] = below.reindex(out.index)
+    out["disagreement"] = 1.0 - out["score"]
+    out = out[out["disagreement"] > 1e-12].reset_index()
+    out["controls"] = [c if isinstance(c, tuple) else () for c in out["controls"]]
+    return out.sort_values(["disagreement", "task"], ascending=[False, True], kind="stable")[
+        cols
+    ].reset_index(drop=True)
