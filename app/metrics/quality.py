@@ -35,7 +35,9 @@ class AnnotatorQuality:
     drift: pd.DataFrame
 
 
-def wilson_interval(successes: object, n: object, z: float = 1.96) -> tuple[np.ndarray, np.ndarray]:
+def wilson_interval(
+    successes: object, n: object, z: float = 1.959963984540054
+) -> tuple[np.ndarray, np.ndarray]:
     """Wilson score interval for a proportion (vectorised; ``nan`` where ``n == 0``).
 
     ``successes`` may be fractional (sums of [0, 1] scores)."""

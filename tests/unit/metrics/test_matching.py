@@ -197,10 +197,12 @@ def test_polygon_iou():
 
 
 def test_keypoints_and_textarea():
-    kp = lambda x, y, lab="eye": {
-        "type": "keypointlabels",
-        "value": {"x": x, "y": y, "width": 1, "keypointlabels": [lab]},
-    }  # noqa: E731
+    def kp(x, y, lab="eye"):
+        return {
+            "type": "keypointlabels",
+            "value": {"x": x, "y": y, "width": 1, "keypointlabels": [lab]},
+        }  # noqa: E731
+
     assert keypoint_distance([kp(10, 10)], [kp(10, 10)]) == 1.0
     assert keypoint_distance([kp(10, 10)], [kp(13, 14)]) == pytest.approx(0.0)  # d = 5 = tolerance
     assert keypoint_distance([kp(10, 10)], [kp(11, 10)], {"keypoint_tolerance": 4}) == pytest.approx(0.75)
