@@ -25,6 +25,7 @@ class Server(Base):
     edition: Mapped[str | None] = mapped_column(String)  # community | enterprise, detected
     user_email: Mapped[str | None] = mapped_column(String)
     created_at: Mapped[str] = mapped_column(String)
+    ca_bundle: Mapped[str | None] = mapped_column(String)  # custom CA bundle path (0003); never a secret
 
 
 class Project(Base):
@@ -105,6 +106,8 @@ class Annotation(Base):
     updated_at: Mapped[str | None] = mapped_column(String)
     position: Mapped[int] = mapped_column(Integer, default=0)
     extra: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # gone from the server but still referenced locally (a decision, ground truth, a comment) (0003)
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
 
 
 class Prediction(Base):
