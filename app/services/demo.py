@@ -18,4 +18,8 @@ def ensure_demo(store: Store) -> int:
     folder = demo_dir()
     config = (folder / "config.xml").read_text(encoding="utf-8")
     result = svc.import_file(folder / "tasks.json", config, DEMO_TITLE, media_root=str(folder))
-    return result.summary.project_id
+    pid = result.summary.project_id
+    instructions = folder / "instructions.html"
+    if instructions.exists():
+        svc.set_instructions(pid, instructions.read_text(encoding="utf-8"))
+    return pid

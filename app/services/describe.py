@@ -35,8 +35,8 @@ def describe_item(item: dict[str, Any]) -> str:
         return f"{name}: {v.get('selected')}"
     if rtype in ("rectanglelabels", "rectangle"):
         rot = v.get("rotation") or 0
-        return (f"{name}: {labels or 'box'} at x={_num(v.get('x'))}% y={_num(v.get('y'))}% "
-                f"w={_num(v.get('width'))}% h={_num(v.get('height'))}%" + (f" rot={_num(rot)}°" if rot else ""))
+        return (f"{name}: {labels or 'box'} @ {_num(v.get('x'))},{_num(v.get('y'))} "
+                f"{_num(v.get('width'))}×{_num(v.get('height'))}%" + (f" ↻{_num(rot)}°" if rot else ""))
     if rtype in ("polygonlabels", "polygon"):
         return f"{name}: {labels or 'polygon'} ({len(v.get('points', []))} points)"
     if rtype in ("keypointlabels", "keypoint"):

@@ -146,6 +146,11 @@ class ProjectService:
             raise LookupError(f"No project {project_id} in this store.")
         return parse_config(xml)
 
+    def instructions(self, project_id: int) -> str | None:
+        """The project's labeling instructions (raw HTML from Label Studio; sanitise before showing)."""
+        with self.store.session() as s:
+            return s.scalar(select(Project.expert_instruction).where(Project.id == project_id))
+
     def media_root(self, project_id: int) -> str | None:
         with self.store.session() as s:
             return s.scalar(select(Project.media_root).where(Project.id == project_id))
@@ -224,6 +229,14 @@ class ProjectService:
     def export_file(self, project_id: int, out: str | Path,
                     progress: Callable[[int], None] | None = None) -> int:
         return export_project(self.store, project_id, out, progress=progress)
+
+    def set_instructions(self, project_id: int, html_text: str | None) -> Changes:
+        with self.store.transaction() as s:
+            p = s.get(Project, project_id)
+            if p is None:
+                raise LookupError(f"No project {project_id} in this store.")
+            p.expert_instruction = html_text
+        return Changes(projects=True)
 
     def find_project_by_title(self, title: str) -> int | None:
         with self.store.session() as s:

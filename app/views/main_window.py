@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QProgressDialog,
     QSplitter,
     QTableView,
+    QTabWidget,
     QTextBrowser,
     QVBoxLayout,
     QWidget,
@@ -31,7 +32,12 @@ from app import __version__
 from app.models.store import Store
 from app.services.changes import Changes
 from app.services.describe import describe_result
+from app.services.keymap import KeymapError, load_keymap
 from app.services.projects import ProjectService, TaskDetail
+from app.services.review import QueueFilter
+from app.services.settings import Settings, load_settings, save_settings
+from app.views.dialogs import KeymapDialog, SettingsDialog
+from app.views.review_panel import ReviewPanel
 from app.views.task_model import TaskTableModel
 from app.views.worker import Cancelled, Job
 
@@ -81,6 +87,11 @@ class MainWindow(QMainWindow):
         super().__init__()
         self.store = store
         self.projects = ProjectService(store)
+        self.settings: Settings = load_settings(store.data_dir)
+        try:
+            self.keymap = load_keymap(self.settings.keymap_overrides)
+        except KeymapError:
+            self.keymap = load_keymap()
         self.setWindowTitle("ReviewDesk")
         self.resize(1280, 800)
 
@@ -108,11 +119,26 @@ class MainWindow(QMainWindow):
         self.task_pane.setObjectName("taskPane")
         self.task_pane.setOpenLinks(False)
 
+        self.task_view.doubleClicked.connect(self._review_task_at)
+
+        self.review = ReviewPanel(self.projects, self.keymap, reviewer=self.settings.reviewer,
+                                  role=self.settings.role, auto_advance=self.settings.auto_advance)
+        self.review.changed.connect(self.apply)
+
+        browse = QSplitter(Qt.Orientation.Horizontal)
+        browse.addWidget(_panel("Tasks", self.task_view))
+        browse.addWidget(_panel("Task", self.task_pane))
+        browse.setSizes([560, 500])
+        self.tabs = QTabWidget()
+        self.tabs.setObjectName("mainTabs")
+        self.tabs.addTab(self.review, "Review")
+        self.tabs.addTab(browse, "Tasks")
+        self.tabs.currentChanged.connect(self._tab_changed)
+
         split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(_panel("Projects", self.project_list))
-        split.addWidget(_panel("Tasks", self.task_view))
-        split.addWidget(_panel("Task", self.task_pane))
-        split.setSizes([220, 560, 500])
+        split.addWidget(self.tabs)
+        split.setSizes([220, 1060])
         self.setCentralWidget(split)
 
         self.status_label = QLabel()
@@ -138,7 +164,21 @@ class MainWindow(QMainWindow):
         quit_.setShortcut(QKeySequence.StandardKey.Quit)
         quit_.triggered.connect(self.close)
         file_menu.addAction(quit_)
+        review_menu = self.menuBar().addMenu("&Review")
+        act = QAction("Review &settings…", self)
+        act.triggered.connect(self.settings_dialog)
+        review_menu.addAction(act)
+        act = QAction("&Keys…", self)
+        act.triggered.connect(self.keymap_dialog)
+        review_menu.addAction(act)
+        review_menu.addSeparator()
+        act = QAction("Show the &whole queue", self)
+        act.triggered.connect(lambda: self.review.set_queue(None))
+        review_menu.addAction(act)
         help_menu = self.menuBar().addMenu("&Help")
+        keys = QAction("&Keys", self)
+        keys.triggered.connect(self.review.show_keys)
+        help_menu.addAction(keys)
         about = QAction("&About ReviewDesk", self)
         about.triggered.connect(lambda: QMessageBox.about(
             self, "ReviewDesk", f"ReviewDesk {__version__}\nOffline review of Label Studio annotations."))
@@ -148,8 +188,12 @@ class MainWindow(QMainWindow):
     def apply(self, changes: Changes) -> None:
         if changes.projects:
             self.reload_projects(select=self.current_project())
-        elif changes.tasks or changes.annotations or changes.decisions:
+        elif changes.tasks or changes.annotations:
             self.task_model.refresh()
+            if self.review.session is not None:
+                self.review.session.reload()
+                self.review.refresh()
+        self.statusBar().showMessage(f"Saved ({', '.join(changes.names)})", 2000) if changes.decisions else None
 
     def reload_projects(self, select: int | None = None) -> None:
         self.project_list.blockSignals(True)
@@ -177,6 +221,9 @@ class MainWindow(QMainWindow):
     def _project_selected(self, item: QListWidgetItem | None, _prev: Any = None) -> None:
         pid = None if item is None else int(item.data(Qt.ItemDataRole.UserRole))
         self.task_model.set_project(pid)
+        self.review.open_project(pid)
+        if self.tabs.currentWidget() is self.review:
+            self.review.setFocus()
         self.status_label.setText(f"{self.task_model.rowCount()} tasks")
         if self.task_model.rowCount():
             self.task_view.selectRow(0)
@@ -189,6 +236,44 @@ class MainWindow(QMainWindow):
             self.task_pane.clear()
             return
         self.show_task(row.id)
+
+    def _tab_changed(self, _index: int) -> None:
+        if self.tabs.currentWidget() is self.review:
+            self.review.setFocus()
+
+    def _review_task_at(self, index: QModelIndex) -> None:
+        row = self.task_model.row(index.row())
+        if row is None or self.review.session is None:
+            return
+        self.review.session.go_to_task(row.id)
+        self.review.refresh()
+        self.tabs.setCurrentWidget(self.review)
+        self.review.setFocus()
+
+    def open_queue(self, queue: QueueFilter) -> None:
+        """Show the review queue filtered (drill-down from the dashboard, an annotator, …)."""
+        self.review.set_queue(queue)
+        self.tabs.setCurrentWidget(self.review)
+        self.review.setFocus()
+
+    def settings_dialog(self) -> None:
+        dlg = SettingsDialog(self.settings, self)
+        if dlg.exec():
+            self.settings = dlg.value()
+            save_settings(self.store.data_dir, self.settings)
+            self.review.reviewer = self.settings.reviewer
+            self.review.role = self.settings.role
+            self.review.auto_advance = self.settings.auto_advance
+            self.review.open_project(self.current_project())
+
+    def keymap_dialog(self) -> None:
+        dlg = KeymapDialog(self.keymap, self)
+        if dlg.exec():
+            base = load_keymap()
+            self.keymap = dlg.result_keymap
+            self.settings = self.settings.with_(keymap_overrides=self.keymap.overrides_against(base))
+            save_settings(self.store.data_dir, self.settings)
+            self.review.set_keymap(self.keymap)
 
     def show_task(self, task_id: int) -> None:
         self.task_pane.setHtml(task_html(self.projects.task_detail(task_id)))

@@ -1,0 +1,43 @@
+"""User settings: a small JSON file beside the store (never any secret)."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+SETTINGS_FILE = "settings.json"
+
+
+@dataclass(frozen=True)
+class Settings:
+    reviewer: str = "reviewer@localhost"
+    role: str = "reviewer"
+    auto_advance: bool = True
+    show_predictions: bool = False
+    keymap_overrides: dict[str, dict[str, list[str]]] = field(default_factory=dict)
+
+    def with_(self, **kw: Any) -> Settings:
+        return replace(self, **kw)
+
+
+def load_settings(data_dir: Path) -> Settings:
+    path = Path(data_dir) / SETTINGS_FILE
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return Settings()
+    known = {k: v for k, v in raw.items() if k in Settings.__dataclass_fields__}
+    try:
+        return Settings(**known)
+    except TypeError:
+        return Settings()
+
+
+def save_settings(data_dir: Path, settings: Settings) -> None:
+    path = Path(data_dir) / SETTINGS_FILE
+    tmp = path.with_suffix(".json.part")
+    tmp.write_text(json.dumps(asdict(settings), indent=2), encoding="utf-8")
+    os.replace(tmp, path)

@@ -1,0 +1,477 @@
+"""The review panel: one task at a time, decided with the keyboard.
+
+Keys come from the keymap (data). A decision is written on a worker thread; while it is being
+written the session is in ``transition`` and further decision keys are swallowed. The next task is
+shown only after the commit returns.
+"""
+
+from __future__ import annotations
+
+import html
+import time
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import QObject, Qt, QThreadPool, Signal
+from PySide6.QtGui import QFont, QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QDialog,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QSplitter,
+    QTextBrowser,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.models.config import LabelingConfig, validate_result
+from app.models.store import StoreError
+from app.services.changes import NOTHING, Changes
+from app.services.compare import compare_annotations
+from app.services.decisions import DecisionError, DecisionInfo
+from app.services.keymap import Keymap
+from app.services.projects import ProjectService
+from app.services.review import Pending, QueueFilter, ReviewSession
+from app.views.dialogs import FixJsonDialog, InstructionsDialog, ReasonDialog, keys_html
+from app.views.worker import Job
+
+VERDICT_STYLE = {
+    "accept": ("✓ accepted", "#1b7f3b"),
+    "fix": ("✎ fixed", "#b26a00"),
+    "reject": ("✗ rejected", "#b00020"),
+}
+ESCALATION_REASONS = ("Edge case", "Annotators disagree", "Guideline unclear", "Needs domain expertise",
+                      "Possible data problem")
+
+
+class ReviewPanel(QWidget):
+    changed = Signal(object)  # Changes, for the rest of the window
+    taskShown = Signal(int)  # local task id, after it is on screen
+
+    def __init__(self, projects: ProjectService, keymap: Keymap, *, reviewer: str, role: str = "reviewer",
+                 auto_advance: bool = True, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("reviewPanel")
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.projects = projects
+        self.keymap = keymap
+        self.reviewer = reviewer
+        self.role = role
+        self.auto_advance = auto_advance
+        self.session: ReviewSession | None = None
+        self.config: LabelingConfig | None = None
+        self.instructions: str | None = None
+        self.pool = QThreadPool(self)
+        self.pool.setMaxThreadCount(1)  # decisions are written strictly in order
+        self._jobs: list[Job] = []
+        self._shortcuts: list[QShortcut] = []
+        self.dialog_factory: Callable[..., Any] | None = None  # tests replace dialogs
+        self.last_error: str | None = None
+
+        self.header = QLabel()
+        self.header.setObjectName("reviewHeader")
+        self.header.setTextFormat(Qt.TextFormat.RichText)
+        self.banner = QLabel()
+        self.banner.setObjectName("escalationBanner")
+        self.banner.setWordWrap(True)
+        self.banner.setStyleSheet("background:#fff4e5; border:1px solid #f0b45b; padding:6px;")
+        self.banner.hide()
+        self.compare = QTextBrowser()
+        self.compare.setObjectName("comparePane")
+        self.compare.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.history = QListWidget()
+        self.history.setObjectName("historyList")
+        self.history.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
+        self.history.itemActivated.connect(self._reopen_history)
+        self.undo_selected = QPushButton("Undo selected")
+        self.undo_selected.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.undo_selected.clicked.connect(self._undo_selected)
+        self.counters = QLabel()
+        self.counters.setObjectName("counters")
+        self.hints = QLabel()
+        self.hints.setObjectName("keyHints")
+        self.hints.setWordWrap(True)
+        self.hints.setStyleSheet("color:#555")
+
+        left = QWidget()
+        ll = QVBoxLayout(left)
+        ll.setContentsMargins(0, 0, 0, 0)
+        ll.addWidget(self.header)
+        ll.addWidget(self.banner)
+        self.task_container = QVBoxLayout()
+        self.task_container.addWidget(self.compare)
+        ll.addLayout(self.task_container, 1)
+        ll.addWidget(self.hints)
+        right = QWidget()
+        rl = QVBoxLayout(right)
+        rl.setContentsMargins(0, 0, 0, 0)
+        title = QLabel("<b>History</b> (this session, newest first — Enter re-opens)")
+        rl.addWidget(title)
+        rl.addWidget(self.history, 1)
+        rl.addWidget(self.undo_selected)
+        rl.addWidget(self.counters)
+        split = QSplitter(Qt.Orientation.Horizontal)
+        split.addWidget(left)
+        split.addWidget(right)
+        split.setStretchFactor(0, 4)
+        split.setStretchFactor(1, 1)
+        split.setSizes([900, 300])
+        lay = QHBoxLayout(self)
+        lay.setContentsMargins(6, 6, 6, 6)
+        lay.addWidget(split)
+        self._install_shortcuts()
+        self._render_empty("Select a project to start reviewing.")
+
+    # -- keys ------------------------------------------------------------------------------------
+    def _install_shortcuts(self) -> None:
+        for sc in self._shortcuts:
+            sc.setEnabled(False)
+            sc.deleteLater()
+        self._shortcuts = []
+        handlers: dict[str, Callable[[], Any]] = {
+            "accept": lambda: self.decide("accept"),
+            "fix": self.fix,
+            "reject": self.reject,
+            "escalate": self.escalate,
+            "skip": lambda: self.decide("skip"),
+            "undo": self.undo,
+            "redo": self.redo,
+            "next": lambda: self._nav(lambda s: s.next()),
+            "previous": lambda: self._nav(lambda s: s.previous()),
+            "next_annotation": lambda: self._nav(lambda s: s.cycle_annotation(1)),
+            "previous_annotation": lambda: self._nav(lambda s: s.cycle_annotation(-1)),
+            "accept_focused_reject_others": lambda: self.decide("accept", others="reject"),
+            "instructions": self.show_instructions,
+            "help": self.show_keys,
+        }
+        for action, fn in handlers.items():
+            for seq in self.keymap.keys(action):
+                sc = QShortcut(QKeySequence(seq), self)
+                sc.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+                sc.setAutoRepeat(False)
+                sc.activated.connect(fn)
+                self._shortcuts.append(sc)
+        parts = []
+        for action in ("accept", "fix", "reject", "escalate", "skip", "undo", "next", "previous",
+                       "next_annotation", "accept_focused_reject_others", "instructions", "help"):
+            keys = self.keymap.keys(action)
+            if keys:
+                parts.append(f"<b>{html.escape(keys[0])}</b> {action.replace('_', ' ')}")
+        self.hints.setText(" · ".join(parts))
+
+    def set_keymap(self, keymap: Keymap) -> None:
+        self.keymap = keymap
+        self._install_shortcuts()
+
+    # -- session -----------------------------------------------------------------------------------
+    def open_project(self, project_id: int | None, queue: QueueFilter | None = None) -> None:
+        if project_id is None:
+            self.session = None
+            self._render_empty("Select a project to start reviewing.")
+            return
+        self.config = self.projects.config(project_id)
+        self.instructions = self.projects.instructions(project_id)
+        self.session = ReviewSession(self.projects, project_id, reviewer=self.reviewer, role=self.role,
+                                     queue=queue, auto_advance=self.auto_advance)
+        self.history.clear()
+        self.refresh()
+
+    def set_queue(self, queue: QueueFilter | None) -> None:
+        if self.session is not None:
+            self.open_project(self.session.project_id, queue)
+
+    def _nav(self, fn: Callable[[ReviewSession], Changes]) -> None:
+        if self.session is None:
+            return
+        if fn(self.session):
+            self.refresh()
+
+    # -- deciding ------------------------------------------------------------------------------------
+    def decide(self, verdict: str, **kw: Any) -> Pending | None:
+        s = self.session
+        if s is None:
+            return None
+        pending = s.begin(verdict, **kw)
+        if pending is None:
+            return None
+        self._set_busy(True)
+        job = Job(lambda _p, _c: s.commit(pending))
+        job.signals.finished.connect(lambda rec: self._committed(pending, rec, job))
+        job.signals.failed.connect(lambda exc: self._failed(pending, exc, job))
+        self._jobs.append(job)
+        job.start(self.pool)
+        return pending
+
+    def _committed(self, pending: Pending, recorded: Any, job: Job) -> None:
+        self._jobs.remove(job)
+        assert self.session is not None
+        changes = self.session.finish(pending, recorded)
+        self._set_busy(False)
+        self.last_error = None
+        self.refresh()
+        self.changed.emit(changes)
+
+    def _failed(self, pending: Pending, exc: BaseException, job: Job) -> None:
+        self._jobs.remove(job)
+        assert self.session is not None
+        self.session.abort(pending)
+        self._set_busy(False)
+        if isinstance(exc, DecisionError | StoreError):
+            self.last_error = str(exc)
+        else:
+            self.last_error = f"The decision was not saved: {exc}"
+        self.refresh()
+
+    def _set_busy(self, busy: bool) -> None:
+        self.header.setEnabled(not busy)
+
+    def busy(self) -> bool:
+        return bool(self._jobs)
+
+    def _dialog(self, kind: str, *args: Any) -> Any:
+        if self.dialog_factory is not None:
+            return self.dialog_factory(kind, *args)
+        return None
+
+    def reject(self) -> None:
+        s = self.session
+        if s is None or s.state != "idle" or s.focused_annotation() is None:
+            return
+        answer = self._dialog("reject")
+        if answer is None:
+            dlg = ReasonDialog("Reject — why?", s.decisions.reject_reasons(s.project_id), self)
+            if dlg.exec() != QDialog.DialogCode.Accepted:
+                return
+            answer = (dlg.reason(), dlg.comment_text())
+        if answer:
+            self.decide("reject", reason=answer[0], comment=answer[1])
+
+    def escalate(self) -> None:
+        s = self.session
+        if s is None or s.state != "idle" or s.current is None:
+            return
+        answer = self._dialog("escalate")
+        if answer is None:
+            dlg = ReasonDialog("Escalate to an expert — why?", ESCALATION_REASONS, self)
+            if dlg.exec() != QDialog.DialogCode.Accepted:
+                return
+            answer = (dlg.reason(), dlg.comment_text())
+        if answer:
+            self.decide("escalate", reason=answer[0], comment=answer[1])
+
+    def fix(self) -> None:
+        s = self.session
+        if s is None or s.state != "idle" or self.config is None:
+            return
+        ann = s.focused_annotation()
+        if ann is None:
+            return
+        task_view = getattr(self, "task_view", None)
+        if task_view is not None:
+            task_view.start_fix(ann.id)
+            task_view.setFocus()
+            return
+        cfg = self.config
+        result = self._dialog("fix", list(ann.result))
+        if result is None:
+            dlg = FixJsonDialog(list(ann.result), lambda v: validate_result(cfg, v, strict=True), self)
+            if dlg.exec() != QDialog.DialogCode.Accepted or dlg.value is None:
+                return
+            result = dlg.value
+        self.decide("fix", result=result)
+
+    def save_fix(self, result: list[Any]) -> Pending | None:
+        """Called when an in-place editor saves (Enter / Ctrl+Enter)."""
+        self.setFocus()
+        return self.decide("fix", result=result)
+
+    def undo(self, decision_uuid: str | None = None) -> None:
+        s = self.session
+        if s is None:
+            return
+        try:
+            changes = s.undo(decision_uuid)
+        except (DecisionError, StoreError) as exc:
+            self.last_error = str(exc)
+            changes = NOTHING
+        self.refresh()
+        if changes:
+            self.changed.emit(changes)
+
+    def redo(self) -> None:
+        s = self.session
+        if s is None:
+            return
+        changes = s.redo()
+        self.refresh()
+        if changes:
+            self.changed.emit(changes)
+
+    def show_instructions(self) -> None:
+        if self._dialog("instructions") is None:
+            InstructionsDialog(self.instructions, self).exec()
+
+    def show_keys(self) -> None:
+        if self._dialog("keys") is not None:
+            return
+        dlg = QDialog(self)
+        dlg.setWindowTitle("Keys")
+        lay = QVBoxLayout(dlg)
+        label = QLabel(keys_html(self.keymap))
+        label.setTextFormat(Qt.TextFormat.RichText)
+        lay.addWidget(label)
+        dlg.exec()
+
+    # -- history -----------------------------------------------------------------------------------------
+    def _reopen_history(self, item: QListWidgetItem) -> None:
+        uuid = item.data(Qt.ItemDataRole.UserRole)
+        s = self.session
+        if s is None:
+            return
+        for d in s.history():
+            if d.uuid == uuid:
+                s.go_to_task(d.task_id)
+                self.refresh()
+                self.setFocus()
+                return
+
+    def _undo_selected(self) -> None:
+        item = self.history.currentItem()
+        if item is not None:
+            self.undo(item.data(Qt.ItemDataRole.UserRole))
+            self.setFocus()
+
+    # -- drawing -------------------------------------------------------------------------------------------
+    def _render_empty(self, message: str) -> None:
+        self.header.setText("<b>Review</b>")
+        self.compare.setHtml(f"<p style='color:#555'>{html.escape(message)}</p>")
+        self.counters.setText("")
+
+    def refresh(self) -> None:
+        s = self.session
+        if s is None:
+            return
+        view = s.view()
+        c = view.counters
+        if c is not None:
+            self.counters.setText(f"Decisions: <b>{c.made}</b> · pending sync: <b>{c.pending_sync}</b><br>"
+                                  f"Remaining: <b>{c.remaining}</b> of {c.total} tasks")
+        if view.task is None:
+            label = "expert queue" if self.role == "expert" else "queue"
+            self._render_empty(f"The {label} is empty." + (" Nothing was escalated yet." if self.role == "expert"
+                                                            else ""))
+            self._render_history()
+            return
+        t = view.task
+        queue_label = "Expert queue" if self.role == "expert" else "Review queue"
+        if s.queue.label:
+            queue_label += f" — {html.escape(s.queue.label)}"
+        err = (f"<br><span style='color:#b00020'>{html.escape(self.last_error)}</span>"
+               if self.last_error else "")
+        self.header.setText(
+            f"<span style='font-size:14pt'><b>Task {html.escape(str(t.server_id or t.id))}</b></span>"
+            f"&nbsp;&nbsp;{view.position + 1} of {view.total} · {queue_label}{err}")
+        if view.escalation is not None:
+            e = view.escalation
+            note = " — ".join(x for x in (e.reason, e.comment) if x)
+            self.banner.setText(f"Escalated by {e.reviewer}: {note}")
+            self.banner.show()
+        else:
+            self.banner.hide()
+        assert self.config is not None
+        self.compare.setHtml(self._task_html(view))
+        task_view = getattr(self, "task_view", None)
+        if task_view is not None:
+            focused = s.focused_annotation()
+            task_view.show_task(t, self.config, self.projects.media_root(s.project_id),
+                                focus_annotation_id=focused.id if focused else None)
+        self._render_history()
+        self.taskShown.emit(t.id)
+
+    def _render_history(self) -> None:
+        s = self.session
+        if s is None:
+            return
+        self.history.clear()
+        for d in s.history(20):
+            self.history.addItem(self._history_item(d))
+
+    def _history_item(self, d: DecisionInfo) -> QListWidgetItem:
+        label, _ = VERDICT_STYLE.get(d.verdict, (d.verdict, "#333"))
+        extra = f" — {d.reason}" if d.reason else ""
+        text = f"{label} · task {d.task_server_id or d.task_id}{extra} · {d.created_at[11:19]}"
+        item = QListWidgetItem(text + ("  (undone)" if d.retracted else ""))
+        item.setData(Qt.ItemDataRole.UserRole, d.uuid)
+        if d.retracted:
+            f = QFont()
+            f.setStrikeOut(True)
+            item.setFont(f)
+            item.setForeground(Qt.GlobalColor.gray)
+        return item
+
+    def _task_html(self, view: Any) -> str:
+        e = html.escape
+        t = view.task
+        assert self.config is not None
+        parts = []
+        for obj in self.config.objects:
+            key = obj.data_key
+            if key and key in t.data:
+                v = t.data[key]
+                if obj.tag in ("Text", "HyperText", "Paragraphs") and isinstance(v, str):
+                    parts.append(f"<p style='font-size:12pt; background:#f6f8fa; padding:8px'>{e(v)}</p>")
+                else:
+                    parts.append(f"<p><b>{e(obj.name)}</b> ({e(obj.tag)}): <code>{e(str(v))}</code></p>")
+        cmp_ = compare_annotations(t, self.config)
+        if not cmp_.evaluators:
+            parts.append("<p><i>This task has no annotations to review.</i></p>")
+            return "".join(parts)
+        focus_id = None
+        if t.annotations:
+            focus_id = t.annotations[view.focus % len(t.annotations)].id
+        head = ["<th align='left' style='padding:4px'>Control</th>"]
+        for name, aid in zip(cmp_.evaluators, cmp_.annotation_ids, strict=True):
+            verdict = view.verdicts.get(aid)
+            badge = ""
+            if verdict:
+                label, color = VERDICT_STYLE[verdict]
+                badge = f"<br><span style='color:{color}'>{label}</span>"
+            style = "background:#dbe9ff; border:2px solid #2f6fdf;" if aid == focus_id else "background:#eef0f3;"
+            marker = "▶ " if aid == focus_id else ""
+            head.append(f"<th align='left' style='padding:4px; {style}'>{marker}{e(name)}{badge}</th>")
+        rows = ["<tr>" + "".join(head) + "</tr>"]
+        for r in cmp_.rows:
+            bg = " bgcolor='#fff3b0'" if r.differs else ""
+            cells = [f"<td style='padding:4px'><b>{e(r.control)}</b>"
+                     + ("<br><small style='color:#8a6d00'>differs</small>" if r.differs else "") + "</td>"]
+            for aid, lines in zip(cmp_.annotation_ids, r.cells, strict=True):
+                style = "border:2px solid #2f6fdf;" if aid == focus_id else ""
+                cells.append(f"<td style='padding:4px; {style}' valign='top'>" + "<br>".join(e(x) for x in lines)
+                             + "</td>")
+            rows.append(f"<tr{bg}>" + "".join(cells) + "</tr>")
+        parts.append("<table border='1' cellspacing='0' cellpadding='4' width='100%' "
+                     "style='border-color:#d0d4da; border-collapse:collapse'>" + "".join(rows) + "</table>")
+        parts.append(f"<p style='color:#555'>{cmp_.disagreements} of {len(cmp_.rows)} controls differ between "
+                     "annotators (highlighted).</p>")
+        return "".join(parts)
+
+
+class DecisionTimer(QObject):
+    """Measures key press -> next task displayed (used by the benchmark and tests)."""
+
+    def __init__(self, panel: ReviewPanel) -> None:
+        super().__init__(panel)
+        self.samples: list[float] = []
+        self._t0: float | None = None
+        panel.taskShown.connect(self._shown)
+
+    def start(self) -> None:
+        self._t0 = time.perf_counter()
+
+    def _shown(self, _task: int) -> None:
+        if self._t0 is not None:
+            self.samples.append(time.perf_counter() - self._t0)
+            self._t0 = None
