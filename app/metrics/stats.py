@@ -43,7 +43,8 @@ __all__ = [
 
 
 def _codes_2d(data: object) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
-    """Return (row, col, code) of the observed cells and the sorted domain of an E x U array.
+    """Return (row, col, code) of the observed cells and the sorted domain of an E x U array (row is
+    only filled for object arrays; the numeric fast path leaves it empty).
 
     The last item tells whether the domain is numeric.
     """
@@ -53,13 +54,14 @@ def _codes_2d(data: object) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
     if arr.dtype.kind in "biuf":
         arr = arr.astype(np.float64, copy=False)
         mask = ~np.isnan(arr)
-        rows, cols = np.nonzero(mask)
-        vals = arr[rows, cols]
+        vals = arr[mask]
+        cols = np.broadcast_to(np.arange(arr.shape[1]), arr.shape)[mask]
+        rows = np.zeros(0, np.int64)  # not needed by the callers; kept for the signature
         if vals.size == 0:
             return rows, cols, np.zeros(0, np.int64), np.zeros(0)
         lo, hi = vals.min(), vals.max()
-        if hi - lo <= (1 << 22) and bool(np.all(vals == np.floor(vals))):
-            off = (vals - lo).astype(np.int64)
+        off = (vals - lo).astype(np.int64) if hi - lo <= (1 << 22) else None
+        if off is not None and bool(np.array_equal(off + lo, vals)):
             present = np.bincount(off) > 0
             remap = np.cumsum(present) - 1
             domain = lo + np.flatnonzero(present).astype(np.float64)
@@ -140,13 +142,28 @@ def alpha_from_codes(
     V = int(np.asarray(domain).size)
     if V == 0:
         return float("nan")
-    N = _value_counts_by_unit(np.asarray(unit, np.int64), np.asarray(code, np.int64), int(n_units), V)
-    if N.shape[0] == 0:
+    unit = np.asarray(unit, np.int64)
+    code = np.asarray(code, np.int64)
+    n_units = int(n_units)
+    # coincidences o_ck = sum_u n_uc n_uk / (m_u - 1) - [c == k] sum_u n_uc / (m_u - 1), computed as Y.T @ Y
+    # with Y_uc = n_uc / sqrt(m_u - 1) (one weighted bincount; numpy uses a symmetric rank-k product)
+    m_u = np.bincount(unit, minlength=n_units)
+    inv = np.zeros(n_units)
+    pairable = m_u >= 2
+    if not pairable.any():
         return float("nan")
-    m = N.sum(axis=1)
-    W = N / (m - 1.0)[:, None]
-    o = W.T @ N
-    o[np.diag_indices(V)] -= W.sum(axis=0)
+    inv[pairable] = 1.0 / (m_u[pairable] - 1.0)
+    w = inv[unit]
+    if n_units * V <= 50_000_000:
+        Y = np.bincount(unit * V + code, weights=np.sqrt(w), minlength=n_units * V).reshape(n_units, V)
+        o = Y.T @ Y
+    else:  # very many units x values: sparse product
+        import scipy.sparse as sp
+
+        Ys = sp.csr_matrix((np.sqrt(w), (unit, code)), shape=(n_units, V))
+        Ys.sum_duplicates()
+        o = (Ys.T @ Ys).toarray()
+    o[np.diag_indices(V)] -= np.bincount(code, weights=w, minlength=V)
     n_c = o.sum(axis=1)
     n = n_c.sum()
     d2 = _delta2(level, np.asarray(domain, dtype=np.float64), n_c)
