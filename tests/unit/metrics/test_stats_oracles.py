@@ -21,6 +21,12 @@ from app.metrics import (
     percent_agreement,
 )
 
+# sklearn/statsmodels warn on degenerate random inputs (one label only); those cases are asserted as nan
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::UserWarning"),
+    pytest.mark.filterwarnings("ignore::RuntimeWarning"),
+]
+
 NAN = np.nan
 # Krippendorff, "Computing Krippendorff's Alpha-Reliability" (2011), section C: 4 observers x 12 units.
 KRIPPENDORFF_EXAMPLE = np.array(
