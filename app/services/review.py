@@ -116,27 +116,38 @@ class ReviewSession:
         if self.role == "expert":
             ids = [t for t in ids if t in escalated]
         self.task_ids = ids
+        self.task_ids_set = set(ids)
         self._escalations = escalated
         self._anns_by_task: dict[int, set[int]] = {}
         for aid, tid in ann_rows:
             self._anns_by_task.setdefault(tid, set()).add(aid)
         self._verdicts = self.decisions.effective_verdicts(self.project_id)
+        self._recount()
         self.index = min(self.index, max(len(ids) - 1, 0))
         self._load_current()
+
+    def _recount(self) -> None:
+        self._open = {t for t in self.task_ids if self._compute_open(t)}
 
     def _load_current(self) -> None:
         self._detail = self.projects.task_detail(self.task_ids[self.index]) if self.task_ids else None
         self.focus = 0
         self._shown_at = time.monotonic()
 
-    def task_is_open(self, task_id: int) -> bool:
+    def _compute_open(self, task_id: int) -> bool:
         if self.role == "reviewer" and task_id in self._escalations:
+            return False
+        if self.role == "expert" and task_id not in self._escalations:
             return False
         anns = self._anns_by_task.get(task_id, set())
         return any(a not in self._verdicts for a in anns)
 
+    def task_is_open(self, task_id: int) -> bool:
+        return task_id in self._open
+
     def remaining(self) -> int:
-        return sum(1 for t in self.task_ids if self.task_is_open(t))
+        """Tasks of the queue that still need a verdict (kept incrementally: O(1) per decision)."""
+        return len(self._open)
 
     # -- navigation ----------------------------------------------------------------------------
     @property
@@ -263,6 +274,17 @@ class ReviewSession:
                 return
 
     def _apply(self, infos: Sequence[DecisionInfo]) -> None:
+        self._apply_verdicts(infos)
+        if any(i.verdict == "retract" for i in infos):
+            self._recount()
+            return
+        for tid in {i.task_id for i in infos}:
+            if tid in self.task_ids_set and self._compute_open(tid):
+                self._open.add(tid)
+            else:
+                self._open.discard(tid)
+
+    def _apply_verdicts(self, infos: Sequence[DecisionInfo]) -> None:
         for info in infos:
             if info.verdict in JUDGEMENTS and info.annotation_id is not None:
                 self._verdicts[info.annotation_id] = info.verdict

@@ -1,0 +1,106 @@
+"""Decision key press -> next task displayed, on a 100k-task store, beside a bare SQLite commit.
+
+    QT_QPA_PLATFORM=offscreen python benchmarks/bench_review.py [--tasks 100000] [--presses 1000]
+
+Drives the real window: a key press on the review panel, the decision written durably on the
+worker thread (WAL, synchronous=FULL), then the next task rendered. The baseline is one INSERT +
+COMMIT with the same PRAGMAs through sqlite3, measured in the same run on the same disk.
+Targets (issue 4): p50 <= 16 ms, p99 <= 50 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks._util import table  # noqa: E402
+from benchmarks.bench_import import CONFIG, generate  # noqa: E402
+
+
+def pct(xs: list[float], q: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(round(q / 100 * (len(xs) - 1))))] * 1000
+
+
+def bare_commit(folder: Path, n: int) -> list[float]:
+    con = sqlite3.connect(folder / "bare.sqlite", isolation_level=None)
+    con.execute("PRAGMA journal_mode=WAL")
+    con.execute("PRAGMA synchronous=FULL")
+    con.execute("CREATE TABLE d (id INTEGER PRIMARY KEY, uuid TEXT, verdict TEXT, at TEXT)")
+    out = []
+    for i in range(n):
+        t0 = time.perf_counter()
+        con.execute("BEGIN")
+        con.execute("INSERT INTO d (uuid, verdict, at) VALUES (?, 'accept', '2026')", (f"u{i}",))
+        con.execute("COMMIT")
+        out.append(time.perf_counter() - t0)
+    con.close()
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--tasks", type=int, default=100_000)
+    ap.add_argument("--presses", type=int, default=1000)
+    args = ap.parse_args()
+
+    from PySide6.QtCore import Qt
+    from PySide6.QtTest import QTest
+    from PySide6.QtWidgets import QApplication
+
+    from app.models.store import Store
+    from app.services.projects import ProjectService
+    from app.views.main_window import MainWindow
+    from app.views.review_panel import DecisionTimer
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        src = folder / "export.json"
+        generate(src, args.tasks)
+        store = Store.open(folder / "store")
+        t0 = time.perf_counter()
+        pid = ProjectService(store).import_file(src, CONFIG, "bench").summary.project_id
+        print(f"store with {args.tasks:,} tasks ready in {time.perf_counter() - t0:.1f} s")
+        app = QApplication.instance() or QApplication([])
+        t0 = time.perf_counter()
+        w = MainWindow(store, project_id=pid)
+        w.resize(1400, 860)
+        w.show()
+        app.processEvents()
+        print(f"window + review session open in {time.perf_counter() - t0:.2f} s")
+        panel = w.review
+        panel.setFocus()
+        timer = DecisionTimer(panel)
+        for _ in range(args.presses):
+            timer.start()
+            QTest.keyClick(panel, Qt.Key.Key_A)
+            deadline = time.perf_counter() + 5
+            while timer._t0 is not None and time.perf_counter() < deadline:
+                app.processEvents()
+        samples = timer.samples
+        decisions = panel.session.counters().made
+        bare = bare_commit(folder, args.presses)
+        rows = [("what", "n", "p50 ms", "p99 ms", "max ms"),
+                ("key press -> committed -> next task shown", str(len(samples)), f"{pct(samples, 50):.2f}",
+                 f"{pct(samples, 99):.2f}", f"{max(samples) * 1000:.2f}"),
+                ("baseline: bare sqlite3 INSERT+COMMIT (WAL, FULL)", str(len(bare)), f"{pct(bare, 50):.2f}",
+                 f"{pct(bare, 99):.2f}", f"{max(bare) * 1000:.2f}")]
+        print(table(rows))
+        print(f"decisions recorded: {decisions}; mean {statistics.mean(samples) * 1000:.2f} ms; "
+              f"targets p50 <= 16 ms -> {'met' if pct(samples, 50) <= 16 else 'MISSED'}, "
+              f"p99 <= 50 ms -> {'met' if pct(samples, 99) <= 50 else 'MISSED'}")
+        w.close()
+        store.close()
+
+
+if __name__ == "__main__":
+    main()
