@@ -244,11 +244,14 @@ class LSClient:
         return list(body or [])
 
     def tasks_page(self, project_id: int, *, page: int = 1, page_size: int = 500,
-                   query: dict[str, Any] | None = None, fields: str | None = "all") -> dict[str, Any]:
+                   query: dict[str, Any] | None = None, fields: str | None = "all",
+                   include: str | None = None) -> dict[str, Any]:
         """One page of ``GET /api/tasks``; a page past the end gives ``{"tasks": []}`` (the server's 404)."""
         params: dict[str, Any] = {"project": project_id, "page": page, "page_size": page_size}
         if fields:
             params["fields"] = fields
+        if include:
+            params["include"] = include
         if query is not None:
             params["query"] = json.dumps(query, separators=(",", ":"))
         try:
@@ -260,17 +263,19 @@ class LSClient:
         return body
 
     def iter_task_ids(self, project_id: int, page_size: int = 1000) -> Iterator[int]:
-        page = 1
+        """Every task id of the project (keyset on id: deletions while listing never hide a task)."""
+        last = 0
         while True:
-            body = self.tasks_page(project_id, page=page, page_size=page_size, fields=None,
-                                   query={"filters": {"conjunction": "and", "items": []},
-                                          "ordering": ["tasks:id"]})
+            query = {"filters": {"conjunction": "and", "items": [
+                {"filter": "filter:tasks:id", "operator": "greater", "type": "Number", "value": last}]},
+                "ordering": ["tasks:id"]}
+            body = self.tasks_page(project_id, page=1, page_size=page_size, fields=None, include="id", query=query)
             tasks = body.get("tasks") or []
             for t in tasks:
                 yield int(t["id"])
             if len(tasks) < page_size:
                 return
-            page += 1
+            last = max(int(t["id"]) for t in tasks)
 
     def task(self, task_id: int) -> dict[str, Any]:
         return self.request("GET", f"/api/tasks/{task_id}/")

@@ -1,0 +1,517 @@
+"""Pull one Label Studio project into the store: incremental, resumable, conflict-aware.
+
+Order (DESIGN.md section 5): project + labeling config -> members -> tasks with ``fields=all`` -> id
+reconciliation (deleted tasks) -> media into the content-addressed cache.
+
+Tasks are read in pages ordered by ``updated_at`` and filtered by ``updated_at > lower``, where ``lower``
+starts at the stored cursor minus a small overlap and then follows the pages (keyset paging): every request
+is the cheap first page of a filter, and a task updated while the pull runs moves to the end instead of
+shifting later pages. Each page is applied and the cursor advanced in ONE local transaction, so an
+interrupted pull resumes where it stopped. The next page is fetched while the current one is written.
+
+An annotation that changed (``updated_at`` differs from what the reviewer saw, and not because of our own
+push) or disappeared under a pending decision, or another reviewer's new decision record in the task meta,
+turns that decision into a ``conflict`` -- with the result the reviewer judged kept for the side-by-side view.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.orm import Session
+
+from app.models import lsjson
+from app.models.audit import append_event
+from app.models.config import parse_config
+from app.models.importer import insert_project, replace_controls
+from app.models.schema import (
+    Annotation,
+    Comment,
+    Decision,
+    DecisionSync,
+    GroundTruth,
+    Member,
+    Prediction,
+    Project,
+    SyncState,
+    Task,
+)
+from app.models.store import Store, now_iso
+from app.sync import records as rec
+from app.sync.client import LSClient
+from app.sync.errors import Cancelled
+
+PAGE_SIZE = 500
+OVERLAP = timedelta(seconds=2)
+RECONCILE_EVERY = timedelta(hours=24)
+LS_DT = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+# Data Manager columns computed per request: not part of the task, not worth storing or exporting.
+TASK_NOISE = frozenset({
+    "drafts", "annotators", "cancelled_annotations", "total_annotations", "total_predictions", "completed_at",
+    "annotations_results", "predictions_results", "predictions_score", "annotations_ids",
+    "predictions_model_versions", "avg_lead_time", "draft_exists", "updated_by", "is_labeled",
+    "comment_count", "unresolved_comment_count", "last_comment_updated_at", "project", "comment_authors",
+    "reviewers", "reviews_accepted", "reviews_rejected", "ground_truth", "annotations_updated_at",
+    "file_upload", "storage_filename", "state",
+})
+ANNOTATION_NOISE = frozenset({"created_username", "created_ago", "task", "project", "state"})
+PREDICTION_NOISE = frozenset({"created_ago", "task", "project", "cluster", "neighbors", "mislabeling"})
+Progress = Callable[[int, int | None], None]
+
+
+@dataclass(frozen=True)
+class PullReport:
+    project_id: int
+    server_project_id: int
+    title: str
+    tasks_new: int = 0
+    tasks_updated: int = 0
+    tasks_unchanged: int = 0
+    tasks_deleted: int = 0
+    annotations_changed: int = 0
+    predictions_changed: int = 0
+    members: int = 0
+    conflicts: int = 0
+    pages: int = 0
+    reconciled: bool = False
+    media_fetched: int = 0
+    media_failed: int = 0
+    cursor: str | None = None
+    config_changed: bool = False
+    project_created: bool = False
+
+
+@dataclass
+class _Counts:
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    deleted: int = 0
+    anns: int = 0
+    preds: int = 0
+    conflicts: int = 0
+    pages: int = 0
+    touched_tasks: list[int] = field(default_factory=list)
+
+
+def parse_ls_dt(value: str) -> datetime:
+    v = value.rstrip("Z").replace("+00:00", "")
+    fmt = "%Y-%m-%dT%H:%M:%S.%f" if "." in v else "%Y-%m-%dT%H:%M:%S"
+    return datetime.strptime(v, fmt).replace(tzinfo=UTC)
+
+
+def format_ls_dt(dt: datetime) -> str:
+    return dt.astimezone(UTC).strftime(LS_DT)
+
+
+def updated_filter(lower: str | None) -> dict[str, Any]:
+    items = [] if lower is None else [{"filter": "filter:tasks:updated_at", "operator": "greater",
+                                       "type": "Datetime", "value": lower}]
+    return {"filters": {"conjunction": "and", "items": items}, "ordering": ["tasks:updated_at"]}
+
+
+def _clean(raw: dict[str, Any]) -> dict[str, Any]:
+    t = {k: v for k, v in raw.items() if k not in TASK_NOISE}
+    t["annotations"] = [{k: v for k, v in a.items() if k not in ANNOTATION_NOISE}
+                        for a in raw.get("annotations") or [] if isinstance(a, dict)]
+    t["predictions"] = [{k: v for k, v in p.items() if k not in PREDICTION_NOISE}
+                        for p in raw.get("predictions") or [] if isinstance(p, dict)]
+    return t
+
+
+# -- project, members -------------------------------------------------------------------------------
+def _upsert_project(s: Session, server_ref: int, body: dict[str, Any]) -> tuple[Project, bool, bool]:
+    sid = int(body["id"])
+    xml = body.get("label_config") or "<View></View>"
+    project = s.scalar(select(Project).where(Project.server_ref == server_ref, Project.server_id == sid))
+    extra = {k: body[k] for k in ("description", "color", "created_at") if body.get(k) is not None}
+    if project is None:
+        cfg = parse_config(xml)
+        project = insert_project(s, cfg, body.get("title") or f"Project {sid}", media_root=None,
+                                 server_ref=server_ref, server_id=sid,
+                                 expert_instruction=body.get("expert_instruction") or None, extra=extra)
+        return project, True, True
+    changed = project.label_config != xml
+    if changed:
+        cfg = parse_config(xml)
+        project.label_config = cfg.xml
+        replace_controls(s, project.id, cfg)
+    if body.get("title") and project.title != body["title"]:
+        project.title = body["title"]
+    return project, False, changed
+
+
+def _upsert_members(s: Session, project_id: int, users: list[dict[str, Any]]) -> int:
+    existing = {m.user_id: m for m in s.scalars(select(Member).where(Member.project_id == project_id))}
+    n = 0
+    for u in users:
+        uid = u.get("id")
+        if not isinstance(uid, int):
+            continue
+        m = existing.get(uid)
+        if m is None:
+            s.add(Member(project_id=project_id, user_id=uid, email=u.get("email"),
+                         first_name=u.get("first_name"), last_name=u.get("last_name")))
+            n += 1
+        elif (m.email, m.first_name, m.last_name) != (u.get("email"), u.get("first_name"), u.get("last_name")):
+            m.email, m.first_name, m.last_name = u.get("email"), u.get("first_name"), u.get("last_name")
+            n += 1
+    s.flush()
+    return n
+
+
+# -- conflicts ------------------------------------------------------------------------------------------
+def own_updated_at(s: Session, annotation_ids: list[int]) -> dict[int, set[str]]:
+    """annotation id -> ``updated_at`` values our own pushes produced on it (not a conflict)."""
+    out: dict[int, set[str]] = {}
+    if not annotation_ids:
+        return out
+    for ann_id, effect in s.execute(
+            select(Decision.annotation_id, DecisionSync.effect).join(DecisionSync, DecisionSync.decision_id == Decision.id)
+            .where(Decision.annotation_id.in_(annotation_ids), DecisionSync.state == "synced")):
+        if isinstance(effect, dict):
+            for v in effect.get("annotation_updated_at") or []:
+                out.setdefault(ann_id, set()).add(v)
+    return out
+
+
+def mark_conflict(s: Session, ds: DecisionSync, kind: str, detail: dict[str, Any]) -> None:
+    effect = dict(ds.effect or {})
+    effect["conflict"] = {"kind": kind, "found_at": now_iso(), **detail}
+    ds.effect = effect
+    ds.state = "conflict"
+    ds.last_error = {
+        "changed": "The annotation changed on the server after you reviewed it.",
+        "deleted": "The annotation was deleted on the server.",
+        "task_deleted": "The task was deleted on the server.",
+        "other_reviewer": "Another reviewer decided on the same annotation.",
+    }.get(kind, kind)
+    ds.updated_at = now_iso()
+
+
+def _pending_by_annotation(s: Session, ann_ids: list[int]) -> dict[int, list[tuple[Decision, DecisionSync]]]:
+    out: dict[int, list[tuple[Decision, DecisionSync]]] = {}
+    if not ann_ids:
+        return out
+    for d, ds in s.execute(select(Decision, DecisionSync).join(DecisionSync, DecisionSync.decision_id == Decision.id)
+                           .where(Decision.annotation_id.in_(ann_ids), DecisionSync.state == "pending",
+                                  Decision.verdict != "retract").order_by(Decision.id)):
+        out.setdefault(d.annotation_id, []).append((d, ds))
+    return out
+
+
+def _snapshot(a: Any) -> dict[str, Any]:
+    return {"server_id": a.get("id"), "result": a.get("result"), "updated_at": a.get("updated_at"),
+            "completed_by": a.get("completed_by"), "ground_truth": a.get("ground_truth")}
+
+
+# -- one page ---------------------------------------------------------------------------------------------
+def apply_page(s: Session, project_id: int, raw_tasks: list[dict[str, Any]], counts: _Counts) -> None:
+    """Upsert one page of tasks (with annotations and predictions) into the store."""
+    sids = [int(t["id"]) for t in raw_tasks]
+    local = {r.server_id: r for r in s.execute(
+        select(Task.id, Task.server_id, Task.updated_at, Task.meta, Task.deleted)
+        .where(Task.project_id == project_id, Task.server_id.in_(sids)))}
+    conn = s.connection()
+    new_tasks: list[tuple[dict[str, Any], lsjson.ParsedTask]] = []
+    changed: list[tuple[Any, lsjson.ParsedTask]] = []
+    for raw in raw_tasks:
+        sid = int(raw["id"])
+        row = local.get(sid)
+        if row is not None and row.updated_at == raw.get("updated_at") and not row.deleted:
+            counts.unchanged += 1
+            continue
+        parsed = lsjson.parse_task(0, _clean(raw))
+        if row is None:
+            new_tasks.append((raw, parsed))
+        else:
+            changed.append((row, parsed))
+
+    if new_tasks:
+        task_rows = [{"project_id": project_id, "server_id": p.server_id, "position": p.server_id or 0,
+                      "data": p.data, "meta": p.meta, "extra": p.extra, "created_at": p.created_at,
+                      "updated_at": p.updated_at, "deleted": False} for _, p in new_tasks]
+        ids = conn.execute(insert(Task).returning(Task.id, sort_by_parameter_order=True), task_rows).scalars().all()
+        ann_rows: list[dict[str, Any]] = []
+        pred_rows: list[dict[str, Any]] = []
+        for tid, (_, p) in zip(ids, new_tasks, strict=True):
+            ann_rows.extend(_ann_row(tid, a, j) for j, a in enumerate(p.annotations))
+            pred_rows.extend(_pred_row(tid, pr, j) for j, pr in enumerate(p.predictions))
+            counts.touched_tasks.append(tid)
+        if ann_rows:
+            conn.execute(insert(Annotation), ann_rows)
+        if pred_rows:
+            conn.execute(insert(Prediction), pred_rows)
+        counts.new += len(new_tasks)
+        counts.anns += len(ann_rows)
+        counts.preds += len(pred_rows)
+
+    if changed:
+        _apply_changed(s, project_id, changed, counts)
+
+
+def _ann_row(task_id: int, a: lsjson.ParsedAnnotation, position: int) -> dict[str, Any]:
+    return {"task_id": task_id, "server_id": a.server_id, "uuid": None, "completed_by": a.completed_by,
+            "completed_by_raw": a.completed_by_raw, "result": a.result, "ground_truth": a.ground_truth,
+            "was_cancelled": a.was_cancelled, "lead_time": a.lead_time, "created_at": a.created_at,
+            "updated_at": a.updated_at, "position": position, "extra": a.extra, "deleted": False}
+
+
+def _pred_row(task_id: int, p: lsjson.ParsedPrediction, position: int) -> dict[str, Any]:
+    return {"task_id": task_id, "server_id": p.server_id, "model_version": p.model_version, "score": p.score,
+            "result": p.result, "created_at": p.created_at, "position": position, "extra": p.extra}
+
+
+def _referenced_annotations(s: Session, ann_ids: list[int]) -> set[int]:
+    if not ann_ids:
+        return set()
+    refs: set[int] = set()
+    for model in (Decision, GroundTruth, Comment):
+        refs.update(x for x in s.scalars(select(model.annotation_id).where(model.annotation_id.in_(ann_ids))) if x)
+    return refs
+
+
+def _apply_changed(s: Session, project_id: int, changed: list[tuple[Any, lsjson.ParsedTask]], counts: _Counts) -> None:
+    tids = [row.id for row, _ in changed]
+    local_anns: dict[int, dict[int, Annotation]] = {}
+    for a in s.scalars(select(Annotation).where(Annotation.task_id.in_(tids), Annotation.server_id.is_not(None))):
+        local_anns.setdefault(a.task_id, {})[a.server_id] = a  # type: ignore[index]
+    all_ann_ids = [a.id for m in local_anns.values() for a in m.values()]
+    pending = _pending_by_annotation(s, all_ann_ids)
+    own = own_updated_at(s, list(pending))
+    our_uuids = set(s.scalars(select(Decision.uuid).where(Decision.project_id == project_id,
+                                                          Decision.task_id.in_(tids))))
+    referenced = _referenced_annotations(s, all_ann_ids)
+    local_preds: dict[int, dict[int, Prediction]] = {}
+    for p in s.scalars(select(Prediction).where(Prediction.task_id.in_(tids), Prediction.server_id.is_not(None))):
+        local_preds.setdefault(p.task_id, {})[p.server_id] = p  # type: ignore[index]
+    referenced_preds = set(s.scalars(select(Decision.prediction_id).where(Decision.prediction_id.in_(
+        [p.id for m in local_preds.values() for p in m.values()] or [-1]))))
+
+    for row, p in changed:
+        # another reviewer's decision records that appeared since the last pull
+        known = rec.record_uuids(row.meta) | our_uuids
+        server_recs = rec.meta_records(p.meta)
+        task_obj = s.get(Task, row.id)
+        assert task_obj is not None
+        task_obj.data, task_obj.meta, task_obj.extra = p.data, p.meta, p.extra
+        task_obj.updated_at, task_obj.created_at, task_obj.deleted = p.updated_at, p.created_at, False
+        counts.updated += 1
+        counts.touched_tasks.append(row.id)
+        mine = local_anns.get(row.id, {})
+        seen_sids = set()
+        next_pos = max([a.position for a in mine.values()] + [-1]) + 1
+        for a in p.annotations:
+            seen_sids.add(a.server_id)
+            loc = mine.get(a.server_id)  # type: ignore[arg-type]
+            if loc is None:
+                s.add(Annotation(**_ann_row(row.id, a, next_pos)))
+                next_pos += 1
+                counts.anns += 1
+                continue
+            if loc.updated_at == a.updated_at and not loc.deleted:
+                continue
+            for d, ds in pending.get(loc.id, []):
+                if d.seen_updated_at != a.updated_at and a.updated_at not in own.get(loc.id, set()):
+                    effect = dict(ds.effect or {})
+                    effect.setdefault("seen_result", loc.result)
+                    ds.effect = effect
+                    mark_conflict(s, ds, "changed", {"theirs": {"server_id": a.server_id, "result": a.result,
+                                                                 "updated_at": a.updated_at,
+                                                                 "completed_by": a.completed_by}})
+                    counts.conflicts += 1
+            loc.result, loc.ground_truth, loc.was_cancelled = a.result, a.ground_truth, a.was_cancelled
+            loc.lead_time, loc.updated_at, loc.completed_by = a.lead_time, a.updated_at, a.completed_by
+            loc.completed_by_raw, loc.extra, loc.deleted = a.completed_by_raw, a.extra, False
+            counts.anns += 1
+        for sid, loc in mine.items():
+            if sid in seen_sids or loc.deleted:
+                continue
+            for _d, ds in pending.get(loc.id, []):
+                effect = dict(ds.effect or {})
+                effect.setdefault("seen_result", loc.result)
+                ds.effect = effect
+                mark_conflict(s, ds, "deleted", {"theirs": None})
+                counts.conflicts += 1
+            if loc.id in referenced:
+                loc.deleted = True
+            else:
+                s.delete(loc)
+            counts.anns += 1
+        # competing decision records by other reviewers
+        if server_recs:
+            by_sid = {a.server_id: a.id for a in mine.values()}
+            for sid, local_id in by_sid.items():
+                for d, ds in pending.get(local_id, []):
+                    if ds.state != "pending":
+                        continue
+                    others = rec.competing(server_recs, annotation=sid, prediction=None, reviewer=d.reviewer,
+                                           role=d.role, known=known)
+                    if others and not (ds.effect or {}).get("force"):
+                        mark_conflict(s, ds, "other_reviewer", {"theirs": others[-1]})
+                        counts.conflicts += 1
+        # predictions
+        preds = local_preds.get(row.id, {})
+        seen_p = set()
+        next_pp = max([x.position for x in preds.values()] + [-1]) + 1
+        for pr in p.predictions:
+            seen_p.add(pr.server_id)
+            loc_p = preds.get(pr.server_id)  # type: ignore[arg-type]
+            if loc_p is None:
+                s.add(Prediction(**_pred_row(row.id, pr, next_pp)))
+                next_pp += 1
+                counts.preds += 1
+            elif (loc_p.result, loc_p.score, loc_p.model_version) != (pr.result, pr.score, pr.model_version):
+                loc_p.result, loc_p.score, loc_p.model_version, loc_p.extra = pr.result, pr.score, pr.model_version, pr.extra
+                counts.preds += 1
+        for sid, loc_p in preds.items():
+            if sid not in seen_p and loc_p.id not in referenced_preds:
+                s.delete(loc_p)
+                counts.preds += 1
+    s.flush()
+
+
+# -- reconciliation -------------------------------------------------------------------------------------
+def reconcile(s: Session, project_id: int, server_ids: set[int]) -> int:
+    """Mark local tasks that no longer exist on the server as deleted; pending decisions on them conflict."""
+    gone = s.execute(select(Task.id).where(Task.project_id == project_id, Task.deleted.is_(False),
+                                           Task.server_id.is_not(None),
+                                           Task.server_id.not_in(server_ids) if server_ids else Task.id.is_not(None)
+                                           )).scalars().all()
+    if not gone:
+        return 0
+    s.execute(update(Task).where(Task.id.in_(gone)).values(deleted=True))
+    for _d, ds in s.execute(select(Decision, DecisionSync).join(DecisionSync, DecisionSync.decision_id == Decision.id)
+                            .where(Decision.task_id.in_(gone), DecisionSync.state == "pending")):
+        mark_conflict(s, ds, "task_deleted", {"theirs": None})
+    return len(gone)
+
+
+# -- the whole pull -------------------------------------------------------------------------------------
+def pull_project(store: Store, client: LSClient, server_ref: int, ls_project_id: int, *,
+                 page_size: int = PAGE_SIZE, overlap: timedelta = OVERLAP, full: bool = False,
+                 reconcile_ids: bool | None = None, media: bool = True, media_cap_bytes: int | None = None,
+                 progress: Progress | None = None, cancel: threading.Event | None = None,
+                 actor: str = "sync") -> PullReport:
+    client.cancel_event = cancel
+
+    def check() -> None:
+        if cancel is not None and cancel.is_set():
+            raise Cancelled("Pull cancelled; the pages already applied are kept and the next pull resumes.")
+
+    body = client.project(ls_project_id)
+    users = client.users()
+    with store.transaction() as s:
+        project, created, config_changed = _upsert_project(s, server_ref, body)
+        pid = project.id
+        title = project.title
+        n_members = _upsert_members(s, pid, users)
+        state = s.get(SyncState, pid)
+        if state is None:
+            state = SyncState(project_id=pid)
+            s.add(state)
+        if full:
+            state.pull_cursor = None
+        cursor = state.pull_cursor
+        last_reconcile = state.last_reconcile_at
+
+    counts = _Counts()
+    lower = None if cursor is None else format_ls_dt(parse_ls_dt(cursor) - overlap)
+    page = 1
+    total: int | None = None
+    done = 0
+
+    def fetch(lower_: str | None, page_: int) -> dict[str, Any]:
+        return client.tasks_page(ls_project_id, page=page_, page_size=page_size, query=updated_filter(lower_))
+
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pull-prefetch")
+    try:
+        fut: Future[dict[str, Any]] = pool.submit(fetch, lower, page)
+        while True:
+            check()
+            resp = fut.result()
+            tasks = resp.get("tasks") or []
+            if total is None and isinstance(resp.get("total"), int):
+                total = resp["total"]
+            if not tasks:
+                break
+            stamps = [t.get("updated_at") for t in tasks if t.get("updated_at")]
+            top = max(stamps) if stamps else None
+            last_page = len(tasks) < page_size
+            if not last_page:
+                # keyset: restart from just below the newest stamp of this page (ties are re-read, never lost)
+                nxt = format_ls_dt(parse_ls_dt(top) - timedelta(microseconds=1)) if top else None
+                if nxt is not None and (lower is None or nxt > lower):
+                    lower, page = nxt, 1
+                else:
+                    page += 1
+                fut = pool.submit(fetch, lower, page)
+            with store.transaction() as s:
+                apply_page(s, pid, tasks, counts)
+                st = s.get(SyncState, pid)
+                assert st is not None
+                if top and (st.pull_cursor is None or top > st.pull_cursor):
+                    st.pull_cursor = top
+                st.last_pull_at = now_iso()
+            counts.pages += 1
+            done += len(tasks)
+            if progress:
+                progress(done, total)
+            if last_page:
+                break
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+    # deleted tasks: reconcile ids when counts disagree, when asked, or once a day
+    reconciled = False
+    do_reconcile = reconcile_ids
+    if do_reconcile is None and cursor is None:
+        do_reconcile = False  # a full read just happened: nothing local can be stale
+        with store.transaction() as s:
+            st = s.get(SyncState, pid)
+            assert st is not None
+            st.last_reconcile_at = now_iso()
+    if do_reconcile is None:
+        server_count = body.get("task_number")
+        with store.session() as s:
+            local_count = s.scalar(select(func.count()).select_from(Task).where(
+                Task.project_id == pid, Task.deleted.is_(False), Task.server_id.is_not(None))) or 0
+        stale = last_reconcile is None or (datetime.now(UTC) - parse_ls_dt(last_reconcile)) > RECONCILE_EVERY
+        # more local tasks than the server counted means some were deleted there
+        do_reconcile = stale or (isinstance(server_count, int) and local_count > server_count)
+    if do_reconcile:
+        check()
+        ids = set(client.iter_task_ids(ls_project_id))
+        with store.transaction() as s:
+            counts.deleted = reconcile(s, pid, ids)
+            st = s.get(SyncState, pid)
+            assert st is not None
+            st.last_reconcile_at = now_iso()
+        reconciled = True
+
+    fetched = failed = 0
+    if media and counts.touched_tasks:
+        from app.sync.media import fetch_project_media
+
+        fetched, failed = fetch_project_media(store, client, pid, counts.touched_tasks, cap_bytes=media_cap_bytes,
+                                              cancel=cancel)
+
+    with store.transaction() as s:
+        st = s.get(SyncState, pid)
+        cursor_now = st.pull_cursor if st else None
+        append_event(s, actor, "sync.pulled", {
+            "project_id": pid, "server_project": ls_project_id, "new": counts.new, "updated": counts.updated,
+            "deleted": counts.deleted, "conflicts": counts.conflicts, "pages": counts.pages})
+    return PullReport(project_id=pid, server_project_id=ls_project_id, title=title, tasks_new=counts.new,
+                      tasks_updated=counts.updated, tasks_unchanged=counts.unchanged, tasks_deleted=counts.deleted,
+                      annotations_changed=counts.anns, predictions_changed=counts.preds, members=n_members,
+                      conflicts=counts.conflicts, pages=counts.pages, reconciled=reconciled,
+                      media_fetched=fetched, media_failed=failed, cursor=cursor_now,
+                      config_changed=config_changed and not created, project_created=created)
