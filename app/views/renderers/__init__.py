@@ -1,0 +1,531 @@
+"""Multimodal task rendering and in-place fixing (issue 5).
+
+:class:`TaskView` shows one task as the labeling config describes it: each object (``Text``,
+``HyperText``, ``Paragraphs``, ``Image``, ``Audio``, ``TimeSeries``) with the regions of the
+visible annotations drawn over it, and a card per control (``Choices``, ``Rating``, ...) listing
+each evaluator's value with disagreements marked. ``start_fix`` edits one annotation in place,
+keyboard first; ``Enter``/``Ctrl+Enter`` emits :attr:`TaskView.fixSaved` with exact Label Studio
+JSON, ``Esc`` emits :attr:`TaskView.fixCancelled`.
+
+Keys in fix mode (while focus is inside the view; application shortcuts are overridden):
+config hotkeys toggle choices, label a text selection, relabel the selected region or add a
+region of that label; ``Tab``/``Shift+Tab`` pick the active control (then number keys set a
+rating, ``←``/``→`` pick a pairwise side); arrows nudge the selected region (``Shift`` x10,
+``Ctrl`` resizes); ``Delete`` removes it; typing goes to text areas and number fields.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+from PySide6.QtCore import QEvent, QObject, Qt, Signal
+from PySide6.QtGui import QColor, QKeyEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QAbstractSpinBox,
+    QApplication,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QScrollArea,
+    QSplitter,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.models.config import ConfigTag, LabelingConfig, Option
+from app.services.media import media_refs, prefetch_plan, resolve_media
+from app.services.projects import TaskDetail
+from app.services.results import Layer, ResultDoc, compare
+from app.views.renderers.audio import AudioRenderer
+from app.views.renderers.common import (
+    EVALUATOR_COLOURS,
+    FIX,
+    INK,
+    MUTED,
+    PAGE_BG,
+    LayerView,
+    RawPlaceholder,
+    RenderState,
+)
+from app.views.renderers.controls import ControlCard, make_control_card
+from app.views.renderers.image import ImageRenderer
+from app.views.renderers.media_cache import MediaCache
+from app.views.renderers.text import HyperTextRenderer, ParagraphsRenderer, TextRenderer
+from app.views.renderers.timeseries import TimeSeriesRenderer
+
+__all__ = ["TaskView", "MediaCache"]
+
+OBJECT_RENDERERS: dict[str, Any] = {
+    "Text": TextRenderer, "HyperText": HyperTextRenderer, "Paragraphs": ParagraphsRenderer,
+    "Image": ImageRenderer, "Audio": AudioRenderer, "AudioPlus": AudioRenderer, "TimeSeries": TimeSeriesRenderer,
+}
+MEDIA_OBJECTS = ("Image", "Audio", "AudioPlus")
+ARROWS = {Qt.Key.Key_Left: (-1, 0), Qt.Key.Key_Right: (1, 0), Qt.Key.Key_Up: (0, -1), Qt.Key.Key_Down: (0, 1)}
+
+
+def _walk(options: tuple[Option, ...]) -> list[Option]:
+    out = []
+    for o in options:
+        out.append(o)
+        out.extend(_walk(o.children))
+    return out
+
+
+def hotkey_matches(hotkey: str, e: QKeyEvent) -> bool:
+    """Does the key event match a Label Studio hotkey (``"1"``, ``"q"``, ``"ctrl+1"``, ``"shift+a"``)?"""
+    h = hotkey.strip().lower()
+    mods = e.modifiers() & ~Qt.KeyboardModifier.KeypadModifier
+    if len(h) == 1:
+        if mods & (Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.AltModifier
+                   | Qt.KeyboardModifier.MetaModifier):
+            return False
+        return e.text().lower() == h
+    seq = QKeySequence(h.replace("ctrl", "Ctrl").replace("shift", "Shift").replace("alt", "Alt"))
+    return seq.matches(QKeySequence(e.keyCombination())) == QKeySequence.SequenceMatch.ExactMatch
+
+
+class LayerChip(QToolButton):
+    def __init__(self, view: TaskView, lv: LayerView) -> None:
+        super().__init__()
+        self.view = view
+        self.key = lv.key
+        self.setCheckable(True)
+        self.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.setObjectName(f"layer:{lv.key}")
+        self.toggled.connect(lambda on: view.set_layer_visible(self.key, on))
+        self.update_from(lv)
+
+    def update_from(self, lv: LayerView) -> None:
+        self.blockSignals(True)
+        self.setChecked(lv.visible)
+        self.blockSignals(False)
+        prefix = "◆ " if lv.layer.prediction else "● "
+        self.setText(prefix + lv.short)
+        self.setToolTip(f"{lv.layer.title} — click to show/hide" + (" (focused)" if lv.focus else ""))
+        border = f"2px solid {INK}" if lv.focus else "1px solid #d1d5db"
+        self.setStyleSheet(
+            f"QToolButton {{ color: {lv.colour.name()}; background: white; border: {border}; border-radius: 11px;"
+            f" padding: 2px 9px; font-weight: {'700' if lv.focus else '500'}; }}"
+            f"QToolButton:!checked {{ color: #9ca3af; background: #f3f4f6; border-style: dashed; }}")
+
+
+class TaskView(QWidget):
+    """One task, its annotations compared, and fix mode. See the module docstring for the keys."""
+
+    fixSaved = Signal(list)      # noqa: N815 - Qt naming; the fixed LS result
+    fixCancelled = Signal()      # noqa: N815
+    mediaReady = Signal()        # noqa: N815 - all media of the shown task decoded (or failed)
+
+    def __init__(self, parent: QWidget | None = None, *, media_cache: MediaCache | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("taskView")
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.media = media_cache or MediaCache(parent=self)
+        self.media.ready.connect(self._media_ready)
+        self.state = RenderState([], None)
+        self.config: LabelingConfig | None = None
+        self.detail: TaskDetail | None = None
+        self.media_root: str | None = None
+        self.renderers: dict[str, Any] = {}
+        self.cards: dict[str, Any] = {}
+        self.active_control: str | None = None
+        self._fix_layer: str | None = None
+        self._waiting: set[Any] = set()
+        self.setStyleSheet(f"TaskView, QWidget#page {{ background: {PAGE_BG}; }}")
+
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.setSpacing(0)
+        header = QWidget()
+        header.setObjectName("taskHeader")
+        header.setStyleSheet("QWidget#taskHeader { background: white; border-bottom: 1px solid #e5e7eb; }")
+        hl = QVBoxLayout(header)
+        hl.setContentsMargins(12, 8, 12, 8)
+        hl.setSpacing(6)
+        top = QHBoxLayout()
+        self.title = QLabel()
+        self.title.setTextFormat(Qt.TextFormat.RichText)
+        top.addWidget(self.title)
+        top.addStretch(1)
+        self.chips_box = QHBoxLayout()
+        self.chips_box.setSpacing(6)
+        top.addLayout(self.chips_box)
+        hl.addLayout(top)
+        self.banner = QLabel()
+        self.banner.setObjectName("fixBanner")
+        self.banner.setWordWrap(True)
+        self.banner.setTextFormat(Qt.TextFormat.RichText)
+        self.banner.setStyleSheet(f"QLabel {{ background: #fff8e1; border: 1px solid {FIX}; border-radius: 6px;"
+                                  f" padding: 5px 8px; color: #5d4300; }}")
+        self.banner.hide()
+        hl.addWidget(self.banner)
+        outer.addWidget(header)
+
+        self.split = QSplitter(Qt.Orientation.Horizontal)
+        self.split.setChildrenCollapsible(False)
+        self.objects_page, self.objects_lay = self._page()
+        self.controls_page, self.controls_lay = self._page()
+        for page in (self.objects_page, self.controls_page):
+            area = QScrollArea()
+            area.setWidgetResizable(True)
+            area.setFrameShape(QScrollArea.Shape.NoFrame)
+            area.setWidget(page)
+            area.setStyleSheet(f"QScrollArea {{ background: {PAGE_BG}; }}")
+            self.split.addWidget(area)
+        self.split.setStretchFactor(0, 3)
+        self.split.setStretchFactor(1, 2)
+        outer.addWidget(self.split, 1)
+        self.chips: list[LayerChip] = []
+        app = QApplication.instance()
+        if app is not None:
+            app.installEventFilter(self)
+
+    @staticmethod
+    def _page() -> tuple[QWidget, QVBoxLayout]:
+        page = QWidget()
+        page.setObjectName("page")
+        lay = QVBoxLayout(page)
+        lay.setContentsMargins(10, 10, 10, 10)
+        lay.setSpacing(10)
+        lay.addStretch(1)
+        return page, lay
+
+    # -- public API -------------------------------------------------------------------------------
+    def show_task(self, detail: TaskDetail, config: LabelingConfig, media_root: str | None, *,
+                  focus_annotation_id: int | None = None, show_predictions: bool = False) -> None:
+        if self.state.doc is not None:
+            self._leave_fix()
+        self.media.forget_waiters()
+        if self.config is None or self.config.xml != config.xml:
+            self._build(config)
+        self.config = config
+        self.detail = detail
+        self.media_root = media_root
+        layers: list[LayerView] = []
+        for i, a in enumerate(detail.annotations):
+            title = a.evaluator + (" (skipped)" if a.was_cancelled else "") + (" ★GT" if a.ground_truth else "")
+            layers.append(LayerView(Layer(f"a:{a.id}", title, tuple(a.result)),
+                                    QColor(EVALUATOR_COLOURS[i % len(EVALUATOR_COLOURS)]), False))
+        if show_predictions:
+            for j, p in enumerate(detail.predictions):
+                title = f"model {p.model_version or '?'}" + (f" ({p.score:.2f})" if p.score is not None else "")
+                layers.append(LayerView(Layer(f"p:{p.id}", title, tuple(p.result or ()), prediction=True),
+                                        QColor(EVALUATOR_COLOURS[(len(detail.annotations) + j) % 8]).darker(115),
+                                        False))
+        self.state = RenderState(layers, None)
+        focus = f"a:{focus_annotation_id}" if focus_annotation_id is not None else (layers[0].key if layers else None)
+        for lv in layers:
+            lv.focus = lv.key == focus
+        self._rebuild_chips()
+        sid = detail.server_id if detail.server_id is not None else detail.id
+        n_a, n_p = len(detail.annotations), len(detail.predictions)
+        self.title.setText(f"<span style='font-size:13pt; font-weight:600; color:{INK}'>Task {sid}</span>"
+                           f" <span style='color:{MUTED}'>&nbsp;{n_a} annotation{'s' if n_a != 1 else ''}"
+                           f" · {n_p} prediction{'s' if n_p != 1 else ''}</span>")
+        self._waiting = set()
+        refs = {r.object_name: r for r in media_refs(detail.data, config)}
+        all_items = [i for lv in layers for i in lv.layer.result if isinstance(i, dict)]
+        for name, r in self.renderers.items():
+            obj = config.object(name)
+            if obj is None or not hasattr(r, "set_task"):
+                continue
+            ref = refs.get(name)
+            value = detail.data.get(obj.data_key) if obj.data_key else None
+            if obj.tag in MEDIA_OBJECTS or obj.tag == "TimeSeries":
+                res = resolve_media(ref, media_root) if ref is not None and obj.tag in MEDIA_OBJECTS else None
+                hint = [i for i in all_items if i.get("to_name") == name]
+                if res is not None and res.ok and self.media.get(res) is None:
+                    self._waiting.add(MediaCache.key(res))
+                r.set_task(value, res, hint)
+            else:
+                r.set_task(value)
+        self._compare()
+        self.refresh()
+        if not self._waiting:
+            self.mediaReady.emit()
+
+    def set_focus_annotation(self, annotation_id: int | None) -> None:
+        key = None if annotation_id is None else f"a:{annotation_id}"
+        for lv in self.state.layers:
+            lv.focus = lv.key == key
+            if lv.focus:
+                lv.visible = True
+        self._rebuild_chips()
+        self._compare()
+        self.refresh()
+
+    def focused_annotation_id(self) -> int | None:
+        lv = next((lv for lv in self.state.layers if lv.focus), None)
+        return int(lv.key[2:]) if lv is not None and lv.key.startswith("a:") else None
+
+    def start_fix(self, annotation_id: int | None) -> None:
+        if self.config is None or self.detail is None:
+            return
+        result: tuple[Any, ...] = ()
+        if annotation_id is not None:
+            ann = next((a for a in self.detail.annotations if a.id == annotation_id), None)
+            if ann is None:
+                raise LookupError(f"task {self.detail.id} has no annotation {annotation_id}")
+            result = ann.result
+            self.set_focus_annotation(annotation_id)
+        else:
+            for lv in self.state.layers:
+                lv.focus = False
+            self._rebuild_chips()
+        self.state.doc = ResultDoc(self.config, result)
+        self.state.selected = None
+        self.state.pending = {}
+        self.active_control = None
+        who = next((lv.short for lv in self.state.layers if lv.focus), None)
+        self._fix_layer = who
+        self._update_banner()
+        self.refresh()
+        target = next((r.focus_widget() for r in self.renderers.values() if hasattr(r, "focus_widget")), None)
+        (target or self).setFocus(Qt.FocusReason.OtherFocusReason)
+
+    def in_fix_mode(self) -> bool:
+        return self.state.doc is not None
+
+    def current_fix_result(self) -> list[dict]:
+        return [] if self.state.doc is None else self.state.doc.to_result()
+
+    def cancel_fix(self) -> None:
+        self._leave_fix()
+
+    def prefetch(self, details: list[TaskDetail], media_root: str | None) -> None:
+        """Decode the media of (up to three of) ``details`` in the background into the LRU."""
+        if self.config is None:
+            return
+        for res in prefetch_plan([d.data for d in details], self.config, media_root, limit=3):
+            self.media.request(res)
+
+    # -- state changes used by renderers ---------------------------------------------------------
+    def select_item(self, item_id: str | None, *, refresh: bool = True) -> None:
+        if self.state.selected == item_id:
+            return
+        self.state.selected = item_id
+        if refresh:
+            self.refresh()
+
+    def changed(self, *, select: str | None | bool = False, redraw: bool = True) -> None:
+        """The fix document changed (``select``: the item to select; ``False`` keeps the selection)."""
+        if select is not False:
+            self.state.selected = select  # type: ignore[assignment]
+        if redraw:
+            self.refresh()
+        else:
+            for c in self.cards.values():
+                if isinstance(c, ControlCard) and not c.focus_widget():
+                    c.refresh(self.state)
+        self._update_banner()
+
+    def refresh(self) -> None:
+        for r in self.renderers.values():
+            r.refresh(self.state)
+        for name, c in self.cards.items():
+            c.refresh(self.state)
+            c.set_active(self.state.fixing and name == self.active_control)
+
+    def set_layer_visible(self, key: str, visible: bool) -> None:
+        for lv in self.state.layers:
+            if lv.key == key:
+                lv.visible = visible
+        self._compare()
+        self.refresh()
+
+    # -- building -------------------------------------------------------------------------------------
+    def _clear(self, lay: QVBoxLayout) -> None:
+        while lay.count() > 1:
+            item = lay.takeAt(0)
+            w = item.widget() if item is not None else None
+            if w is not None:
+                w.setParent(None)
+                w.deleteLater()
+
+    def _build(self, config: LabelingConfig) -> None:
+        self._clear(self.objects_lay)
+        self._clear(self.controls_lay)
+        self.renderers = {}
+        self.cards = {}
+        self.config = config
+        for obj in config.objects:
+            controls = [c for c in config.controls if obj.name in c.to_name]
+            cls = OBJECT_RENDERERS.get(obj.tag)
+            if cls is None:
+                w: Any = RawPlaceholder(self, obj, f"<{obj.tag}> objects are not displayed by ReviewDesk yet; "
+                                                   "the results that point at it are shown raw.")
+            else:
+                w = cls(self, obj, controls)
+            self.renderers[obj.name] = w
+            self.objects_lay.insertWidget(self.objects_lay.count() - 1, w)
+        for tag in config.unknown:
+            w = RawPlaceholder(self, tag, f"<{tag.tag}> is not a tag ReviewDesk knows; shown as raw JSON.")
+            self.renderers[tag.name] = w
+            self.objects_lay.insertWidget(self.objects_lay.count() - 1, w)
+        for c in config.controls:
+            card = make_control_card(self, c)
+            self.cards[c.name] = card
+            self.controls_lay.insertWidget(self.controls_lay.count() - 1, card)
+
+    def _rebuild_chips(self) -> None:
+        while self.chips_box.count():
+            item = self.chips_box.takeAt(0)
+            if item is not None and item.widget() is not None:
+                item.widget().deleteLater()
+        self.chips = []
+        for lv in self.state.layers:
+            chip = LayerChip(self, lv)
+            self.chips.append(chip)
+            self.chips_box.addWidget(chip)
+
+    def _compare(self) -> None:
+        if self.config is None:
+            return
+        vis = [lv.layer for lv in self.state.layers if lv.visible]
+        focus = next((lv.key for lv in self.state.layers if lv.focus), None)
+        self.state.comparison = compare(self.config, vis, focus) if len(vis) > 1 else None
+
+    def _media_ready(self, key: Any, _value: Any) -> None:
+        if key in self._waiting:
+            self._waiting.discard(key)
+            if not self._waiting:
+                self.mediaReady.emit()
+
+    def media_pending(self) -> bool:
+        return bool(self._waiting)
+
+    # -- fix mode ---------------------------------------------------------------------------------------
+    def _leave_fix(self) -> None:
+        self.state.doc = None
+        self.state.selected = None
+        self.state.pending = {}
+        self.active_control = None
+        self.banner.hide()
+        self.refresh()
+
+    def _save(self) -> None:
+        result = self.current_fix_result()
+        self._leave_fix()
+        self.fixSaved.emit(result)
+
+    def _update_banner(self, note: str = "") -> None:
+        if self.state.doc is None:
+            self.banner.hide()
+            return
+        who = html.escape(self._fix_layer or "a new result")
+        active = f" · active: <b>{html.escape(self.active_control)}</b>" if self.active_control else ""
+        n = len(self.state.doc.changed)
+        self.banner.setText(
+            f"<b>FIX</b> — editing {who}{active} · {n} change{'s' if n != 1 else ''}<br>"
+            "<span style='color:#7a5a00'>hotkeys: choose/label · select text then a label key · drag boxes or "
+            "handles, arrows nudge (Shift ×10, Ctrl resize), Del removes · Tab: next control · "
+            "<b>Enter</b> saves · <b>Esc</b> cancels</span>" + (f"<br><b>{html.escape(note)}</b>" if note else ""))
+        self.banner.show()
+
+    def _typing(self) -> bool:
+        w = QApplication.focusWidget()
+        if isinstance(w, QLineEdit | QAbstractSpinBox):
+            return not w.isReadOnly() if isinstance(w, QLineEdit) else True
+        return isinstance(w, QPlainTextEdit) and not w.isReadOnly()
+
+    def _inside(self, obj: QObject) -> bool:
+        return isinstance(obj, QWidget) and (obj is self or self.isAncestorOf(obj))
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802
+        if self.state.doc is None or event.type() not in (QEvent.Type.KeyPress, QEvent.Type.ShortcutOverride):
+            return False
+        if not self._inside(obj):
+            return False
+        assert isinstance(event, QKeyEvent)
+        if event.type() == QEvent.Type.ShortcutOverride:
+            mods = event.modifiers() & ~(Qt.KeyboardModifier.ShiftModifier | Qt.KeyboardModifier.KeypadModifier)
+            if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter, Qt.Key.Key_Escape) or not mods:
+                event.accept()
+                return True
+            return False
+        try:
+            return self._fix_key(event)
+        except (ValueError, KeyError) as exc:
+            self._update_banner(str(exc))
+            return True
+
+    def _fix_key(self, e: QKeyEvent) -> bool:
+        assert self.state.doc is not None and self.config is not None
+        key, mods = e.key(), e.modifiers()
+        shift = bool(mods & Qt.KeyboardModifier.ShiftModifier)
+        ctrl = bool(mods & Qt.KeyboardModifier.ControlModifier)
+        if key == Qt.Key.Key_Escape:
+            self._leave_fix()
+            self.fixCancelled.emit()
+            return True
+        if key in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            if self._typing() and shift:
+                return False
+            self._save()
+            return True
+        if self._typing():
+            return False
+        if key in (Qt.Key.Key_Tab, Qt.Key.Key_Backtab):
+            self._cycle(-1 if key == Qt.Key.Key_Backtab or shift else 1)
+            return True
+        if key in (Qt.Key.Key_Delete, Qt.Key.Key_Backspace):
+            for r in self.renderers.values():
+                if hasattr(r, "delete_selected") and r.delete_selected():
+                    return True
+            return True
+        card = self.cards.get(self.active_control or "")
+        if key in ARROWS:
+            if card is not None and key in (Qt.Key.Key_Left, Qt.Key.Key_Right) and \
+                    card.key("left" if key == Qt.Key.Key_Left else "right"):
+                return True
+            focus = QApplication.focusWidget()
+            in_text = any(isinstance(r, TextRenderer) and r.edit is focus for r in self.renderers.values())
+            dx, dy = ARROWS[Qt.Key(key)]
+            for r in self.renderers.values():
+                if hasattr(r, "nudge") and r.nudge(dx, dy, shift, ctrl):
+                    return True
+            return not in_text
+        text = e.text()
+        if card is not None and text and card.key(text):
+            return True
+        for control in self.config.controls:
+            for o in _walk(control.options):
+                if o.hotkey and hotkey_matches(o.hotkey, e):
+                    return self._hotkey(control, o.alias or o.value)
+        if text.isdigit():
+            rating = next((c for c in self.cards.values() if getattr(c, "control", None) is not None
+                           and c.control.tag == "Rating"), None)
+            if rating is not None and rating.key(text):
+                return True
+        return bool(text) and text.isprintable() and not ctrl
+
+    def _hotkey(self, control: ConfigTag, value: str) -> bool:
+        doc = self.state.doc
+        assert doc is not None
+        if control.tag in ("Choices", "Taxonomy"):
+            doc.toggle_choice(control.name, value)
+            self.changed()
+            return True
+        for target in control.to_name:
+            r = self.renderers.get(target)
+            if r is not None and hasattr(r, "apply_label") and r.apply_label(control, value):
+                return True
+        self.state.pending[control.name] = value
+        self._update_banner(f"{value}: select text in {', '.join(control.to_name)} first, then press the key again")
+        return True
+
+    def _cycle(self, step: int) -> None:
+        names = [n for n, c in self.cards.items() if isinstance(c, ControlCard)]
+        if not names:
+            return
+        i = names.index(self.active_control) if self.active_control in names else (-1 if step > 0 else 0)
+        self.active_control = names[(i + step) % len(names)]
+        card = self.cards[self.active_control]
+        fw = card.focus_widget()
+        if fw is not None:
+            fw.setFocus(Qt.FocusReason.TabFocusReason)
+        self._update_banner()
+        self.refresh()

@@ -1,0 +1,387 @@
+"""Cards for controls: ``Choices``, ``Rating``, ``Number``, ``TextArea``, ``Pairwise`` (editable in fix mode),
+a legend for region controls and a raw-JSON card for anything else.
+
+Every card lists each visible evaluator's value; a value that differs from the focused
+annotation's is marked, and the card's title says whether the evaluators agree.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QDoubleSpinBox,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QPushButton,
+    QToolButton,
+    QWidget,
+)
+
+from app.models.config import ConfigTag
+from app.views.renderers.common import (
+    AGREE,
+    DISAGREE,
+    FIX,
+    INK,
+    MUTED,
+    Card,
+    RawPlaceholder,
+    RenderState,
+    label_colour,
+)
+
+if TYPE_CHECKING:
+    from app.views.renderers import TaskView
+
+CHIP = ("QPushButton {{ border: 1px solid #d1d5db; border-radius: 12px; padding: 3px 10px; background: #ffffff;"
+        " color: {ink}; text-align: left; }}"
+        "QPushButton:checked {{ background: {on}; border-color: {on}; color: white; font-weight: 600; }}")
+
+
+def _value_text(item: dict[str, Any] | None) -> str:
+    if item is None:
+        return "—"
+    v = item.get("value") or {}
+    t = item.get("type")
+    if t in ("choices", "taxonomy"):
+        return ", ".join(" / ".join(x) if isinstance(x, list) else str(x) for x in v.get(t, v.get("choices", [])))
+    if t == "rating":
+        r = v.get("rating")
+        return f"{'★' * int(r)} ({r})" if isinstance(r, int | float) else str(r)
+    if t == "number":
+        return str(v.get("number"))
+    if t == "textarea":
+        return " | ".join(str(x) for x in v.get("text", []))
+    if t == "pairwise":
+        return str(v.get("selected"))
+    return str(v)
+
+
+class ControlCard(Card):
+    def __init__(self, host: TaskView, control: ConfigTag, subtitle: str) -> None:
+        super().__init__(control.name, subtitle)
+        self.host = host
+        self.control = control
+        self.body = QWidget()
+        self.lay.addWidget(self.body)
+        self.rows = QLabel()
+        self.rows.setObjectName("compareRows")
+        self.rows.setTextFormat(Qt.TextFormat.RichText)
+        self.rows.setWordWrap(True)
+        self.lay.addWidget(self.rows)
+        self.subtitle = subtitle
+
+    def current_item(self, state: RenderState) -> dict[str, Any] | None:
+        for lv, items, _ in reversed(state.shown()):
+            if lv.focus:
+                return next((i for i in items if i.get("from_name") == self.control.name), None)
+        return None
+
+    def refresh(self, state: RenderState) -> None:
+        diff = state.comparison.controls.get(self.control.name) if state.comparison else None
+        if state.fixing:
+            self.set_title(self.control.name, self.subtitle, "editing", FIX)
+            self.rows.hide()
+        else:
+            if diff is None:
+                self.set_title(self.control.name, self.subtitle)
+            else:
+                self.set_title(self.control.name, self.subtitle, "agree" if diff.agree else "disagree",
+                               AGREE if diff.agree else DISAGREE)
+            lines = []
+            for lv in state.layers:
+                if not lv.visible:
+                    continue
+                item = next((i for i in lv.layer.result if isinstance(i, dict)
+                             and i.get("from_name") == self.control.name), None)
+                differs = diff is not None and lv.key in diff.differs
+                mark = f"<b style='color:{DISAGREE}'>≠</b>" if differs else "&nbsp;&nbsp;"
+                name = html.escape(lv.short)
+                weight = "600" if lv.focus else "normal"
+                val = html.escape(self.row_text(item))
+                col = DISAGREE if differs else INK
+                lines.append(f"<tr><td>{mark}</td><td><span style='color:{lv.colour.name()}'>●</span> "
+                             f"<span style='font-weight:{weight}'>{name}</span></td>"
+                             f"<td style='padding-left:8px; color:{col}'>{val}</td></tr>")
+            self.rows.setText(f"<table cellspacing='0' cellpadding='1'>{''.join(lines)}</table>" if lines else "")
+            self.rows.setVisible(bool(lines))
+        self.show_value(self.current_item(state), state.fixing)
+
+    def row_text(self, item: dict[str, Any] | None) -> str:
+        return _value_text(item)
+
+    def show_value(self, item: dict[str, Any] | None, editable: bool) -> None:
+        pass
+
+    def key(self, text: str) -> bool:
+        """A key typed while this card is the active control (Tab) in fix mode."""
+        return False
+
+    def focus_widget(self) -> QWidget | None:
+        return None
+
+
+class ChoicesCard(ControlCard):
+    def __init__(self, host: TaskView, control: ConfigTag) -> None:
+        super().__init__(host, control, "choose several" if control.multiple else "choose one")
+        grid = QGridLayout(self.body)
+        grid.setContentsMargins(0, 0, 0, 0)
+        grid.setHorizontalSpacing(6)
+        grid.setVerticalSpacing(6)
+        self.buttons: dict[str, QPushButton] = {}
+        cols = 3 if len(control.options) > 4 else max(1, len(control.options))
+        for i, o in enumerate(control.options):
+            value = o.alias or o.value
+            b = QPushButton(f"{o.value}" + (f"   {o.hotkey}" if o.hotkey else ""))
+            b.setObjectName(f"choice:{value}")
+            b.setCheckable(True)
+            b.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+            on = o.background or "#2563eb"
+            b.setStyleSheet(CHIP.format(ink=INK, on=on))
+            b.clicked.connect(lambda _c=False, v=value: self._click(v))
+            self.buttons[value] = b
+            grid.addWidget(b, i // cols, i % cols)
+
+    def _click(self, value: str) -> None:
+        doc = self.host.state.doc
+        if doc is None:
+            self.host.refresh()
+            return
+        doc.toggle_choice(self.control.name, value)
+        self.host.changed()
+
+    def show_value(self, item: dict[str, Any] | None, editable: bool) -> None:
+        chosen = set((item or {}).get("value", {}).get("choices", []) or [])
+        for v, b in self.buttons.items():
+            b.setChecked(v in chosen)
+            b.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents, not editable)
+
+    def key(self, text: str) -> bool:
+        if text.isdigit() and not any(o.hotkey for o in self.control.options):
+            i = int(text) - 1
+            values = list(self.buttons)
+            if 0 <= i < len(values):
+                self._click(values[i])
+                return True
+        return False
+
+
+class RatingCard(ControlCard):
+    def __init__(self, host: TaskView, control: ConfigTag) -> None:
+        self.max = int(control.attrs.get("maxRating", "5"))
+        super().__init__(host, control, f"1–{self.max} · number keys when active (Tab)")
+        row = QHBoxLayout(self.body)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.setSpacing(2)
+        self.stars: list[QToolButton] = []
+        for n in range(1, self.max + 1):
+            b = QToolButton()
+            b.setObjectName(f"star:{n}")
+            b.setText("★")
+            b.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+            b.setAutoRaise(True)
+            b.clicked.connect(lambda _c=False, n=n: self.set_rating(n))
+            self.stars.append(b)
+            row.addWidget(b)
+        row.addStretch(1)
+
+    def set_rating(self, n: int) -> None:
+        doc = self.host.state.doc
+        if doc is None:
+            return
+        doc.set_rating(self.control.name, n)
+        self.host.changed()
+
+    def show_value(self, item: dict[str, Any] | None, editable: bool) -> None:
+        r = (item or {}).get("value", {}).get("rating") or 0
+        for i, b in enumerate(self.stars, start=1):
+            on = i <= r
+            b.setStyleSheet(f"QToolButton {{ font-size: 20px; color: {'#f59e0b' if on else '#d1d5db'}; border: none; }}")
+            b.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents, not editable)
+
+    def key(self, text: str) -> bool:
+        if text.isdigit() and int(text) <= self.max:
+            self.set_rating(int(text))
+            return True
+        return False
+
+
+class NumberCard(ControlCard):
+    def __init__(self, host: TaskView, control: ConfigTag) -> None:
+        super().__init__(host, control, "number")
+        row = QHBoxLayout(self.body)
+        row.setContentsMargins(0, 0, 0, 0)
+        self.spin = QDoubleSpinBox()
+        self.spin.setObjectName(f"number:{control.name}")
+        self.spin.setDecimals(int(control.attrs.get("decimals", "0")) if control.attrs.get("decimals", "0").isdigit() else 0)
+        self.spin.setRange(float(control.attrs.get("min", -1e9)), float(control.attrs.get("max", 1e9)))
+        self.spin.setSpecialValueText("")
+        row.addWidget(self.spin)
+        row.addStretch(1)
+        self.spin.valueChanged.connect(self._changed)
+        self._loading = False
+
+    def _changed(self, v: float) -> None:
+        doc = self.host.state.doc
+        if doc is None or self._loading:
+            return
+        doc.set_number(self.control.name, v)
+        self.host.changed(redraw=False)
+
+    def show_value(self, item: dict[str, Any] | None, editable: bool) -> None:
+        self._loading = True
+        n = (item or {}).get("value", {}).get("number")
+        self.spin.setValue(float(n) if isinstance(n, int | float) else self.spin.minimum())
+        self.spin.setReadOnly(not editable)
+        self._loading = False
+
+    def focus_widget(self) -> QWidget | None:
+        return self.spin
+
+
+class TextAreaCard(ControlCard):
+    def __init__(self, host: TaskView, control: ConfigTag) -> None:
+        super().__init__(host, control, "text · one entry per line")
+        row = QHBoxLayout(self.body)
+        row.setContentsMargins(0, 0, 0, 0)
+        self.edit = QPlainTextEdit()
+        self.edit.setObjectName(f"textarea:{control.name}")
+        self.edit.setMaximumHeight(90)
+        self.edit.setPlaceholderText(control.attrs.get("placeholder", ""))
+        self.edit.textChanged.connect(self._changed)
+        row.addWidget(self.edit)
+        self._loading = False
+
+    def _changed(self) -> None:
+        doc = self.host.state.doc
+        if doc is None or self._loading:
+            return
+        doc.set_textarea(self.control.name, self.edit.toPlainText().split("\n"))
+        self.host.changed(redraw=False)
+
+    def show_value(self, item: dict[str, Any] | None, editable: bool) -> None:
+        text = "\n".join(str(t) for t in (item or {}).get("value", {}).get("text", []) or [])
+        if self.edit.toPlainText() != text:
+            self._loading = True
+            self.edit.setPlainText(text)
+            self._loading = False
+        self.edit.setReadOnly(not editable)
+
+    def focus_widget(self) -> QWidget | None:
+        return self.edit
+
+
+class PairwiseCard(ControlCard):
+    def __init__(self, host: TaskView, control: ConfigTag) -> None:
+        super().__init__(host, control, "pairwise · ← / → when active")
+        row = QHBoxLayout(self.body)
+        row.setContentsMargins(0, 0, 0, 0)
+        self.buttons = {}
+        for side, text in (("left", "◀  left"), ("right", "right  ▶")):
+            b = QPushButton(text)
+            b.setObjectName(f"pairwise:{side}")
+            b.setCheckable(True)
+            b.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+            b.setStyleSheet(CHIP.format(ink=INK, on="#2563eb"))
+            b.clicked.connect(lambda _c=False, s=side: self.select(s))
+            self.buttons[side] = b
+            row.addWidget(b)
+        row.addStretch(1)
+
+    def select(self, side: str) -> None:
+        doc = self.host.state.doc
+        if doc is None:
+            return
+        doc.set_pairwise(self.control.name, side)
+        self.host.changed()
+
+    def show_value(self, item: dict[str, Any] | None, editable: bool) -> None:
+        sel = (item or {}).get("value", {}).get("selected")
+        for side, b in self.buttons.items():
+            b.setChecked(side == sel)
+            b.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents, not editable)
+
+    def key(self, text: str) -> bool:
+        if text in ("left", "right"):
+            self.select(text)
+            return True
+        return False
+
+
+class RegionLegendCard(ControlCard):
+    """Labels/RectangleLabels/...: the label legend with hotkeys and each evaluator's region count."""
+
+    def __init__(self, host: TaskView, control: ConfigTag, target: str) -> None:
+        super().__init__(host, control, f"{control.tag} on {target}")
+        lab = QLabel()
+        lab.setWordWrap(True)
+        lab.setTextFormat(Qt.TextFormat.RichText)
+        chips = []
+        for o in control.options:
+            col = label_colour(control, o.value).name()
+            key = f"&nbsp;<span style='color:{MUTED}'>{html.escape(o.hotkey)}</span>" if o.hotkey else ""
+            chips.append(f"<span style='background:{col}; color:white'>&nbsp;{html.escape(o.value)}&nbsp;</span>{key}")
+        lab.setText("&nbsp;&nbsp; ".join(chips))
+        row = QHBoxLayout(self.body)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(lab)
+
+    def row_text(self, item: dict[str, Any] | None) -> str:
+        return ""
+
+    def refresh(self, state: RenderState) -> None:
+        super().refresh(state)
+        if state.fixing:
+            return
+        diff = state.comparison.controls.get(self.control.name) if state.comparison else None
+        lines = []
+        for lv in state.layers:
+            if not lv.visible:
+                continue
+            n = sum(1 for i in lv.layer.result if isinstance(i, dict) and i.get("from_name") == self.control.name)
+            miss = len(diff.unmatched.get(lv.key, ())) if diff else 0
+            mark = f"<b style='color:{DISAGREE}'>≠</b>" if miss else "&nbsp;&nbsp;"
+            extra = f" <span style='color:{DISAGREE}'>({miss} without a match)</span>" if miss else ""
+            weight = "600" if lv.focus else "normal"
+            lines.append(f"<tr><td>{mark}</td><td><span style='color:{lv.colour.name()}'>●</span> "
+                         f"<span style='font-weight:{weight}'>{html.escape(lv.short)}</span></td>"
+                         f"<td style='padding-left:8px'>{n} region{'s' if n != 1 else ''}{extra}</td></tr>")
+        self.rows.setText(f"<table cellspacing='0' cellpadding='1'>{''.join(lines)}</table>")
+        self.rows.setVisible(bool(lines))
+
+
+class RawControlCard(RawPlaceholder):
+    """A control ReviewDesk cannot edit (Taxonomy, Brush, DateTime, Ranker, ...): raw values."""
+
+    def __init__(self, host: TaskView, control: ConfigTag) -> None:
+        super().__init__(host, control, f"<{control.tag}> is shown as raw result JSON; fix it in Label Studio.")
+        self.control = control
+
+    def key(self, text: str) -> bool:
+        return False
+
+    def focus_widget(self) -> QWidget | None:
+        return None
+
+
+def make_control_card(host: TaskView, control: ConfigTag) -> Card:
+    tag = control.tag
+    if tag == "Choices":
+        return ChoicesCard(host, control)
+    if tag == "Rating":
+        return RatingCard(host, control)
+    if tag == "Number":
+        return NumberCard(host, control)
+    if tag == "TextArea":
+        return TextAreaCard(host, control)
+    if tag == "Pairwise":
+        return PairwiseCard(host, control)
+    if tag in ("Labels", "RectangleLabels", "Rectangle", "PolygonLabels", "Polygon", "KeyPointLabels", "KeyPoint",
+               "TimeSeriesLabels", "HyperTextLabels", "ParagraphLabels"):
+        return RegionLegendCard(host, control, ", ".join(control.to_name))
+    return RawControlCard(host, control)
