@@ -622,6 +622,8 @@ class ResultDoc:
         obj = self.cfg.object(target)
         rtype = result_type(c, obj)
         key = "labels" if rtype == "labels" else rtype
+        if not 0 <= start < end <= len(text):
+            raise ValueError(f"span {start}..{end} is outside the text (length {len(text)})")
         while start < end and text[start].isspace():
             start += 1
         while end > start and text[end - 1].isspace():
