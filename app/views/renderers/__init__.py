@@ -20,7 +20,7 @@ import html
 from typing import Any
 
 from PySide6.QtCore import QEvent, QObject, Qt, Signal
-from PySide6.QtGui import QColor, QKeyEvent, QKeySequence
+from PySide6.QtGui import QColor, QKeyEvent, QKeySequence, QTextCursor
 from PySide6.QtWidgets import (
     QAbstractSpinBox,
     QApplication,
@@ -425,8 +425,11 @@ class TaskView(QWidget):
             "<b>Enter</b> saves · <b>Esc</b> cancels</span>" + (f"<br><b>{html.escape(note)}</b>" if note else ""))
         self.banner.show()
 
-    def _typing(self) -> bool:
-        w = QApplication.focusWidget()
+    def _typing(self, receiver: QObject | None = None) -> bool:
+        w = receiver if isinstance(receiver, QLineEdit | QAbstractSpinBox | QPlainTextEdit) else \
+            (QApplication.focusWidget() or self.focusWidget())
+        if w is not None and isinstance(w.parent(), QPlainTextEdit | QAbstractSpinBox):
+            w = w.parent()  # the viewport / inner line edit
         if isinstance(w, QLineEdit | QAbstractSpinBox):
             return not w.isReadOnly() if isinstance(w, QLineEdit) else True
         return isinstance(w, QPlainTextEdit) and not w.isReadOnly()
@@ -447,12 +450,12 @@ class TaskView(QWidget):
                 return True
             return False
         try:
-            return self._fix_key(event)
+            return self._fix_key(event, obj)
         except (ValueError, KeyError) as exc:
             self._update_banner(str(exc))
             return True
 
-    def _fix_key(self, e: QKeyEvent) -> bool:
+    def _fix_key(self, e: QKeyEvent, receiver: QObject | None = None) -> bool:
         assert self.state.doc is not None and self.config is not None
         key, mods = e.key(), e.modifiers()
         shift = bool(mods & Qt.KeyboardModifier.ShiftModifier)
@@ -462,11 +465,11 @@ class TaskView(QWidget):
             self.fixCancelled.emit()
             return True
         if key in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
-            if self._typing() and shift:
+            if self._typing(receiver) and shift:
                 return False
             self._save()
             return True
-        if self._typing():
+        if self._typing(receiver):
             return False
         if key in (Qt.Key.Key_Tab, Qt.Key.Key_Backtab):
             self._cycle(-1 if key == Qt.Key.Key_Backtab or shift else 1)
@@ -481,7 +484,7 @@ class TaskView(QWidget):
             if card is not None and key in (Qt.Key.Key_Left, Qt.Key.Key_Right) and \
                     card.key("left" if key == Qt.Key.Key_Left else "right"):
                 return True
-            focus = QApplication.focusWidget()
+            focus = receiver
             in_text = any(isinstance(r, TextRenderer) and r.edit is focus for r in self.renderers.values())
             dx, dy = ARROWS[Qt.Key(key)]
             for r in self.renderers.values():
@@ -527,5 +530,7 @@ class TaskView(QWidget):
         fw = card.focus_widget()
         if fw is not None:
             fw.setFocus(Qt.FocusReason.TabFocusReason)
+            if isinstance(fw, QPlainTextEdit):
+                fw.moveCursor(QTextCursor.MoveOperation.End)
         self._update_banner()
         self.refresh()

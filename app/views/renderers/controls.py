@@ -162,7 +162,8 @@ class ChoicesCard(ControlCard):
             b.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents, not editable)
 
     def key(self, text: str) -> bool:
-        if text.isdigit() and not any(o.hotkey for o in self.control.options):
+        # the active control reads digits as "n-th option" unless the config gave explicit hotkeys
+        if text.isdigit() and all(o.hotkey is None or o.hotkey_auto for o in self.control.options):
             i = int(text) - 1
             values = list(self.buttons)
             if 0 <= i < len(values):
