@@ -53,6 +53,10 @@ def wait_media(qtbot, v: TaskView) -> None:
 
 
 def shoot(v, shots_dir: Path, name: str) -> None:
+    from PySide6.QtWidgets import QApplication
+
+    for _ in range(3):  # let pending layout requests settle before grabbing
+        QApplication.processEvents()
     v.grab().save(str(shots_dir / f"renderer_{name}.png"))
 
 

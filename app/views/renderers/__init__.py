@@ -134,6 +134,7 @@ class TaskView(QWidget):
         self.active_control: str | None = None
         self._fix_layer: str | None = None
         self._waiting: set[Any] = set()
+        self._built_xml: str | None = None
         self.setStyleSheet(f"TaskView, QWidget#page {{ background: {PAGE_BG}; }}")
 
         outer = QVBoxLayout(self)
@@ -199,7 +200,7 @@ class TaskView(QWidget):
         if self.state.doc is not None:
             self._leave_fix()
         self.media.forget_waiters()
-        if self.config is None or self.config.xml != config.xml:
+        if self._built_xml != config.xml:
             self._build(config)
         self.config = config
         self.detail = detail
@@ -351,6 +352,7 @@ class TaskView(QWidget):
         self.renderers = {}
         self.cards = {}
         self.config = config
+        self._built_xml = config.xml
         for obj in config.objects:
             controls = [c for c in config.controls if obj.name in c.to_name]
             cls = OBJECT_RENDERERS.get(obj.tag)

@@ -158,47 +158,84 @@ class AudioRenderer(Card):
         for lv, items, editable in shown:
             unmatched = state.unmatched(lv.key)
             lane = others.index(lv) if lv in others else -1
+            rows = []
             for it in items:
                 if it.get("to_name") != self.obj.name or it.get("from_name") not in self.controls:
                     continue
                 v = it.get("value") or {}
                 try:
-                    start, end = float(v["start"]), float(v.get("end", v["start"]))
+                    start, end = sorted((float(v["start"]), float(v.get("end", v["start"]))))
                 except (KeyError, TypeError, ValueError):
                     continue
                 labels = labels_of(it)
                 colour = label_colour(self.controls[it["from_name"]], labels[0] if labels else None)
-                bad = str(it.get("id")) in unmatched
-                selected = editable and str(it.get("id")) == state.selected
-                if lv.focus:
-                    span = (0.0, 1.0)
-                    brush = with_alpha(colour, 110 if selected else 60)
-                    pen = pg.mkPen(DISAGREE if bad else colour.darker(120), width=3 if selected else 1.5,
-                                   style=Qt.PenStyle.DashLine if bad else Qt.PenStyle.SolidLine)
-                else:
-                    span = (lane * LANE, (lane + 1) * LANE - 0.01)
-                    brush = with_alpha(lv.colour, 150)
-                    pen = pg.mkPen(DISAGREE if bad else lv.colour, width=1)
-                reg = pg.LinearRegionItem(values=(start, end), orientation="vertical", brush=brush, pen=pen,
-                                          movable=editable, span=span, swapMode="sort")
-                reg.setToolTip(f"{', '.join(labels)} {start:.2f}–{end:.2f} s — {lv.short}"
-                               + (" (no match in another result)" if bad else ""))
-                reg.setZValue(10 if lv.focus else 5)
-                if lv.focus:
-                    txt = pg.TextItem(", ".join(labels), color=QColor("white"), fill=pg.mkBrush(colour),
-                                      anchor=(0, 0))
-                    txt.setParentItem(reg)
-                    txt.setPos(start, 1.0)
-                    self.region_items.append(txt)
-                iid = str(it.get("id"))
-                if editable:
-                    reg.sigRegionChangeFinished.connect(lambda r, iid=iid: self._moved(iid, r))
-                    reg.sigRegionChanged.connect(lambda _r, iid=iid: self.host.select_item(iid, refresh=False))
-                    self.regions[iid] = reg
-                self.plot.addItem(reg)
-                self.region_items.append(reg)
-                n += 1
+                rows.append((start, end, labels, colour, str(it.get("id")), str(it.get("id")) in unmatched))
+            n += len(rows)
+            if not rows:
+                continue
+            if not editable and self.fixed_y:
+                self._bars(lv, lane, rows)
+                continue
+            for start, end, labels, colour, iid, bad in rows:
+                self._region(lv, lane, start, end, labels, colour, iid, bad, editable, state.selected == iid,
+                             label=len(rows) <= 25)
         self.set_title(self.obj.name, f"{self.obj.tag.lower()} · {n} segment{'s' if n != 1 else ''}")
+
+    fixed_y = True  # the waveform spans -1..1, so read-only segments can be drawn as bars in data units
+
+    def _bars(self, lv: Any, lane: int, rows: list[tuple[Any, ...]]) -> None:
+        """Read-only segments of one layer as one BarGraphItem (far cheaper than a region item each)."""
+        if lv.focus:
+            y0, y1 = -1.05, 1.05
+            brushes = [pg.mkBrush(with_alpha(c, 60)) for *_, c, _i, _b in rows]
+            pens = [pg.mkPen(DISAGREE if bad else c.darker(120), width=1.5,
+                             style=Qt.PenStyle.DashLine if bad else Qt.PenStyle.SolidLine)
+                    for *_, c, _i, bad in rows]
+        else:
+            h = 2.1 * LANE
+            y0, y1 = -1.05 + lane * h, -1.05 + (lane + 1) * h - 0.02
+            brushes = [pg.mkBrush(with_alpha(lv.colour, 150))] * len(rows)
+            pens = [pg.mkPen(DISAGREE if bad else lv.colour, width=1.5 if bad else 1) for *_, bad in rows]
+        bars = pg.BarGraphItem(x0=[r[0] for r in rows], x1=[r[1] for r in rows], y0=y0, y1=y1,
+                               brushes=brushes, pens=pens)
+        bars.setZValue(10 if lv.focus else 5)
+        bars.setToolTip(f"{lv.short}: {len(rows)} segment{'s' if len(rows) != 1 else ''}")
+        self.plot.addItem(bars)
+        self.region_items.append(bars)
+        if lv.focus and len(rows) <= 25:
+            for start, _end, labels, colour, _iid, _bad in rows:
+                txt = pg.TextItem(", ".join(labels), color=QColor("white"), fill=pg.mkBrush(colour), anchor=(0, 0))
+                txt.setPos(start, 1.05)
+                txt.setZValue(11)
+                self.plot.addItem(txt)
+                self.region_items.append(txt)
+
+    def _region(self, lv: Any, lane: int, start: float, end: float, labels: list[str], colour: QColor, iid: str,
+                bad: bool, editable: bool, selected: bool, *, label: bool) -> None:
+        if lv.focus:
+            span = (0.0, 1.0)
+            brush = with_alpha(colour, 110 if selected else 60)
+            pen = pg.mkPen(DISAGREE if bad else colour.darker(120), width=3 if selected else 1.5,
+                           style=Qt.PenStyle.DashLine if bad else Qt.PenStyle.SolidLine)
+        else:
+            span = (lane * LANE, (lane + 1) * LANE - 0.01)
+            brush = with_alpha(lv.colour, 150)
+            pen = pg.mkPen(DISAGREE if bad else lv.colour, width=1)
+        reg = pg.LinearRegionItem(values=(start, end), orientation="vertical", brush=brush, pen=pen,
+                                  movable=editable, span=span, swapMode="sort")
+        reg.setToolTip(f"{', '.join(labels)} {start:.2f}–{end:.2f} s — {lv.short}"
+                       + (" (no match in another result)" if bad else ""))
+        reg.setZValue(10 if lv.focus else 5)
+        if lv.focus and label:
+            txt = pg.TextItem(", ".join(labels), color=QColor("white"), fill=pg.mkBrush(colour), anchor=(0, 0))
+            txt.setParentItem(reg)
+            txt.setPos(start, 1.0)
+        if editable:
+            reg.sigRegionChangeFinished.connect(lambda r, iid=iid: self._moved(iid, r))
+            reg.sigRegionChanged.connect(lambda _r, iid=iid: self.host.select_item(iid, refresh=False))
+            self.regions[iid] = reg
+        self.plot.addItem(reg)
+        self.region_items.append(reg)
 
     def _moved(self, iid: str, reg: Any) -> None:
         doc = self.host.state.doc

@@ -110,7 +110,7 @@ class Card(QFrame):
         super().__init__(parent)
         self.setObjectName("card")
         self.setFrameShape(QFrame.Shape.NoFrame)
-        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Minimum)
         self.setStyleSheet(
             f"QFrame#card {{ background: {CARD_BG}; border: 1px solid #e5e7eb; border-radius: 8px; }}"
             f"QFrame#card[active=\"true\"] {{ border: 2px solid {FIX}; }}")

@@ -289,6 +289,7 @@ class PairwiseCard(ControlCard):
             b.setCheckable(True)
             b.setFocusPolicy(Qt.FocusPolicy.NoFocus)
             b.setStyleSheet(CHIP.format(ink=INK, on="#2563eb"))
+            b.setMinimumWidth(90)
             b.clicked.connect(lambda _c=False, s=side: self.select(s))
             self.buttons[side] = b
             row.addWidget(b)

@@ -277,8 +277,8 @@ class HyperTextRenderer(Card):
         lines = []
         for lv, items, _ in state.shown():
             for it in items:
-                if it.get("to_name") == self.obj.name and it.get("from_name") in self.controls:
-                    v = it.get("value") or {}
+                v = it.get("value") or {}
+                if it.get("to_name") == self.obj.name and it.get("from_name") in self.controls and "start" in v:
                     lines.append(f"<b>{html.escape(', '.join(labels_of(it)))}</b> “{html.escape(str(v.get('text', '')))}”"
                                  f" <span style='color:{MUTED}'>— {html.escape(lv.short)}</span>")
         self.spans.setText("Spans (read-only in ReviewDesk):<br>" + "<br>".join(lines))

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
 
 class TimeSeriesRenderer(AudioRenderer):
+    fixed_y = False  # y follows the data: ranges stay region items spanning the view
     def __init__(self, host: TaskView, obj: ConfigTag, controls: list[ConfigTag]) -> None:
         super().__init__(host, obj, controls)
         self.set_title(obj.name, "time series")
