@@ -376,6 +376,7 @@ class TaskView(QWidget):
         while self.chips_box.count():
             item = self.chips_box.takeAt(0)
             if item is not None and item.widget() is not None:
+                item.widget().hide()
                 item.widget().deleteLater()
         self.chips = []
         for lv in self.state.layers:
