@@ -36,6 +36,7 @@ from app.services.keymap import KeymapError, load_keymap
 from app.services.projects import ProjectService, TaskDetail
 from app.services.review import QueueFilter
 from app.services.settings import Settings, load_settings, save_settings
+from app.views.dashboard import DashboardPanel
 from app.views.dialogs import KeymapDialog, SettingsDialog
 from app.views.review_panel import ReviewPanel
 from app.views.task_model import TaskTableModel
@@ -133,6 +134,9 @@ class MainWindow(QMainWindow):
         self.tabs.setObjectName("mainTabs")
         self.tabs.addTab(self.review, "Review")
         self.tabs.addTab(browse, "Tasks")
+        self.dashboard = DashboardPanel(store)
+        self.dashboard.openQueue.connect(self.open_queue)
+        self.tabs.addTab(self.dashboard, "Dashboard")
         self.tabs.currentChanged.connect(self._tab_changed)
 
         split = QSplitter(Qt.Orientation.Horizontal)
@@ -193,7 +197,9 @@ class MainWindow(QMainWindow):
             if self.review.session is not None:
                 self.review.session.reload()
                 self.review.refresh()
-        self.statusBar().showMessage(f"Saved ({', '.join(changes.names)})", 2000) if changes.decisions else None
+        self.dashboard.apply(changes)
+        if changes.decisions:
+            self.statusBar().showMessage("Decision saved.", 2000)
 
     def reload_projects(self, select: int | None = None) -> None:
         self.project_list.blockSignals(True)
@@ -222,6 +228,7 @@ class MainWindow(QMainWindow):
         pid = None if item is None else int(item.data(Qt.ItemDataRole.UserRole))
         self.task_model.set_project(pid)
         self.review.open_project(pid)
+        self.dashboard.open_project(pid)
         if self.tabs.currentWidget() is self.review:
             self.review.setFocus()
         self.status_label.setText(f"{self.task_model.rowCount()} tasks")

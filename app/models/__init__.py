@@ -1,0 +1,1 @@
+"""Local store: SQLAlchemy schema, Alembic migrations, labeling-config parser, LS JSON codec (no Qt)."""

@@ -1,0 +1,306 @@
+"""Assemble metric frames from the store and compute the QA dashboard's numbers (Qt-free).
+
+Frames follow the input contract of :mod:`app.metrics.matrix`: one row per (task, evaluator, control).
+Evaluators are annotators (by e-mail or name) and model versions (``model:<version>``). Annotations
+flagged ``ground_truth`` on the server, and decisions folded into ground truth, form the reference
+column; they are not scored as an evaluator.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import func, select, text
+
+from app.metrics import (
+    GROUND_TRUTH,
+    AgreementMatrix,
+    agreement_matrices,
+    annotator_quality,
+    control_alpha,
+    pair_disagreements,
+    task_agreement,
+)
+from app.models.config import LabelingConfig, parse_config
+from app.models.schema import Annotation, Decision, GroundTruth, Prediction, Project, Task
+from app.models.store import Store
+from app.services.projects import member_name
+
+MODEL_PREFIX = "model:"
+MIN_OVERLAP = 5  # cells with fewer shared tasks are greyed out
+
+
+@dataclass(frozen=True, eq=False)
+class ProjectFrames:
+    annotations: pd.DataFrame
+    ground_truth: pd.DataFrame
+    params: Mapping[str, Mapping[str, Any]]
+    decisions: pd.DataFrame
+    controls: tuple[str, ...]
+    members: Mapping[int, str]  # user id -> evaluator name
+    version: tuple[Any, ...]
+
+
+@dataclass(frozen=True, eq=False)
+class Dashboard:
+    project_id: int
+    mode: str
+    matrices: Mapping[str | None, AgreementMatrix]  # None = overall
+    difficulty: pd.DataFrame  # control, agreement, alpha, n_tasks (sorted, hardest first)
+    quality: pd.DataFrame  # per evaluator (see app.metrics.annotator_quality)
+    drift: pd.DataFrame  # evaluator, task, score, rolling_accuracy, cusum, alarm (time order)
+    model_agreement: pd.DataFrame  # evaluators x model versions
+    leaderboard: pd.DataFrame  # model version x control: score vs ground truth
+    controls: tuple[str, ...]
+    min_overlap: int = MIN_OVERLAP
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+
+def _params(cfg: LabelingConfig) -> dict[str, dict[str, Any]]:
+    return {c.name: dict(c.attrs) for c in cfg.controls}
+
+
+def data_version(store: Store, project_id: int) -> tuple[Any, ...]:
+    """Cheap fingerprint of everything the dashboard reads (changes when decisions or a sync land)."""
+    with store.session() as s:
+        tasks = select(Task.id).where(Task.project_id == project_id).scalar_subquery()
+        return (
+            s.scalar(select(func.count(), ).select_from(Annotation).where(Annotation.task_id.in_(tasks))),
+            s.scalar(select(func.max(Annotation.id)).where(Annotation.task_id.in_(tasks))),
+            s.scalar(select(func.max(Annotation.updated_at)).where(Annotation.task_id.in_(tasks))),
+            s.scalar(select(func.count()).select_from(Prediction).where(Prediction.task_id.in_(tasks))),
+            s.scalar(select(func.max(Decision.id)).where(Decision.project_id == project_id)),
+            s.scalar(select(func.max(GroundTruth.id)).where(GroundTruth.task_id.in_(tasks))),
+        )
+
+
+_CACHE: dict[tuple[str, int], ProjectFrames] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def load_frames(store: Store, project_id: int, *, progress: Callable[[int], None] | None = None) -> ProjectFrames:
+    """Frames for the metrics engine; cached per project until the data version changes."""
+    version = data_version(store, project_id)
+    key = (str(store.path), project_id)
+    with _CACHE_LOCK:
+        hit = _CACHE.get(key)
+    if hit is not None and hit.version == version:
+        return hit
+    frames = _build_frames(store, project_id, version, progress)
+    with _CACHE_LOCK:
+        _CACHE[key] = frames
+    return frames
+
+
+def _build_frames(store: Store, project_id: int, version: tuple[Any, ...],
+                  progress: Callable[[int], None] | None) -> ProjectFrames:
+    with store.session() as s:
+        xml = s.scalar(select(Project.label_config).where(Project.id == project_id))
+        if xml is None:
+            raise LookupError(f"No project {project_id} in this store.")
+        cfg = parse_config(xml)
+        controls = [c.name for c in cfg.controls]
+        ctype = {c.name: c.result_type for c in cfg.controls}
+        conn = s.connection()
+        members = {}
+        for uid, email, first, last in conn.execute(text(
+                "SELECT user_id, email, first_name, last_name FROM members WHERE project_id = :p"), {"p": project_id}):
+            if uid is not None:
+                members[uid] = member_name(email, first, last, uid)
+        rows_task: list[int] = []
+        rows_ev: list[str] = []
+        rows_ctl: list[str] = []
+        rows_res: list[list[Any]] = []
+        rows_lead: list[float] = []
+        rows_at: list[str | None] = []
+        gt_flag: dict[int, list[Any]] = {}
+        ann_ev: dict[int, str] = {}
+        n = 0
+        q = conn.execute(text(
+            "SELECT a.id, a.task_id, a.completed_by, a.result, a.lead_time, a.created_at, a.ground_truth "
+            "FROM annotations a JOIN tasks t ON t.id = a.task_id "
+            "WHERE t.project_id = :p AND t.deleted = 0 AND a.was_cancelled = 0 ORDER BY a.id"), {"p": project_id})
+        for aid, tid, uid, raw, lead, at, is_gt in q:
+            result = json.loads(raw) if isinstance(raw, str) else (raw or [])
+            if is_gt:
+                gt_flag[tid] = result
+                continue
+            ev = members.get(uid) or (f"user #{uid}" if uid is not None else "unknown")
+            ann_ev[aid] = ev
+            by_ctl: dict[str, list[Any]] = {c: [] for c in controls}
+            for item in result:
+                if isinstance(item, dict):
+                    fn = item.get("from_name")
+                    if fn in by_ctl:
+                        by_ctl[fn].append(item)
+            for c in controls:
+                rows_task.append(tid)
+                rows_ev.append(ev)
+                rows_ctl.append(c)
+                rows_res.append(by_ctl[c])
+                rows_lead.append(np.nan if lead is None else float(lead))
+                rows_at.append(at)
+            n += 1
+            if progress and n % 50_000 == 0:
+                progress(n)
+        for tid, mv, raw, at in conn.execute(text(
+                "SELECT p.task_id, p.model_version, p.result, p.created_at FROM predictions p "
+                "JOIN tasks t ON t.id = p.task_id WHERE t.project_id = :p AND t.deleted = 0 "
+                "AND p.result IS NOT NULL ORDER BY p.id"), {"p": project_id}):
+            result = json.loads(raw) if isinstance(raw, str) else (raw or [])
+            by_ctl = {}
+            for item in result:
+                if isinstance(item, dict) and item.get("from_name") in ctype:
+                    by_ctl.setdefault(item["from_name"], []).append(item)
+            for c, items in by_ctl.items():  # a model is scored only on the controls it predicts
+                rows_task.append(tid)
+                rows_ev.append(f"{MODEL_PREFIX}{mv or 'unversioned'}")
+                rows_ctl.append(c)
+                rows_res.append(items)
+                rows_lead.append(np.nan)
+                rows_at.append(at)
+        # adjudicated ground truth (latest non-retracted decision fold) wins over server flags
+        retracted = set(s.scalars(select(Decision.retracts).where(Decision.project_id == project_id,
+                                                                  Decision.retracts.is_not(None))))
+        adjudicated: dict[int, list[Any]] = {}
+        for tid, raw, duuid in conn.execute(text(
+                "SELECT g.task_id, g.result, g.decision_uuid FROM ground_truth g JOIN tasks t ON t.id = g.task_id "
+                "WHERE t.project_id = :p ORDER BY g.id"), {"p": project_id}):
+            if duuid is None or duuid not in retracted:
+                adjudicated[tid] = json.loads(raw) if isinstance(raw, str) else raw
+        reference = {**gt_flag, **adjudicated}
+        gt_rows = []
+        for tid, result in reference.items():
+            for c in controls:
+                items = [i for i in (result or []) if isinstance(i, dict) and i.get("from_name") == c]
+                gt_rows.append((tid, c, ctype[c], items))
+        dec_rows = []
+        verdicts: dict[int, str] = {}
+        for aid, verdict, uid in conn.execute(text(
+                "SELECT annotation_id, verdict, uuid FROM decisions WHERE project_id = :p "
+                "AND annotation_id IS NOT NULL AND verdict IN ('accept','fix','reject') ORDER BY id"),
+                {"p": project_id}):
+            if uid not in retracted:
+                verdicts[aid] = verdict
+        for aid, verdict in verdicts.items():
+            if aid in ann_ev:
+                dec_rows.append((ann_ev[aid], verdict))
+    ann = pd.DataFrame({"task": np.asarray(rows_task, dtype=np.int64), "evaluator": rows_ev,
+                        "control": rows_ctl, "type": [ctype.get(c, "") for c in rows_ctl],
+                        "result": rows_res, "lead_time": np.asarray(rows_lead, dtype=float),
+                        "created_at": pd.to_datetime(pd.Series(rows_at, dtype="object"), utc=True,
+                                                     errors="coerce", format="ISO8601")})
+    gt = pd.DataFrame(gt_rows, columns=["task", "control", "type", "result"])
+    dec = pd.DataFrame(dec_rows, columns=["evaluator", "verdict"])
+    return ProjectFrames(ann, gt, _params(cfg), dec, tuple(controls), members, version)
+
+
+def compute_dashboard(store: Store, project_id: int, *, mode: str = "pairwise",
+                      progress: Callable[[int], None] | None = None) -> Dashboard:
+    frames = load_frames(store, project_id, progress=progress)
+    ann, gt, params = frames.annotations, frames.ground_truth, frames.params
+    notes = []
+    if ann.empty:
+        empty = pd.DataFrame()
+        return Dashboard(project_id, mode, {}, empty, empty, empty, empty, empty, frames.controls,
+                         notes=("This project has no annotations yet.",))
+    gt_arg = gt if not gt.empty else None
+    if gt_arg is None:
+        notes.append("No ground truth yet: accept or fix decisions, or server ground-truth flags, create it.")
+    mats = agreement_matrices(ann, gt_arg, params, mode=mode)  # type: ignore[arg-type]
+    if progress:
+        progress(60)
+    diff = []
+    for c in frames.controls:
+        m = mats.get(c)
+        if m is None:
+            continue
+        humans = [i for i, e in enumerate(m.evaluators) if not e.startswith(MODEL_PREFIX)]
+        cols = [m.columns.index(m.evaluators[i]) for i in humans] if mode == "pairwise" else [1]
+        block = m.matrix[np.ix_(humans, cols)] if humans else np.empty((0, 0))
+        agree = float(np.nanmean(block)) if block.size and not np.all(np.isnan(block)) else np.nan
+        try:
+            alpha = control_alpha(ann, params, c, [m.evaluators[i] for i in humans])
+        except Exception:  # noqa: BLE001 - alpha is undefined on degenerate data; the chart shows n/a
+            alpha = None
+        diff.append({"control": c, "agreement": agree, "alpha": np.nan if alpha is None else alpha,
+                     "n_tasks": int(ann.loc[ann["control"] == c, "task"].nunique())})
+    difficulty = pd.DataFrame(diff).sort_values("agreement", na_position="last").reset_index(drop=True)
+    q = annotator_quality(ann, gt_arg, params, frames.decisions if not frames.decisions.empty else None)
+    if progress:
+        progress(90)
+    board = []
+    for c in frames.controls:
+        m = mats.get(c)
+        if m is None:
+            continue
+        for i, e in enumerate(m.evaluators):
+            if e.startswith(MODEL_PREFIX):
+                board.append({"model": e[len(MODEL_PREFIX):], "control": c, "score": m.matrix[i, 0],
+                              "n": int(m.counts[i, 0])})
+    leaderboard = (pd.DataFrame(board).pivot(index="model", columns="control", values="score")
+                   if board else pd.DataFrame())
+    if not leaderboard.empty:
+        leaderboard["overall"] = leaderboard.mean(axis=1)
+        leaderboard = leaderboard.sort_values("overall", ascending=False)
+    return Dashboard(project_id, mode, mats, difficulty, q.table, q.drift, q.model_agreement,
+                     leaderboard, frames.controls, notes=tuple(notes))
+
+
+def disagreeing_tasks(store: Store, project_id: int, row: str, column: str, control: str | None) -> list[int]:
+    """Local task ids where ``row`` disagrees with ``column`` (an evaluator or ``Ground truth``), worst first."""
+    frames = load_frames(store, project_id)
+    gt = frames.ground_truth if not frames.ground_truth.empty else None
+    if column == GROUND_TRUTH and gt is None:
+        return []
+    df = pair_disagreements(frames.annotations, row, column, frames.params, ground_truth=gt, control=control)
+    return [int(t) for t in df["task"]]
+
+
+def queue_by_agreement(store: Store, project_id: int, mode: str = "pairwise") -> list[int]:
+    """Task ids ordered by agreement, lowest first (expert attention on the contentious ones)."""
+    frames = load_frames(store, project_id)
+    humans = frames.annotations[~frames.annotations["evaluator"].str.startswith(MODEL_PREFIX)]
+    df = task_agreement(humans, frames.params, mode=mode)  # type: ignore[arg-type]
+    return [int(t) for t in df.sort_values("agreement", na_position="last").index]
+
+
+def evaluator_user_id(frames: ProjectFrames, evaluator: str) -> int | None:
+    for uid, name in frames.members.items():
+        if name == evaluator:
+            return uid
+    return None
+
+
+def matrix_frame(m: AgreementMatrix) -> pd.DataFrame:
+    """The matrix as percentages with a ``shared tasks`` block, for CSV."""
+    pct = m.to_frame() * 100.0
+    counts = m.counts_frame().add_prefix("n: ")
+    out = pd.concat([pct.round(2), counts.astype(int)], axis=1)
+    out.index.name = "evaluator"
+    return out
+
+
+def export_csv(d: Dashboard, path: str, control: str | None = None) -> list[str]:
+    """Write the matrix to ``path`` and the tables beside it; return the files written."""
+    from pathlib import Path
+
+    p = Path(path)
+    m = d.matrices.get(control)
+    if m is None:
+        raise KeyError(f"unknown control {control!r}")
+    written = []
+    matrix_frame(m).to_csv(p)
+    written.append(str(p))
+    for suffix, frame in (("annotators", d.quality), ("controls", d.difficulty), ("models", d.leaderboard)):
+        if frame is not None and not frame.empty:
+            q = p.with_name(f"{p.stem}-{suffix}{p.suffix or '.csv'}")
+            frame.to_csv(q, index=suffix == "models")
+            written.append(str(q))
+    return written

@@ -1,0 +1,392 @@
+"""QA lead dashboard: heatmap, dimension difficulty, per-annotator quality, model leaderboard."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyqtgraph as pg
+from PySide6.QtCore import QSortFilterProxyModel, Qt, QTimer, Signal
+from PySide6.QtGui import QColor, QPainter, QPen, QPixmap, QStandardItem, QStandardItemModel
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QSplitter,
+    QTableView,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.models.store import Store
+from app.services.changes import Changes
+from app.services.dashboard import Dashboard, compute_dashboard, disagreeing_tasks, export_csv, load_frames
+from app.services.review import QueueFilter
+from app.views.heatmap import HeatmapWidget, short_name
+from app.views.worker import Job
+
+DEBOUNCE_MS = 800
+
+
+def sparkline(values: list[float], alarms: list[bool], width: int = 90, height: int = 20) -> QPixmap:
+    pm = QPixmap(width, height)
+    pm.fill(Qt.GlobalColor.transparent)
+    vals = [v for v in values if v is not None and not math.isnan(v)]
+    if len(vals) < 2:
+        return pm
+    p = QPainter(pm)
+    p.setRenderHint(QPainter.RenderHint.Antialiasing)
+    p.setPen(QPen(QColor("#9aa4b2"), 1, Qt.PenStyle.DotLine))
+    p.drawLine(0, 2, width, 2)  # 100 %
+    n = len(values)
+    pts = []
+    for i, v in enumerate(values):
+        x = 2 + (width - 4) * i / max(n - 1, 1)
+        y = 2 + (height - 4) * (1 - (0 if v is None or math.isnan(v) else v))
+        pts.append((x, y))
+    p.setPen(QPen(QColor("#2f6fdf"), 1.4))
+    for (x0, y0), (x1, y1) in zip(pts, pts[1:], strict=False):
+        p.drawLine(int(x0), int(y0), int(x1), int(y1))
+    first_alarm = next((i for i, a in enumerate(alarms) if a), None)
+    if first_alarm is not None:
+        x, y = pts[first_alarm]
+        p.setPen(QPen(QColor("#c62828"), 1))
+        p.setBrush(QColor("#c62828"))
+        p.drawEllipse(int(x) - 3, int(y) - 3, 6, 6)
+    p.end()
+    return pm
+
+
+def _pct(v: Any) -> str:
+    return "" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{100 * float(v):.1f}%"
+
+
+class DashboardPanel(QWidget):
+    openQueue = Signal(object)  # QueueFilter
+    computed = Signal()
+
+    def __init__(self, store: Store, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("dashboardPanel")
+        self.store = store
+        self.project_id: int | None = None
+        self.data: Dashboard | None = None
+        self._job: Job | None = None
+        self._running: set[Job] = set()  # keeps superseded jobs alive until their thread ends
+        self._stale = False
+        self._debounce = QTimer(self)
+        self._debounce.setSingleShot(True)
+        self._debounce.setInterval(DEBOUNCE_MS)
+        self._debounce.timeout.connect(self.refresh)
+
+        self.dimension = QComboBox()
+        self.dimension.setObjectName("dimension")
+        self.dimension.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self.dimension.setMinimumContentsLength(22)
+        self.dimension.currentIndexChanged.connect(self._draw_matrix)
+        self.mode = QComboBox()
+        self.mode.setObjectName("mode")
+        self.mode.addItem("Pairwise (mean over pairs)", "pairwise")
+        self.mode.addItem("Consensus (vs. majority of the others)", "consensus")
+        self.mode.currentIndexChanged.connect(self.refresh)
+        self.progress = QProgressBar()
+        self.progress.setMaximumWidth(160)
+        self.progress.setRange(0, 0)
+        self.progress.hide()
+        self.status = QLabel()
+        self.status.setObjectName("dashboardStatus")
+        csv_btn = QPushButton("Export CSV…")
+        csv_btn.clicked.connect(self.export_csv_dialog)
+        png_btn = QPushButton("Export PNG…")
+        png_btn.clicked.connect(self.export_png_dialog)
+        top = QHBoxLayout()
+        top.addWidget(QLabel("Dimension"))
+        top.addWidget(self.dimension)
+        top.addWidget(QLabel("Aggregation"))
+        top.addWidget(self.mode)
+        top.addWidget(self.progress)
+        top.addWidget(self.status, 1)
+        top.addWidget(csv_btn)
+        top.addWidget(png_btn)
+
+        self.heatmap = HeatmapWidget()
+        self.heatmap.cellClicked.connect(self._drill_down)
+        self.title = QLabel()
+        self.title.setObjectName("heatmapTitle")
+        self.difficulty = pg.PlotWidget(background="w")
+        self.difficulty.setObjectName("difficulty")
+        self.difficulty.setMenuEnabled(False)
+        self.difficulty.setMouseEnabled(x=False, y=False)
+        self.difficulty.hideButtons()
+        self.difficulty.setTitle("Which dimensions are harder to align on?<br><span style='color:#4c78a8'>■</span>"
+                                 " agreement %&nbsp;&nbsp;<span style='color:#f58518'>■</span> Krippendorff α",
+                                 color="#222", size="10pt")
+
+        self.annotators = QStandardItemModel(self)
+        self.annotator_view = QTableView()
+        self.annotator_view.setObjectName("annotatorTable")
+        proxy = QSortFilterProxyModel(self)
+        proxy.setSourceModel(self.annotators)
+        proxy.setSortRole(Qt.ItemDataRole.UserRole)
+        self.annotator_proxy = proxy
+        self.annotator_view.setModel(proxy)
+        self.annotator_view.setSortingEnabled(True)
+        self.annotator_view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.annotator_view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.annotator_view.verticalHeader().setVisible(False)
+        self.annotator_view.doubleClicked.connect(self._annotator_queue)
+        self.models = QStandardItemModel(self)
+        self.model_view = QTableView()
+        self.model_view.setObjectName("leaderboard")
+        self.model_view.setModel(self.models)
+        self.model_view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.model_view.verticalHeader().setVisible(False)
+
+        tables = QTabWidget()
+        tables.addTab(self.annotator_view, "Annotators (double-click: review their work)")
+        tables.addTab(self.model_view, "Model versions vs ground truth")
+        hm = QWidget()
+        hl = QVBoxLayout(hm)
+        hl.setContentsMargins(0, 0, 0, 0)
+        self.title.setWordWrap(True)
+        hl.addWidget(self.title)
+        hl.addWidget(self.heatmap, 1)
+        lower = QSplitter(Qt.Orientation.Horizontal)
+        lower.addWidget(tables)
+        lower.addWidget(self.difficulty)
+        lower.setSizes([800, 400])
+        split = QSplitter(Qt.Orientation.Vertical)
+        split.addWidget(hm)
+        split.addWidget(lower)
+        split.setSizes([520, 320])
+        lay = QVBoxLayout(self)
+        lay.addLayout(top)
+        lay.addWidget(split, 1)
+
+    # -- lifecycle --------------------------------------------------------------------------------
+    def open_project(self, project_id: int | None) -> None:
+        self.project_id = project_id
+        self.data = None
+        if project_id is not None and self.isVisible():
+            self.refresh()
+        else:
+            self._stale = True
+
+    def showEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
+        super().showEvent(event)
+        if self._stale:
+            self.refresh()
+
+    def apply(self, changes: Changes) -> None:
+        """Debounced refresh when decisions or a sync changed the numbers."""
+        if changes.decisions or changes.annotations or changes.ground_truth or changes.tasks:
+            if self.isVisible():
+                self._debounce.start()
+            else:
+                self._stale = True
+
+    def refresh(self) -> None:
+        if self.project_id is None:
+            return
+        self._stale = False
+        if self._job is not None:
+            self._job.cancel()
+        pid, mode, store = self.project_id, self.mode.currentData(), self.store
+        job = Job(lambda progress, _c: compute_dashboard(store, pid, mode=mode, progress=progress))
+        self._job = job
+        self._running.add(job)
+        self.progress.show()
+        self.status.setText("Computing agreement…")
+        job.signals.finished.connect(lambda d: self._done(job, d))
+        job.signals.failed.connect(lambda exc: self._failed(job, exc))
+        job.start()
+
+    def busy(self) -> bool:
+        return self._job is not None
+
+    def _done(self, job: Job, d: Dashboard) -> None:
+        self._running.discard(job)
+        if job is not self._job:
+            return
+        self._job = None
+        self.progress.hide()
+        self.data = d
+        current = self.dimension.currentData()
+        self.dimension.blockSignals(True)
+        self.dimension.clear()
+        self.dimension.addItem("All dimensions (mean)", None)
+        for c in d.controls:
+            if c in d.matrices:
+                self.dimension.addItem(c, c)
+        idx = self.dimension.findData(current)
+        self.dimension.setCurrentIndex(max(idx, 0))
+        self.dimension.blockSignals(False)
+        self.status.setText(" · ".join(d.notes))
+        self._draw_matrix()
+        self._draw_difficulty()
+        self._fill_annotators()
+        self._fill_models()
+        self.computed.emit()
+
+    def _failed(self, job: Job, exc: BaseException) -> None:
+        self._running.discard(job)
+        if job is not self._job:
+            return
+        self._job = None
+        self.progress.hide()
+        self.status.setText(f"Could not compute the dashboard: {exc}")
+
+    # -- drawing -------------------------------------------------------------------------------------
+    def current_control(self) -> str | None:
+        return self.dimension.currentData()
+
+    def current_matrix(self) -> Any:
+        if self.data is None:
+            return None
+        return self.data.matrices.get(self.current_control())
+
+    def _draw_matrix(self) -> None:
+        m = self.current_matrix()
+        if m is None or self.data is None:
+            return
+        self.heatmap.set_matrix(m, min_overlap=self.data.min_overlap)
+        n_e = len(m.evaluators)
+        humans = sum(1 for e in m.evaluators if not e.startswith("model:"))
+        what = self.current_control() or "all dimensions"
+        self.title.setText(f"<b>Agreement — {what}</b> · {humans} annotators and {n_e - humans} model versions · "
+                           f"rows scored against columns · grey: fewer than {self.data.min_overlap} shared tasks · "
+                           "click a cell to review the disagreements")
+
+    def _draw_difficulty(self) -> None:
+        d = self.data
+        pw = self.difficulty
+        pw.clear()
+        if d is None or d.difficulty.empty:
+            return
+        df = d.difficulty
+        y = np.arange(len(df))
+        agree = df["agreement"].to_numpy(dtype=float) * 100
+        alpha = df["alpha"].to_numpy(dtype=float) * 100
+        pw.addItem(pg.BarGraphItem(x0=0, y=y - 0.18, height=0.34, width=np.nan_to_num(agree), brush="#4c78a8",
+                                   name="agreement %"))
+        pw.addItem(pg.BarGraphItem(x0=0, y=y + 0.18, height=0.34, width=np.nan_to_num(alpha), brush="#f58518",
+                                   name="Krippendorff α ×100"))
+        for i, (a, al) in enumerate(zip(agree, alpha, strict=True)):
+            t = pg.TextItem(f"{a:.0f}%" + ("" if np.isnan(al) else f" · α {al / 100:.2f}"), color="#222",
+                            anchor=(0, 0.5))
+            t.setPos(max(np.nan_to_num(a), np.nan_to_num(al)) + 1, i)
+            pw.addItem(t)
+        ax = pw.getAxis("left")
+        ax.setTicks([[(i, c) for i, c in enumerate(df["control"])]])
+        pw.getPlotItem().invertY(True)
+        pw.setXRange(0, 140, padding=0)
+        pw.setYRange(-0.6, len(df) - 0.4, padding=0)
+        pw.setLabel("bottom", "hardest first · agreement among annotators, %")
+
+    def _fill_annotators(self) -> None:
+        d = self.data
+        model = self.annotators
+        model.clear()
+        if d is None or d.quality.empty:
+            return
+        q = d.quality
+        versions = [c for c in d.model_agreement.columns] if not d.model_agreement.empty else []
+        headers = ["Evaluator", "Agreement", "Accuracy vs GT (95% CI)", *[f"vs {short_name(v)}" for v in versions],
+                   "Accept", "Fix", "Reject", "Tasks", "Median s/task", "Drift", "Flags"]
+        model.setHorizontalHeaderLabels(headers)
+        drift = d.drift
+        for _, r in q.iterrows():
+            ev = str(r["evaluator"])
+            cells: list[tuple[str, Any]] = [(ev, ev), (_pct(r["agreement"]), r["agreement"])]
+            acc = r["accuracy"]
+            ci = ("" if pd.isna(acc) else f"{_pct(acc)} ({_pct(r['accuracy_low'])}–{_pct(r['accuracy_high'])})")
+            cells.append((ci, acc))
+            for v in versions:
+                val = d.model_agreement.loc[ev, v] if ev in d.model_agreement.index else np.nan
+                cells.append((_pct(val), val))
+            for k in ("accept_rate", "fix_rate", "reject_rate"):
+                cells.append((_pct(r[k]), r[k]))
+            cells.append((str(int(r["volume"])), int(r["volume"])))
+            mlt = r["median_lead_time"]
+            cells.append(("" if pd.isna(mlt) else f"{mlt:.0f}", mlt))
+            cells.append(("⚠ drift" if r["drift_alarm"] else "", bool(r["drift_alarm"])))
+            flags = []
+            if r.get("fast_flag"):
+                flags.append("much faster than peers")
+            if r.get("low_entropy_flag"):
+                flags.append("near-constant answers")
+            cells.append(("; ".join(flags), len(flags)))
+            items = []
+            for text, sort in cells:
+                it = QStandardItem(text)
+                it.setData(-1e9 if sort is None or (isinstance(sort, float) and math.isnan(sort)) else sort,
+                           Qt.ItemDataRole.UserRole)
+                items.append(it)
+            items[0].setData(ev, Qt.ItemDataRole.UserRole + 1)
+            if not drift.empty and not r["is_model"]:
+                mine = drift[drift["evaluator"] == ev]
+                pm = sparkline(mine["rolling_accuracy"].tolist(), mine["alarm"].tolist())
+                items[-2].setData(pm, Qt.ItemDataRole.DecorationRole)
+                items[-2].setToolTip("Rolling accuracy on ground-truth tasks over time; red dot = CUSUM alarm")
+            if r["drift_alarm"]:
+                items[-2].setForeground(QColor("#c62828"))
+            model.appendRow(items)
+        self.annotator_view.resizeColumnsToContents()
+        self.annotator_view.setColumnWidth(len(headers) - 2, 150)
+
+    def _fill_models(self) -> None:
+        d = self.data
+        model = self.models
+        model.clear()
+        if d is None or d.leaderboard.empty:
+            return
+        lb = d.leaderboard
+        model.setHorizontalHeaderLabels(["Model version", *[str(c) for c in lb.columns]])
+        for version, row in lb.iterrows():
+            items = [QStandardItem(str(version))] + [QStandardItem(_pct(v)) for v in row.to_numpy()]
+            model.appendRow(items)
+        self.model_view.resizeColumnsToContents()
+
+    # -- drill-down --------------------------------------------------------------------------------------
+    def _drill_down(self, row: str, column: str) -> None:
+        if self.project_id is None:
+            return
+        tasks = disagreeing_tasks(self.store, self.project_id, row, column, self.current_control())
+        label = f"{short_name(row)} vs {short_name(column)}" + (
+            f" on {self.current_control()}" if self.current_control() else "") + f": {len(tasks)} disagreements"
+        self.status.setText(label)
+        self.openQueue.emit(QueueFilter(task_ids=tuple(tasks), label=label))
+
+    def _annotator_queue(self, index: Any) -> None:
+        if self.project_id is None:
+            return
+        src = self.annotator_proxy.mapToSource(index)
+        ev = self.annotators.item(src.row(), 0).data(Qt.ItemDataRole.UserRole + 1)
+        frames = load_frames(self.store, self.project_id)
+        uid = next((u for u, name in frames.members.items() if name == ev), None)
+        if uid is None:
+            self.status.setText(f"{ev} is a model version: its outputs are predictions, not a review queue.")
+            return
+        self.openQueue.emit(QueueFilter(evaluator_user_id=uid, label=f"work of {short_name(ev)}"))
+
+    # -- export ---------------------------------------------------------------------------------------------
+    def export_csv_dialog(self) -> None:
+        if self.data is None:
+            return
+        path, _ = QFileDialog.getSaveFileName(self, "Export tables as CSV", "agreement.csv", "CSV (*.csv)")
+        if path:
+            files = export_csv(self.data, path, self.current_control())
+            self.status.setText(f"Wrote {', '.join(files)}")
+
+    def export_png_dialog(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export heatmap as PNG", "agreement.png", "PNG (*.png)")
+        if path and not self.heatmap.grab().save(path):
+            QMessageBox.warning(self, "Export failed", f"Could not write {path}.")

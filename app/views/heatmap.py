@@ -1,0 +1,169 @@
+"""Agreement heatmap (pyqtgraph ImageItem + ColorBarItem, after pyqtgraph's matrix display example).
+
+Evaluators are rows; ``Ground truth`` then the evaluators are columns; an ``Avg.`` row closes the
+table. Cells are coloured on fixed levels (0–100 %) with their percentage printed; cells with too
+little overlap are greyed; hovering shows the pair, the score and the shared tasks; clicking emits
+``cellClicked(row, column)``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import QColor, QFont
+from PySide6.QtWidgets import QToolTip
+
+from app.metrics import AVG, AgreementMatrix
+
+# A calm red -> amber -> green map, readable in print and for the most common colour-vision deficiencies.
+_CMAP = pg.ColorMap(pos=np.array([0.0, 0.5, 0.7, 0.85, 1.0]),
+                    color=np.array([[165, 0, 38], [244, 109, 67], [254, 224, 139], [166, 217, 106],
+                                    [26, 152, 80]], dtype=np.ubyte))
+GREY = QColor(215, 218, 223)
+MAX_TEXT_CELLS = 24  # beyond this many evaluators, percentages move to the hover text only
+
+
+def short_name(name: str) -> str:
+    if name.startswith("model:"):
+        return name[6:] + " ⚙"
+    if "@" in name:
+        return name.split("@", 1)[0]
+    return name
+
+
+class _CellImage(pg.ImageItem):
+    def __init__(self, owner: HeatmapWidget) -> None:
+        super().__init__(axisOrder="row-major")
+        self.owner = owner
+        self.setAcceptHoverEvents(True)
+
+    def hoverEvent(self, ev: Any) -> None:  # noqa: N802 - pyqtgraph API
+        if ev.isExit():
+            QToolTip.hideText()
+            return
+        pos = ev.pos()
+        text = self.owner.describe_cell(int(pos.y()), int(pos.x()))
+        if text:
+            screen = ev.screenPos().toPoint() if hasattr(ev.screenPos(), "toPoint") else ev.screenPos()
+            QToolTip.showText(screen, text)
+            self.owner.last_hover = text
+
+    def mouseClickEvent(self, ev: Any) -> None:  # noqa: N802 - pyqtgraph API
+        if ev.button() == Qt.MouseButton.LeftButton:
+            pos = ev.pos()
+            self.owner.click_cell(int(pos.y()), int(pos.x()))
+            ev.accept()
+
+
+class HeatmapWidget(pg.GraphicsLayoutWidget):
+    cellClicked = Signal(str, str)  # row evaluator, column (evaluator or "Ground truth")
+
+    def __init__(self, parent: Any = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("heatmap")
+        self.setBackground("w")
+        self.plot = self.addPlot()
+        self.plot.setMenuEnabled(False)
+        self.plot.hideButtons()
+        self.plot.invertY(True)
+        self.plot.setMouseEnabled(x=False, y=False)
+        self.plot.showAxes(True, showValues=(True, True, False, False), size=False)
+        for side in ("left", "top"):
+            ax = self.plot.getAxis(side)
+            ax.setPen(pg.mkPen("#888"))
+            ax.setTextPen(pg.mkPen("#222"))
+            ax.setStyle(tickLength=0)
+        self.image = _CellImage(self)
+        self.plot.addItem(self.image)
+        self.bar = pg.ColorBarItem(values=(0, 100), colorMap=_CMAP, interactive=False, width=14,
+                                   label="agreement %")
+        self.addItem(self.bar)
+        self.matrix: AgreementMatrix | None = None
+        self.min_overlap = 1
+        self._items: list[Any] = []
+        self.last_hover = ""
+        self.text_color_cells: dict[tuple[int, int], str] = {}
+
+    # -- data ----------------------------------------------------------------------------------------
+    def set_matrix(self, m: AgreementMatrix, *, min_overlap: int = 1) -> None:
+        self.matrix = m
+        self.min_overlap = min_overlap
+        for it in self._items:
+            self.plot.removeItem(it)
+        self._items = []
+        pct = m.matrix * 100.0
+        rows, cols = m.rows, m.columns
+        n_ev = len(m.evaluators)
+        row_names = np.array(rows, dtype=object)[:, None]
+        col_names = np.array(cols, dtype=object)[None, :]
+        diag = (row_names == col_names) & (np.arange(len(rows))[:, None] < n_ev)
+        low = (m.counts < min_overlap) & (np.arange(len(rows))[:, None] < n_ev)
+        grey_mask = diag | np.isnan(pct) | low
+        # colours computed here (fixed 0-100 % levels), grey cells painted in the image itself
+        rgba = _CMAP.map(np.clip(np.nan_to_num(pct) / 100.0, 0, 1).ravel(), mode="byte").reshape(*pct.shape, 4)
+        rgba[grey_mask] = (GREY.red(), GREY.green(), GREY.blue(), 255)
+        self.image.setImage(rgba.astype(np.ubyte), autoLevels=False)
+        self.image.setRect(QRectF(0, 0, pct.shape[1], pct.shape[0]))
+        many = len(m.evaluators) > MAX_TEXT_CELLS
+        font = QFont()
+        font.setPointSize(9 if not many else 7)
+        bold = QFont(font)
+        bold.setBold(True)
+        self.text_color_cells = {}
+        for r in range(pct.shape[0]):
+            for c in range(pct.shape[1]):
+                v = pct[r, c]
+                diagonal = bool(diag[r, c])
+                grey = bool(grey_mask[r, c])
+                if many:
+                    continue
+                label = "—" if diagonal else ("n/a" if np.isnan(v) else f"{v:.1f}%")
+                dark = not grey and (v < 30 or v > 88)
+                color = "#ffffff" if dark else "#1b1f24"
+                t = pg.TextItem(label, color=color, anchor=(0.5, 0.5))
+                t.setFont(bold if rows[r] == AVG else font)
+                t.setPos(c + 0.5, r + 0.5)
+                self.plot.addItem(t)
+                self._items.append(t)
+                self.text_color_cells[(r, c)] = label
+        # the Avg. row is set apart by a line
+        sep = pg.InfiniteLine(pos=len(m.evaluators), angle=0, pen=pg.mkPen("#333", width=2))
+        self.plot.addItem(sep)
+        self._items.append(sep)
+        step = max(1, len(cols) // 30)
+        self.plot.getAxis("top").setTicks([[(c + 0.5, short_name(n)) for c, n in enumerate(cols) if c % step == 0]])
+        self.plot.getAxis("left").setTicks([[(r + 0.5, short_name(n)) for r, n in enumerate(rows)
+                                             if r % step == 0 or n == AVG]])
+        self.plot.setXRange(0, len(cols), padding=0)
+        self.plot.setYRange(0, len(rows), padding=0)
+
+    # -- interaction -------------------------------------------------------------------------------
+    def describe_cell(self, r: int, c: int) -> str:
+        m = self.matrix
+        if m is None or not (0 <= r < len(m.rows) and 0 <= c < len(m.columns)):
+            return ""
+        v = m.matrix[r, c]
+        n = int(m.counts[r, c])
+        row, col = m.rows[r], m.columns[c]
+        if row == col:
+            return f"{row} (diagonal)"
+        score = "no shared tasks" if np.isnan(v) else f"{v * 100:.1f}%"
+        what = "tasks" if row != AVG else "pairs summed"
+        low = " — too little overlap to trust" if row != AVG and n < self.min_overlap and not np.isnan(v) else ""
+        hint = "\nClick to review the tasks where they disagree." if row != AVG and not np.isnan(v) else ""
+        return f"{row} vs {col}: {score} over {n} shared {what}{low}{hint}"
+
+    def click_cell(self, r: int, c: int) -> None:
+        m = self.matrix
+        if m is None or not (0 <= r < len(m.evaluators) and 0 <= c < len(m.columns)):
+            return
+        if m.rows[r] == m.columns[c] or np.isnan(m.matrix[r, c]):
+            return
+        self.cellClicked.emit(m.rows[r], m.columns[c])
+
+    def cell_center(self, r: int, c: int) -> QPointF:
+        """Scene position of a cell's centre (for tests and keyboard access)."""
+        return self.plot.vb.mapViewToScene(QPointF(c + 0.5, r + 0.5))
