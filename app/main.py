@@ -11,8 +11,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     args = cli.build_parser().parse_args(argv)
     if args.command is not None:
+        if args.command == "metrics":
+            from app.cli import metrics as metrics_cli
+
+            metrics_cli.PNG_RENDERER = _save_heatmap_png
         return cli.run(args)
     return run_gui(data_dir=args.data_dir, demo=args.demo)
+
+
+def _save_heatmap_png(*args: object, **kwargs: object) -> None:
+    from app.views.heatmap import save_png
+
+    save_png(*args, **kwargs)  # type: ignore[arg-type]
 
 
 def run_gui(*, data_dir: str | None, demo: bool) -> int:

@@ -135,8 +135,13 @@ class HeatmapWidget(pg.GraphicsLayoutWidget):
         self._items.append(sep)
         step = max(1, len(cols) // 30)
         self.plot.getAxis("top").setTicks([[(c + 0.5, short_name(n)) for c, n in enumerate(cols) if c % step == 0]])
-        self.plot.getAxis("left").setTicks([[(r + 0.5, short_name(n)) for r, n in enumerate(rows)
-                                             if r % step == 0 or n == AVG]])
+        left = self.plot.getAxis("left")
+        labels = [(r + 0.5, short_name(n)) for r, n in enumerate(rows) if r % step == 0 or n == AVG]
+        left.setTicks([labels])
+        from PySide6.QtGui import QFontMetrics
+
+        fm = QFontMetrics(left.style.get("tickFont") or QFont())
+        left.setWidth(12 + max(fm.horizontalAdvance(t) for _, t in labels))
         self.plot.setXRange(0, len(cols), padding=0)
         self.plot.setYRange(0, len(rows), padding=0)
 
@@ -167,3 +172,33 @@ class HeatmapWidget(pg.GraphicsLayoutWidget):
     def cell_center(self, r: int, c: int) -> QPointF:
         """Scene position of a cell's centre (for tests and keyboard access)."""
         return self.plot.vb.mapViewToScene(QPointF(c + 0.5, r + 0.5))
+
+
+def save_png(m: AgreementMatrix, path: str, *, title: str | None = None, min_overlap: int = 1) -> None:
+    """Render a matrix to a PNG file (used by ``reviewdesk metrics --png``; works without a display)."""
+    import os
+
+    from PySide6.QtWidgets import QApplication, QLabel, QVBoxLayout, QWidget
+
+    if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    app = QApplication.instance() or QApplication([])
+    box = QWidget()
+    box.setStyleSheet("background: white")
+    lay = QVBoxLayout(box)
+    if title:
+        lab = QLabel(f"<b>{title}</b>")
+        lab.setStyleSheet("font-size: 13pt; color: #1b1f24")
+        lay.addWidget(lab)
+    hm = HeatmapWidget()
+    hm.set_matrix(m, min_overlap=min_overlap)
+    lay.addWidget(hm)
+    n = len(m.columns)
+    box.resize(max(700, 170 + 118 * n), max(420, 90 + 62 * len(m.rows)))
+    box.show()
+    for _ in range(3):
+        app.processEvents()
+    ok = box.grab().save(path)
+    box.close()
+    if not ok:
+        raise OSError(f"could not write {path}")

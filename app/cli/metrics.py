@@ -1,0 +1,93 @@
+"""``reviewdesk metrics``: the agreement matrix and per-annotator quality, for people and pipelines."""
+
+from __future__ import annotations
+
+import argparse
+import math
+from typing import Any
+
+from app.cli import CliError, command, emit, open_store
+
+#: Set by ``app.main`` (the only place allowed to pull in Qt) so ``--png`` can draw the heatmap.
+PNG_RENDERER: Any = None
+
+
+def register(sub: Any, add: Any) -> None:
+    sp = add("metrics", "agreement matrix (evaluators x ground truth and each other) and per-annotator quality")
+    sp.add_argument("project", type=int)
+    sp.add_argument("--control", help="one dimension (control name); default: all dimensions (mean)")
+    sp.add_argument("--mode", choices=["pairwise", "consensus"], default="pairwise")
+    sp.add_argument("--png", metavar="OUT.png", help="also draw the heatmap to a PNG file")
+    sp.add_argument("--csv", metavar="OUT.csv",
+                    help="also write the matrix to a CSV file (and -annotators/-controls/-models CSVs beside it)")
+
+
+def _fmt_pct(v: Any) -> str:
+    return "" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{100 * v:.1f}%"
+
+
+@command("metrics")
+def cmd_metrics(args: argparse.Namespace) -> int:
+    from app.metrics import format_matrix_table, metrics_report, to_jsonable
+    from app.services.dashboard import compute_dashboard, export_csv, load_frames
+
+    store = open_store(args)
+    try:
+        try:
+            frames = load_frames(store, args.project)
+        except LookupError as exc:
+            raise CliError(str(exc)) from exc
+        if frames.annotations.empty:
+            raise CliError(f"Project {args.project} has no annotations to compare.")
+        if args.control is not None and args.control not in frames.controls:
+            raise CliError(f"Project {args.project} has no control {args.control!r}; "
+                           f"its controls are: {', '.join(frames.controls)}")
+        gt = frames.ground_truth if not frames.ground_truth.empty else None
+        decisions = frames.decisions if not frames.decisions.empty else None
+        report = metrics_report(frames.annotations, gt, frames.params, control=args.control, mode=args.mode,
+                                decisions=decisions)
+        dash = None
+        if args.png or args.csv or not args.json:
+            dash = compute_dashboard(store, args.project, mode=args.mode)
+        outputs = []
+        if args.csv and dash is not None:
+            outputs += export_csv(dash, args.csv, args.control)
+        if args.png and dash is not None:
+            if PNG_RENDERER is None:
+                raise CliError("--png needs the Qt libraries; run through the `reviewdesk` command")
+            m = dash.matrices[args.control]
+            title = f"Agreement — {args.control or 'all dimensions'} ({args.mode})"
+            PNG_RENDERER(m, args.png, title=title, min_overlap=dash.min_overlap)
+            outputs.append(args.png)
+    finally:
+        store.close()
+    if args.json:
+        payload = to_jsonable(report)
+        if outputs:
+            payload["files"] = outputs
+        emit(args, payload, "")
+        return 0
+    assert dash is not None
+    lines = [format_matrix_table(dash.matrices[args.control], decimals=1), "", "Per-annotator quality"]
+    q = dash.quality
+    header = f"{'evaluator':<32} {'agree':>7} {'accuracy (95% CI)':>24} {'tasks':>6} {'med s':>6}  flags"
+    lines.append(header)
+    lines.append("-" * len(header))
+    for _, r in q.iterrows():
+        ci = "" if r["accuracy"] != r["accuracy"] else (
+            f"{_fmt_pct(r['accuracy'])} ({_fmt_pct(r['accuracy_low'])}-{_fmt_pct(r['accuracy_high'])})")
+        flags = [f for f, on in (("drift", r["drift_alarm"]), ("fast", r.get("fast_flag")),
+                                 ("low-entropy", r.get("low_entropy_flag"))) if on]
+        mlt = "" if r["median_lead_time"] != r["median_lead_time"] else f"{r['median_lead_time']:.0f}"
+        lines.append(f"{str(r['evaluator'])[:32]:<32} {_fmt_pct(r['agreement']):>7} {ci:>24} "
+                     f"{int(r['volume']):>6} {mlt:>6}  {', '.join(flags)}")
+    if report.get("alpha") is not None:
+        lines.append(f"\nKrippendorff's alpha ({args.control}): {report['alpha']:.3f}")
+    elif report.get("alpha_by_control"):
+        parts = [f"{c} {a:.3f}" for c, a in report["alpha_by_control"].items() if a is not None]
+        if parts:
+            lines.append("\nKrippendorff's alpha by control: " + ", ".join(parts))
+    for f in outputs:
+        lines.append(f"wrote {f}")
+    emit(args, None, "\n".join(lines))
+    return 0

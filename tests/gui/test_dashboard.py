@@ -1,0 +1,149 @@
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QPoint, Qt
+from PySide6.QtGui import QImage
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QApplication
+
+from app.metrics import AVG, GROUND_TRUTH, agreement_matrices
+from app.services.dashboard import disagreeing_tasks, load_frames
+from app.views.main_window import MainWindow
+
+
+def wait_for(pred, timeout: float = 60.0) -> None:
+    """Spin the event loop with GIL-releasing sleeps (QTest.qWait starves worker threads)."""
+    app = QApplication.instance()
+    end = time.monotonic() + timeout
+    while not pred():
+        if time.monotonic() > end:
+            raise TimeoutError("condition not met")
+        app.processEvents()
+        time.sleep(0.01)
+
+
+@pytest.fixture
+def dash(qtbot, demo_store):
+    store, pid = demo_store
+    w = MainWindow(store, project_id=pid)
+    qtbot.addWidget(w)
+    w.resize(1500, 950)
+    w.show()
+    qtbot.waitExposed(w)
+    w.tabs.setCurrentWidget(w.dashboard)
+    wait_for(lambda: w.dashboard.data is not None and not w.dashboard.busy())
+    return w
+
+
+def test_cells_match_metrics_engine_and_dimensions_switch(dash: MainWindow, shots_dir: Path) -> None:
+    d = dash.dashboard
+    frames = load_frames(dash.store, d.project_id)
+    expected = agreement_matrices(frames.annotations, frames.ground_truth, frames.params)
+    for i in range(d.dimension.count()):
+        d.dimension.setCurrentIndex(i)
+        control = d.dimension.currentData()
+        m = d.heatmap.matrix
+        assert m is not None and m.control == control
+        ref = expected[control]
+        assert m.columns == ref.columns and m.rows == ref.rows
+        np.testing.assert_allclose(m.matrix, ref.matrix, equal_nan=True)
+        # the printed labels are the engine's numbers
+        for (r, c), label in d.heatmap.text_color_cells.items():
+            v = ref.matrix[r, c]
+            if m.rows[r] == m.columns[c]:
+                assert label == "—"
+            elif not np.isnan(v):
+                assert label == f"{100 * v:.1f}%"
+    assert d.heatmap.matrix.columns[0] == GROUND_TRUTH and d.heatmap.matrix.rows[-1] == AVG
+    hover = d.heatmap.describe_cell(0, 0)
+    assert "vs Ground truth" in hover and "shared tasks" in hover
+    d.dimension.setCurrentIndex(0)
+    dash.grab().save(str(shots_dir / "dashboard.png"))
+
+
+def test_click_cell_opens_filtered_review_queue(dash: MainWindow) -> None:
+    d = dash.dashboard
+    d.dimension.setCurrentIndex(d.dimension.findData("category"))
+    hm = d.heatmap
+    m = hm.matrix
+    r = m.rows.index("diego.santos@example.com")
+    c = m.columns.index(GROUND_TRUTH)
+    scene = hm.cell_center(r, c)
+    view_pt = hm.mapFromScene(scene)
+    QTest.mouseClick(hm.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier,
+                     QPoint(view_pt.x(), view_pt.y()))
+    wait_for(lambda: dash.tabs.currentWidget() is dash.review, timeout=10)
+    expected = disagreeing_tasks(dash.store, d.project_id, "diego.santos@example.com", GROUND_TRUTH, "category")
+    s = dash.review.session
+    assert expected and s.task_ids == expected  # ordered by disagreement
+    assert "diego.santos vs Ground truth" in s.queue.label
+    # every task in the drill-down really disagrees on category
+    ann = dash.review.session.current.annotations
+    assert any(a.evaluator == "diego.santos@example.com" for a in ann)
+
+
+def test_mode_switch_and_debounced_refresh_after_decision(dash: MainWindow) -> None:
+    d = dash.dashboard
+    d.mode.setCurrentIndex(1)
+    wait_for(lambda: not d.busy() and d.data is not None and d.data.mode == "consensus")
+    assert d.heatmap.matrix.columns == (GROUND_TRUTH, "Consensus")
+    d.mode.setCurrentIndex(0)
+    wait_for(lambda: not d.busy() and d.data.mode == "pairwise")
+    before = d.data
+    # a decision elsewhere changes the data; the dashboard recomputes (debounced) while visible
+    dash.review.session.decide("accept")
+    dash.apply(dash.review.session.decide("reject", reason="Wrong label"))
+    wait_for(lambda: d.data is not before and not d.busy(), timeout=30)
+    q = d.data.quality.set_index("evaluator")
+    assert q["n_decisions"].sum() == 2
+
+
+def test_annotator_double_click_filters_queue(dash: MainWindow) -> None:
+    d = dash.dashboard
+    view = d.annotator_view
+    row = next(r for r in range(d.annotators.rowCount())
+               if d.annotators.item(r, 0).text() == "priya.nair@example.com")
+    idx = d.annotator_proxy.mapFromSource(d.annotators.index(row, 0))
+    d._annotator_queue(idx)
+    wait_for(lambda: dash.tabs.currentWidget() is dash.review, timeout=10)
+    s = dash.review.session
+    assert s.queue.evaluator_user_id is not None
+    assert all(any(a.evaluator == "priya.nair@example.com" for a in dash.projects.task_detail(t).annotations)
+               for t in s.task_ids[:20])
+    assert view.model().rowCount() >= 6
+
+
+def test_cli_png_and_csv_are_real(tmp_path: Path, capsys, shots_dir: Path) -> None:
+    from app.main import main
+
+    data = str(tmp_path / "d")
+    main(["--data-dir", data, "demo"])
+    capsys.readouterr()
+    png = tmp_path / "heat.png"
+    csv = tmp_path / "m.csv"
+    assert main(["--data-dir", data, "metrics", "1", "--png", str(png), "--csv", str(csv)]) == 0
+    out = capsys.readouterr().out
+    assert "Ground truth" in out and "Avg." in out and "Per-annotator quality" in out
+    img = QImage(str(png))
+    assert img.width() > 600 and img.height() > 300
+    # distinct colours: sample a grid; a real heatmap has many cell colours plus text and grey
+    colours = {img.pixelColor(x, y).rgb() for x in range(0, img.width(), 7) for y in range(0, img.height(), 7)}
+    assert len(colours) > 40
+    # labels drawn: dark text pixels in the left margin where the row names are
+    dark = sum(1 for x in range(0, 110) for y in range(60, img.height() - 20)
+               if img.pixelColor(x, y).lightness() < 90)
+    assert dark > 200
+    png.replace(shots_dir / "cli_heatmap.png")
+    header = csv.read_text().splitlines()[0]
+    assert header.startswith("evaluator,Ground truth")
+    assert (tmp_path / "m-annotators.csv").exists() and (tmp_path / "m-models.csv").exists()
+    assert main(["--data-dir", data, "metrics", "1", "--control", "category", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert {"evaluators", "columns", "matrix", "counts", "per_annotator", "alpha"} <= set(report)
+    assert report["columns"][0] == GROUND_TRUTH and 0.5 < report["alpha"] < 1
+    assert main(["--data-dir", data, "metrics", "1", "--control", "nope"]) == 1
