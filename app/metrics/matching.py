@@ -48,12 +48,25 @@ geometry is converted to pixels first so that rotation and areas are correct on 
 ``rotation`` is in degrees, clockwise on screen, about the rectangle's top-left corner.
 
 Custom matchers: ``register_matcher("mytype", fn)``; :func:`get_matcher` looks them up.
+
+Speed (same scores, fewer calls): IoU of two *axis-aligned* rectangles (``rotation`` 0 or absent, finite
+coordinates) is computed with numpy box arithmetic; rectangle pairs involving a rotated one keep shapely.
+Both are elementwise functions over flat index arrays (:func:`_rect_iou_flat`, :func:`_interval_iou_flat`),
+shared by the matchers above and by the batched scorer of :mod:`app.metrics._batch`, which scores many
+(result, reference) pairs of one control at once. Scores of built-in matchers are memoised across calls
+in a bounded, thread-safe table keyed by (control type, params, result keys) (:data:`_SCORE_MEMO`);
+:func:`register_matcher` and :func:`unregister_matcher` clear it. :func:`result_digests` identifies many
+results by a digest of their :func:`result_key` through a bounded, content-addressed cache
+(:data:`_DIGEST_CACHE`), so later calls on the same frame skip the canonical JSON.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
+import pickle
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -148,28 +161,106 @@ def _answer_set(result: Result) -> frozenset[Any]:
     return frozenset(out)
 
 
+# one encoder for every key: same output as json.dumps(..., sort_keys=True, default=str), without building a
+# JSONEncoder per item
+_KEY_ENCODER = json.JSONEncoder(sort_keys=True, default=str)
+
+
 def result_key(result: Result) -> str:
     """A canonical, hashable key of a result: equal keys mean equal results for every matcher.
 
     Item ids, ``origin``, scores and other volatile fields are dropped and items are sorted, so identical
     answers of different annotators dedupe to one key.
     """
-    items = [
-        json.dumps({k: v for k, v in item.items() if k not in _VOLATILE}, sort_keys=True, default=str)
-        for item in result
-    ]
+    enc = _KEY_ENCODER.encode
+    items = [enc({k: v for k, v in item.items() if k not in _VOLATILE}) for item in result]
     items.sort()
     return "[" + ",".join(items) + "]"
+
+
+def _digest(text: str | bytes) -> bytes:
+    """128-bit blake2b digest: the identity of a canonical key (collisions are negligible)."""
+    data = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
+    return hashlib.blake2b(data, digest_size=16).digest()
+
+
+class _DigestCache:
+    """Bounded, thread-safe cache ``digest(pickle.dumps(result)) -> digest(result_key(result))``.
+
+    Content-addressed: pickle is a faithful, type-exact serialisation (``1``, ``1.0``, ``True``,
+    ``np.int64(1)`` and ``np.array([1])`` all differ; marshal is not type-exact -- it writes any buffer
+    as bytes), so equal bytes mean an equal result and the cached digest is right even if the caller
+    mutated the result in place since (an identity-keyed cache could serve a stale key). Pickling and
+    hashing is several times cheaper than the canonical JSON, which is what makes the second and later
+    calls on the same frame cheaper. Results that do not pickle are keyed directly, without caching.
+    About 150 bytes per entry; the oldest half is dropped when full, and a batch larger than half the
+    cache is not cached (no thrashing on huge frames).
+    """
+
+    def __init__(self, max_entries: int = 1 << 18) -> None:
+        self.max_entries = max_entries
+        self._data: dict[bytes, bytes] = {}
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._data.clear()
+
+    def digests(self, results: Sequence[Result | None]) -> list[bytes]:
+        """``[digest(result_key(r or [])) for r in results]``."""
+        ids: list[bytes | None] = []
+        for r in results:
+            try:
+                ids.append(_digest(pickle.dumps(r or [], protocol=5)))
+            except Exception:  # not picklable: no caching for it
+                ids.append(None)
+        with self._lock:
+            get = self._data.get
+            out = [get(i) if i is not None else None for i in ids]
+        new: list[tuple[bytes, bytes]] = []
+        for n, d in enumerate(out):
+            if d is None:
+                d = out[n] = _digest(result_key(results[n] or []))
+                i = ids[n]
+                if i is not None:
+                    new.append((i, d))
+        if new and len(new) <= self.max_entries // 2:
+            with self._lock:
+                data = self._data
+                if len(data) + len(new) > self.max_entries:
+                    for i in list(data)[: max(len(data) // 2, len(data) + len(new) - self.max_entries)]:
+                        del data[i]
+                data.update(new)
+        return out  # type: ignore[return-value]
+
+
+_DIGEST_CACHE = _DigestCache()
+
+
+def result_digests(results: Sequence[Result | None]) -> list[bytes]:
+    """Digests of the :func:`result_key` of many results (``None`` = empty): equal digests mean equal
+    keys. Goes through the content-addressed cache :data:`_DIGEST_CACHE`."""
+    return _DIGEST_CACHE.digests(results)
+
+
+def _hashable_set(values: list[Any]) -> frozenset[Any]:
+    try:
+        return frozenset(values)  # plain labels (strings): already hashable, same set
+    except TypeError:
+        return frozenset(_hashable(x) for x in values)
 
 
 def _label_set(item: Mapping[str, Any]) -> frozenset[Any]:
     value = item.get("value") or _EMPTY
     t = item.get("type")
     if t in value and isinstance(value[t], list):
-        return frozenset(_hashable(x) for x in value[t])
+        return _hashable_set(value[t])
     for k in _LABEL_KEYS:
         if k in value and isinstance(value[k], list):
-            return frozenset(_hashable(x) for x in value[k])
+            return _hashable_set(value[k])
     return frozenset()
 
 
@@ -314,6 +405,17 @@ def _interval_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return iou
 
 
+def _interval_iou_flat(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Elementwise :func:`_interval_iou` of row-aligned ``(T, 2)`` arrays (same operations, same bits)."""
+    s1, e1 = a[:, 0], a[:, 1]
+    s2, e2 = b[:, 0], b[:, 1]
+    inter = np.clip(np.minimum(e1, e2) - np.maximum(s1, s2), 0.0, None)
+    union = (e1 - s1) + (e2 - s2) - inter
+    with np.errstate(divide="ignore", invalid="ignore"):
+        iou = np.where(union > 0, inter / union, ((s1 == s2) & (e1 == e2)).astype(float))
+    return iou
+
+
 def span_overlap(result: Result, reference: Result, params: Params = _EMPTY) -> float:
     """Span IoU (text character offsets, audio seconds, time series, XPath ranges) with optimal matching."""
     sa = [_span(i) for i in result]
@@ -339,12 +441,18 @@ def _scale(item: Mapping[str, Any]) -> tuple[float, float]:
         return 1.0, 1.0
 
 
-def _rectangle_coords(item: Mapping[str, Any]) -> np.ndarray:
+def _rect_parts(item: Mapping[str, Any]) -> tuple[float, float, float, float, float]:
+    """``(x, y, width, height, theta)`` of a rectangle item (pixels when the image size is known; radians)."""
     v = item.get("value") or _EMPTY
     sx, sy = _scale(item)
     x, y = float(v.get("x", 0)) * sx, float(v.get("y", 0)) * sy
     w, h = float(v.get("width", 0)) * sx, float(v.get("height", 0)) * sy
     theta = math.radians(float(v.get("rotation", 0) or 0))
+    return x, y, w, h, theta
+
+
+def _rectangle_coords(item: Mapping[str, Any]) -> np.ndarray:
+    x, y, w, h, theta = _rect_parts(item)
     c, s = math.cos(theta), math.sin(theta)
     return np.array(
         [
@@ -356,6 +464,89 @@ def _rectangle_coords(item: Mapping[str, Any]) -> np.ndarray:
     )
 
 
+class _Rects:
+    """Rectangles of a list of items: corner ``coords`` (R, 4, 2) exactly as :func:`_rectangle_coords`,
+    the bounding ``box`` (R, 4: x0, y0, x1, y1), ``aligned`` (rotation 0 and finite coordinates: the box
+    *is* the rectangle, so the numpy IoU applies) and, built on first use, the shapely ``polygons``."""
+
+    __slots__ = ("aligned", "box", "coords", "_polygons")
+
+    def __init__(self, coords: np.ndarray, box: np.ndarray, aligned: np.ndarray) -> None:
+        self.coords, self.box, self.aligned = coords, box, aligned
+        self._polygons: np.ndarray | None = None
+
+    @property
+    def polygons(self) -> np.ndarray:
+        if self._polygons is None:
+            self._polygons = shapely.polygons(self.coords)
+        return self._polygons
+
+
+def _rects(items: Sequence[Mapping[str, Any]]) -> _Rects:
+    return _rects_from_parts(np.array([_rect_parts(i) for i in items], dtype=np.float64).reshape(-1, 5))
+
+
+def _rects_from_parts(parts: np.ndarray) -> _Rects:
+    """:class:`_Rects` from an ``(R, 5)`` array of :func:`_rect_parts` rows."""
+    x, y, w, h, theta = parts.T
+    c = np.array([math.cos(t) for t in theta.tolist()], dtype=np.float64)
+    s = np.array([math.sin(t) for t in theta.tolist()], dtype=np.float64)
+    # the same IEEE operations, in the same order, as _rectangle_coords
+    coords = np.stack(
+        [
+            np.stack([x, y], axis=-1),
+            np.stack([x + w * c, y + w * s], axis=-1),
+            np.stack([x + w * c - h * s, y + w * s + h * c], axis=-1),
+            np.stack([x - h * s, y + h * c], axis=-1),
+        ],
+        axis=1,
+    )
+    with np.errstate(invalid="ignore"):
+        box = np.concatenate([coords.min(axis=1), coords.max(axis=1)], axis=1)
+    aligned = (theta == 0.0) & np.isfinite(parts[:, :4]).all(axis=1)
+    return _Rects(coords, box, aligned)
+
+
+def _box_iou_flat(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Elementwise IoU of axis-aligned boxes given as row-aligned ``(T, 4)`` arrays ``x0, y0, x1, y1``."""
+    iw = np.clip(np.minimum(a[:, 2], b[:, 2]) - np.maximum(a[:, 0], b[:, 0]), 0.0, None)
+    ih = np.clip(np.minimum(a[:, 3], b[:, 3]) - np.maximum(a[:, 1], b[:, 1]), 0.0, None)
+    inter = iw * ih
+    union = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1]) + (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]) - inter
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(union > 0, inter / union, 0.0)
+
+
+def _geom_iou_flat(ga: np.ndarray, gb: np.ndarray) -> np.ndarray:
+    """Elementwise shapely IoU of two equally long geometry arrays (the operations of :func:`_iou_matrix`)."""
+    inter = shapely.area(shapely.intersection(ga, gb))
+    union = shapely.area(ga) + shapely.area(gb) - inter
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(union > 0, inter / union, 0.0)
+
+
+def _rect_iou_flat(ra: _Rects, ia: np.ndarray, rb: _Rects, ib: np.ndarray) -> np.ndarray:
+    """IoU of rectangles ``ra[ia[t]]`` and ``rb[ib[t]]`` for every t: numpy when both are axis-aligned,
+    shapely (exact rotated geometry) otherwise -- skipped when the bounding boxes do not overlap, where
+    the intersection is empty and shapely's IoU is exactly 0.0 too."""
+    fast = ra.aligned[ia] & rb.aligned[ib]
+    if fast.all():
+        return _box_iou_flat(ra.box[ia], rb.box[ib])
+    out = np.zeros(ia.size, dtype=np.float64)
+    out[fast] = _box_iou_flat(ra.box[ia[fast]], rb.box[ib[fast]])
+    slow = np.flatnonzero(~fast)
+    a, b = ra.box[ia[slow]], rb.box[ib[slow]]
+    with np.errstate(invalid="ignore"):
+        apart = (np.minimum(a[:, 2], b[:, 2]) <= np.maximum(a[:, 0], b[:, 0])) | (
+            np.minimum(a[:, 3], b[:, 3]) <= np.maximum(a[:, 1], b[:, 1])
+        )
+    apart &= np.isfinite(a).all(axis=1) & np.isfinite(b).all(axis=1)
+    need = slow[~apart]
+    if need.size:
+        out[need] = _geom_iou_flat(ra.polygons[ia[need]], rb.polygons[ib[need]])
+    return out
+
+
 def _iou_matrix(ga: np.ndarray, gb: np.ndarray) -> np.ndarray:
     inter = shapely.area(shapely.intersection(ga[:, None], gb[None, :]))
     aa = shapely.area(ga)[:, None]
@@ -365,14 +556,27 @@ def _iou_matrix(ga: np.ndarray, gb: np.ndarray) -> np.ndarray:
         return np.where(union > 0, inter / union, 0.0)
 
 
-def rectangle_iou(result: Result, reference: Result, params: Params = _EMPTY) -> float:
-    """IoU of (rotated) rectangles with optimal one-to-one matching; labels must match (see module doc)."""
+def _rectangle_iou_shapely(result: Result, reference: Result, params: Params = _EMPTY) -> float:
+    """Reference implementation of :func:`rectangle_iou`: shapely for every pair of rectangles."""
     if not result or not reference:
         return match_regions(np.zeros((len(result), len(reference))), len(result), len(reference), params)
     ga = shapely.polygons(np.stack([_rectangle_coords(i) for i in result]))
     gb = shapely.polygons(np.stack([_rectangle_coords(i) for i in reference]))
     sim = np.where(_label_mask(result, reference, params), _iou_matrix(ga, gb), 0.0)
     return match_regions(sim, len(result), len(reference), params)
+
+
+def rectangle_iou(result: Result, reference: Result, params: Params = _EMPTY) -> float:
+    """IoU of (rotated) rectangles with optimal one-to-one matching; labels must match (see module doc).
+
+    Pairs of axis-aligned rectangles use numpy box arithmetic, pairs involving a rotated one shapely."""
+    n, m = len(result), len(reference)
+    if not n or not m:
+        return match_regions(np.zeros((n, m)), n, m, params)
+    ia, ib = np.divmod(np.arange(n * m), m)
+    iou = _rect_iou_flat(_rects(result), ia, _rects(reference), ib).reshape(n, m)
+    sim = np.where(_label_mask(result, reference, params), iou, 0.0)
+    return match_regions(sim, n, m, params)
 
 
 def _polygon(item: Mapping[str, Any]) -> Any:
@@ -469,11 +673,69 @@ _BUILTIN: dict[str, Matcher] = {
 _REGISTRY: dict[str, Matcher] = dict(_BUILTIN)
 
 
+class _ScoreMemo:
+    """Bounded, thread-safe memo of built-in matcher scores shared by every call of the engine.
+
+    Keys are ``scope + digest(result_key(a)) + digest(result_key(b))`` (48 bytes) where ``scope`` digests the
+    control type and its params, so a memo entry means "this built-in matcher gave this score for these
+    results with these params". Only built-in matchers are memoised (they are pure functions of their
+    arguments); :func:`register_matcher` / :func:`unregister_matcher` clear the table and bump
+    ``generation`` so that a computation that started before the change cannot store its scores after it.
+    When full, the oldest half of the entries is dropped.
+    """
+
+    def __init__(self, max_entries: int = 1 << 18) -> None:
+        self.max_entries = max_entries
+        self.generation = 0
+        self._data: dict[bytes, float] = {}
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._data.clear()
+            self.generation += 1
+
+    def get_many(self, keys: Sequence[bytes]) -> list[float | None]:
+        with self._lock:
+            get = self._data.get
+            return [get(k) for k in keys]
+
+    def put_many(self, keys: Sequence[bytes], values: Sequence[float], generation: int) -> None:
+        if self.max_entries <= 0:
+            return
+        with self._lock:
+            if generation != self.generation:
+                return  # the registry changed while these were computed
+            data = self._data
+            if len(data) + len(keys) > self.max_entries:
+                drop = max(len(data) // 2, len(data) + len(keys) - self.max_entries)
+                for k in list(data)[:drop]:
+                    del data[k]
+            for k, v in zip(keys[: self.max_entries], values, strict=False):
+                data[k] = v
+
+
+_SCORE_MEMO = _ScoreMemo()
+
+
+def _memo_scope(control_type: str, params: Params) -> bytes | None:
+    """Digest of (control type, params) for :data:`_SCORE_MEMO`; None when params are not canonicalisable."""
+    try:
+        text = json.dumps([str(control_type).lower(), dict(params)], sort_keys=True, default=repr)
+    except (TypeError, ValueError):
+        return None
+    return _digest(text)
+
+
 def register_matcher(control_type: str, fn: Matcher) -> None:
     """Register (or replace) the matcher for a control type (the LS result ``type``, case-insensitive)."""
     if not callable(fn):
         raise TypeError("matcher must be callable")
     _REGISTRY[control_type.lower()] = fn
+    _SCORE_MEMO.clear()
 
 
 def unregister_matcher(control_type: str) -> None:
@@ -483,6 +745,14 @@ def unregister_matcher(control_type: str) -> None:
         _REGISTRY[key] = _BUILTIN[key]
     else:
         _REGISTRY.pop(key, None)
+    _SCORE_MEMO.clear()
+
+
+def _is_builtin(control_type: str) -> bool:
+    """True when ``control_type`` is scored by its built-in matcher (not replaced by a custom one)."""
+    key = str(control_type).lower()
+    fn = _REGISTRY.get(key, exact_match)
+    return fn is _BUILTIN.get(key, exact_match)
 
 
 def get_matcher(control_type: str) -> Matcher:

@@ -49,8 +49,12 @@ answers (weighted by how many evaluators hold each). A task with a single evalua
 
 Speed: when a control has few distinct answers (single choices, ratings, pairwise, ...), results are
 coded as integers and cells come from a pair-count tensor (bincount / BLAS, no loop per pair or task);
-otherwise rows sharing a task are expanded into pairs with vectorised numpy and the matcher runs once per
-distinct (result, reference) pair -- identical results are deduplicated.
+otherwise rows sharing a task are expanded into pairs with vectorised numpy and each distinct
+(result, reference) pair is scored once -- identical results are deduplicated. Distinct pairs of a
+control are scored together (:mod:`app.metrics._batch`): region controls (boxes, spans, polygons) compute
+all their region IoUs in one vectorised pass, and scores of built-in matchers are memoised across calls
+(``agreement_matrices``, ``annotator_quality``, ``task_agreement`` and ``pair_disagreements`` on the same
+data reuse them; registering a matcher clears the memo).
 """
 
 from __future__ import annotations
@@ -62,8 +66,9 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from app.metrics._batch import PairScorer
 from app.metrics._pairs import CONFUSION_CELL_LIMIT, ordered_pairs, pair_confusion, sort_by_task
-from app.metrics.matching import _BUILTIN, _answer_set, _number, get_matcher, result_key, score_results
+from app.metrics.matching import _BUILTIN, _answer_set, _number, get_matcher, result_digests
 
 Mode = Literal["pairwise", "consensus"]
 
@@ -112,7 +117,7 @@ class AgreementMatrix:
 
 def order_evaluators(names: Sequence[str]) -> tuple[str, ...]:
     """Humans sorted, then model versions (``model:*``) sorted."""
-    uniq = sorted({str(n) for n in names})
+    uniq = sorted({str(n) for n in pd.Series(names, dtype=object).unique()})
     return tuple(
         [n for n in uniq if not n.startswith(MODEL_PREFIX)] + [n for n in uniq if n.startswith(MODEL_PREFIX)]
     )
@@ -127,13 +132,14 @@ _CATEGORICAL_TYPES = {"choices", "pairwise", "taxonomy", "datetime"}
 _NUMERIC_TYPES = {"rating", "number"}
 
 
-def _key_function(ctype: str) -> Callable[[Any], Any]:
+def _key_function(ctype: str) -> tuple[Callable[[list[Any]], list[Any]], bool]:
+    """Dedupe keys of a list of results for this control type, and whether they are result digests."""
     builtin = get_matcher(ctype) is _BUILTIN.get(ctype)
     if builtin and ctype in _CATEGORICAL_TYPES:
-        return lambda r: _answer_set(r or [])
+        return (lambda rs: [_answer_set(r or []) for r in rs]), False
     if builtin and ctype in _NUMERIC_TYPES:
-        return lambda r: _EMPTY_KEY if (v := _number(r or [])) is None else v
-    return lambda r: result_key(r or [])
+        return (lambda rs: [_EMPTY_KEY if (v := _number(r or [])) is None else v for r in rs]), False
+    return result_digests, True
 
 
 @dataclass
@@ -148,9 +154,11 @@ class _Control:
     gt_code: np.ndarray  # per row: ground-truth result code or -1
     reps: list[Any]  # representative result per code
     n_codes: int
+    rep_digests: list[bytes] | None = None  # result digest of each representative, when codes come from it
     S: np.ndarray | None = None  # K x K score matrix (categorical path)
     values: np.ndarray | None = None  # numeric values per code (numeric vector path)
-    _memo: dict[tuple[int, int], float] = field(default_factory=dict)
+    _memo: dict[int, float] = field(default_factory=dict)  # a * n_codes + b -> score
+    _scorer: PairScorer | None = None
 
     def score(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """Score of code a against reference code b, vectorised over arrays."""
@@ -169,25 +177,31 @@ class _Control:
             return np.zeros(0)
         K = np.int64(self.n_codes)
         keys, inv = np.unique(a * K + b, return_inverse=True)
-        vals = np.empty(keys.size)
-        for n, k in enumerate(keys.tolist()):
-            ka, kb = divmod(k, int(K))
-            v = self._memo.get((ka, kb))
-            if v is None:
-                v = score_results(self.ctype, self.reps[ka], self.reps[kb], self.params)
-                self._memo[(ka, kb)] = v
-            vals[n] = v
-        return vals[inv.ravel()]
+        return self.pair_scores(keys // K, keys % K)[inv.ravel()]
+
+    def pair_scores(self, ka: np.ndarray, kb: np.ndarray) -> np.ndarray:
+        """Matcher score of each distinct code pair ``(ka[n], kb[n])``, memoised per control."""
+        K = int(self.n_codes)
+        flat = (ka * K + kb).tolist()
+        memo = self._memo
+        vals = np.array([memo.get(k, np.nan) for k in flat], dtype=np.float64)
+        todo = np.flatnonzero(np.isnan(vals))
+        if todo.size:
+            if self._scorer is None:
+                self._scorer = PairScorer(self.ctype, self.params, self.reps, self.rep_digests)
+            new = self._scorer(ka[todo], kb[todo])
+            vals[todo] = new
+            memo.update(zip([flat[i] for i in todo.tolist()], new.tolist(), strict=True))
+        return vals
 
 
-def _prepare(
+def _control_rows(
     annotations: pd.DataFrame,
     ground_truth: pd.DataFrame | None,
-    params: Mapping[str, Mapping[str, Any]] | None,
     control: str,
     ev_index: pd.Index,
-    task_index: pd.Index,
-) -> _Control:
+) -> tuple[pd.DataFrame, pd.DataFrame | None, str]:
+    """The control's annotation rows (last per task and evaluator), ground-truth rows and result type."""
     sub = annotations[annotations["control"] == control]
     sub = sub[sub["evaluator"].isin(ev_index)]
     sub = sub.drop_duplicates(["task", "evaluator"], keep="last")
@@ -198,12 +212,24 @@ def _prepare(
         if not len(types):
             types = gt["type"]
     ctype = str(types.mode().iloc[0]).lower() if len(types) else "choices"
+    return sub, gt, ctype
+
+
+def _prepare(
+    annotations: pd.DataFrame,
+    ground_truth: pd.DataFrame | None,
+    params: Mapping[str, Mapping[str, Any]] | None,
+    control: str,
+    ev_index: pd.Index,
+    task_index: pd.Index,
+) -> _Control:
+    sub, gt, ctype = _control_rows(annotations, ground_truth, control, ev_index)
     p = dict((params or {}).get(control, {}) or {})
 
-    keyf = _key_function(ctype)
+    keyf, by_digest = _key_function(ctype)
     results = list(sub["result"])
     gt_results = list(gt["result"]) if gt is not None else []
-    keys = pd.Series([keyf(r) for r in results] + [keyf(r) for r in gt_results], dtype=object)
+    keys = pd.Series(keyf(results + gt_results), dtype=object)
     codes, uniq = pd.factorize(keys)
     all_results = results + gt_results
     _, first = np.unique(codes, return_index=True)
@@ -245,13 +271,11 @@ def _prepare(
         gt_code=gt_by_task[task_codes] if len(task_codes) else np.zeros(0, np.int64),
         reps=reps,
         n_codes=K,
+        rep_digests=list(uniq) if by_digest else None,
     )
     if 0 < K <= CATEGORICAL_MAX_CODES:
-        S = np.empty((K, K))
-        for i in range(K):
-            for j in range(K):
-                S[i, j] = score_results(ctype, reps[i], reps[j], p)
-        ctl.S = S
+        ii, jj = np.divmod(np.arange(K * K, dtype=np.int64), K)
+        ctl.S = ctl.pair_scores(ii, jj).reshape(K, K)
     elif ctype in _NUMERIC_TYPES and get_matcher(ctype) is _BUILTIN[ctype]:
         ctl.values = np.array([np.nan if k == _EMPTY_KEY else float(k) for k in uniq], dtype=float)
         if ctype == "rating" and not p.get("scale"):
@@ -624,16 +648,22 @@ def pair_disagreements(
     if m.empty:
         return pd.DataFrame(columns=cols)
     scores = np.empty(len(m))
-    memo: dict[tuple[str, str, str], float] = {}
-    for n, (ctl, typ, ra, rb) in enumerate(
-        zip(m["control"], m["type"], m["result_a"], m["result_b"], strict=True)
-    ):
-        key = (str(ctl), result_key(ra or []), result_key(rb or []))
-        v = memo.get(key)
-        if v is None:
-            v = score_results(str(typ).lower(), ra or [], rb or [], dict((params or {}).get(ctl, {}) or {}))
-            memo[key] = v
-        scores[n] = v
+    groups: dict[tuple[Any, str], list[int]] = {}
+    for n, key in enumerate(zip(m["control"], [str(t).lower() for t in m["type"]], strict=True)):
+        groups.setdefault(key, []).append(n)
+    res_a, res_b = m["result_a"].to_numpy(), m["result_b"].to_numpy()
+    for (ctl, typ), idx in groups.items():
+        rows = np.asarray(idx, dtype=np.int64)
+        ra = [r or [] for r in res_a[rows]]
+        rb = [r or [] for r in res_b[rows]]
+        codes, uniq = pd.factorize(pd.Series(result_digests(ra + rb), dtype=object))
+        _, first = np.unique(codes, return_index=True)
+        both = ra + rb
+        reps = [both[i] for i in first]
+        pairs, inv = np.unique(codes[: len(ra)] * np.int64(len(uniq)) + codes[len(ra) :], return_inverse=True)
+        ka, kb = np.divmod(pairs, len(uniq))
+        p = dict((params or {}).get(ctl, {}) or {})
+        scores[rows] = PairScorer(typ, p, reps, list(uniq))(ka, kb)[inv.ravel()]
     m["score"] = scores
     m["w"] = [float((weights or {}).get(c, 1.0)) for c in m["control"]]
     m["ws"] = m["w"] * m["score"]

@@ -14,6 +14,7 @@ from app.metrics.matrix import (
     GROUND_TRUTH,
     AgreementMatrix,
     Mode,
+    _control_rows,
     _prepare,
     _setup,
     agreement_matrices,
@@ -64,6 +65,8 @@ def control_alpha(
     region/text controls, which have no value scale.
     """
     ev_index, task_index, _ = _setup(annotations, None, evaluators)
+    if _control_rows(annotations, None, control, ev_index)[2] not in _LEVELS:
+        return None  # regions, text, ...: no value scale (decided before keying every result)
     ctl = _prepare(annotations, None, params, control, ev_index, task_index)
     level = _LEVELS.get(ctl.ctype)
     if level is None or (ctl.ctype == "choices" and str(ctl.params.get("choice", "")).lower() == "multiple"):
