@@ -32,6 +32,7 @@ from app.sync.auth import Credentials, normalise_url
 from app.sync.errors import (
     AuthError,
     Cancelled,
+    ConnectionLost,
     NotFoundError,
     NotJSONError,
     OfflineError,
@@ -62,6 +63,17 @@ def _reason(exc: BaseException) -> str:
         seen = seen.__context__
     text = str(seen) or type(seen).__name__
     return text[:200]
+
+
+def _is_unreachable(exc: BaseException) -> bool:
+    """Refused / unreachable / could not connect: the request never reached the server."""
+    e: BaseException | None = exc
+    while e is not None:
+        if isinstance(e, ConnectionRefusedError | requests.exceptions.ConnectTimeout) \
+                or "NewConnectionError" in type(e).__name__ or "Failed to establish a new connection" in str(e):
+            return True
+        e = e.__context__ or e.__cause__
+    return False
 
 
 def _is_dns(exc: BaseException) -> bool:
@@ -163,9 +175,12 @@ class LSClient:
                 elif _is_dns(exc):
                     err = OfflineError(f"Cannot find the server {self.host} (DNS lookup failed). Check the URL "
                                        "and your network connection.")
-                else:
+                elif _is_unreachable(exc):
                     err = OfflineError(f"Cannot reach {self.host} ({_reason(exc)}). You may be offline; "
                                        "everything stays queued.")
+                else:
+                    err = ConnectionLost(f"The connection to {self.host} broke during a request "
+                                         f"({_reason(exc)}); it will be retried.")
                 if attempt < attempts and not _is_dns(exc):
                     self._backoff(attempt, None)
                     continue

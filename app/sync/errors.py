@@ -24,6 +24,10 @@ class OfflineError(SyncError):
     transient = True
 
 
+class ConnectionLost(OfflineError):
+    """The connection broke mid-request (reset, closed without an answer): the server may have acted."""
+
+
 class TimeoutError_(SyncError):  # noqa: N801 - avoid shadowing the builtin
     transient = True
 

@@ -44,7 +44,16 @@ from app.models.schema import Annotation, Decision, DecisionSync, Member, Predic
 from app.models.store import Store, now_iso
 from app.sync import records as rec
 from app.sync.client import LSClient
-from app.sync.errors import AuthError, Cancelled, NotFoundError, RequestError, SyncError, TLSError
+from app.sync.errors import (
+    AuthError,
+    Cancelled,
+    ConnectionLost,
+    NotFoundError,
+    OfflineError,
+    RequestError,
+    SyncError,
+    TLSError,
+)
 
 log = logging.getLogger("reviewdesk.sync")
 CONCURRENCY = 4
@@ -219,6 +228,12 @@ class GroupPusher:
                 return [done[i.uuid] for i in g.items if i.uuid in done]
             except (AuthError, TLSError, Cancelled):
                 raise
+            except OfflineError as exc:
+                if not isinstance(exc, ConnectionLost):
+                    raise  # the server is unreachable: stop the whole push, everything stays queued
+                last = exc
+                time.sleep(min(0.3 * 2 ** attempt, 4.0))
+                continue
             except NotFoundError:
                 # the task itself is gone: every decision on it is a conflict for the reviewer to see
                 for i in g.items:
@@ -472,7 +487,7 @@ def push_server(store: Store, client: LSClient, server_ref: int, *, edition: str
                 g = pending_futs.pop(fut)
                 try:
                     outs = fut.result()
-                except (AuthError, TLSError, Cancelled) as exc:
+                except (AuthError, TLSError, Cancelled, OfflineError) as exc:
                     fatal = fatal or exc
                     queue.clear()
                     continue
