@@ -60,6 +60,8 @@ class Dashboard:
     controls: tuple[str, ...]
     min_overlap: int = MIN_OVERLAP
     notes: tuple[str, ...] = field(default_factory=tuple)
+    version: tuple[Any, ...] = ()
+    stale: bool = False  # read from the cache, computed before the latest changes
 
 
 def _params(cfg: LabelingConfig) -> dict[str, dict[str, Any]]:
@@ -201,15 +203,68 @@ def _build_frames(store: Store, project_id: int, version: tuple[Any, ...],
     return ProjectFrames(ann, gt, _params(cfg), dec, tuple(controls), members, version)
 
 
+CACHE_FORMAT = 1
+
+
+def _cache_path(store: Store, project_id: int, mode: str) -> Any:
+    return store.data_dir / "cache" / f"dashboard-{project_id}-{mode}.pickle"
+
+
+def cached_dashboard(store: Store, project_id: int, mode: str = "pairwise") -> Dashboard | None:
+    """The last computed dashboard from the on-disk cache (``stale`` when the data changed since).
+
+    Lets the dashboard paint at once on large projects while a fresh computation runs in the background.
+    The cache is ReviewDesk's own file in the user's data folder; anything unreadable is ignored.
+    """
+    import pickle
+
+    path = _cache_path(store, project_id, mode)
+    try:
+        with path.open("rb") as fh:
+            fmt, d = pickle.load(fh)  # noqa: S301 - our own cache file in the user's data dir
+    except (OSError, EOFError, ValueError, TypeError, pickle.UnpicklingError, AttributeError, ImportError):
+        return None
+    if fmt != CACHE_FORMAT or not isinstance(d, Dashboard) or d.project_id != project_id:
+        return None
+    if d.version != data_version(store, project_id):
+        from dataclasses import replace
+
+        d = replace(d, stale=True)
+    return d
+
+
+def _save_cache(store: Store, d: Dashboard) -> None:
+    import os
+    import pickle
+
+    path = _cache_path(store, d.project_id, d.mode)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".part")
+        with tmp.open("wb") as fh:
+            pickle.dump((CACHE_FORMAT, d), fh, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, path)
+    except OSError:
+        pass  # a cache that cannot be written only costs time next open
+
+
 def compute_dashboard(store: Store, project_id: int, *, mode: str = "pairwise",
-                      progress: Callable[[int], None] | None = None) -> Dashboard:
+                      progress: Callable[[int], None] | None = None, save: bool = True) -> Dashboard:
+    d = _compute_dashboard(store, project_id, mode=mode, progress=progress)
+    if save:
+        _save_cache(store, d)
+    return d
+
+
+def _compute_dashboard(store: Store, project_id: int, *, mode: str = "pairwise",
+                       progress: Callable[[int], None] | None = None) -> Dashboard:
     frames = load_frames(store, project_id, progress=progress)
     ann, gt, params = frames.annotations, frames.ground_truth, frames.params
     notes = []
     if ann.empty:
         empty = pd.DataFrame()
         return Dashboard(project_id, mode, {}, empty, empty, empty, empty, empty, frames.controls,
-                         notes=("This project has no annotations yet.",))
+                         notes=("This project has no annotations yet.",), version=frames.version)
     gt_arg = gt if not gt.empty else None
     if gt_arg is None:
         notes.append("No ground truth yet: accept or fix decisions, or server ground-truth flags, create it.")
@@ -250,7 +305,7 @@ def compute_dashboard(store: Store, project_id: int, *, mode: str = "pairwise",
         leaderboard["overall"] = leaderboard.mean(axis=1)
         leaderboard = leaderboard.sort_values("overall", ascending=False)
     return Dashboard(project_id, mode, mats, difficulty, q.table, q.drift, q.model_agreement,
-                     leaderboard, frames.controls, notes=tuple(notes))
+                     leaderboard, frames.controls, notes=tuple(notes), version=frames.version)
 
 
 def disagreeing_tasks(store: Store, project_id: int, row: str, column: str, control: str | None) -> list[int]:

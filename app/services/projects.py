@@ -113,10 +113,17 @@ class ProjectService:
         self.store = store
 
     # -- reads -------------------------------------------------------------------------------
-    def list_projects(self) -> tuple[ProjectSummary, ...]:
+    def list_projects(self, *, counts: bool = True) -> tuple[ProjectSummary, ...]:
+        """All projects; ``counts=False`` skips the annotation/prediction/ground-truth counts (which scan
+        every annotation) for a quick listing."""
         with self.store.session() as s:
             task_counts = dict(s.execute(
                 select(Task.project_id, func.count()).where(Task.deleted.is_(False)).group_by(Task.project_id)).all())
+            if not counts:
+                rows = s.execute(select(Project.id, Project.title, Project.server_id, Project.created_at)
+                                 .order_by(Project.id)).all()
+                return tuple(ProjectSummary(r.id, r.title, task_counts.get(r.id, 0), -1, -1, -1, r.server_id,
+                                            r.created_at) for r in rows)
             ann_counts = dict(s.execute(
                 select(Task.project_id, func.count(Annotation.id)).join(Annotation, Annotation.task_id == Task.id)
                 .group_by(Task.project_id)).all())

@@ -10,11 +10,12 @@ once for scripts and tests. The next task is shown only after the decision is co
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from app.models.schema import Annotation, Task
 from app.services.changes import NOTHING, Changes
@@ -109,22 +110,29 @@ class ReviewSession:
                     stmt = stmt.where(Task.id.in_(select(Annotation.task_id).where(
                         Annotation.completed_by == self.queue.evaluator_user_id)))
                 ids = list(s.scalars(stmt.order_by(Task.position, Task.id)))
-            ann_rows = s.execute(select(Annotation.id, Annotation.task_id).join(Task, Task.id == Annotation.task_id)
-                                 .where(Task.project_id == self.project_id,
-                                        Annotation.was_cancelled.is_(False))).all()
+            # per-task annotation counts, aggregated in SQLite (a 1M-annotation project stays fast)
+            self._ann_counts: dict[int, int] = dict(s.execute(
+                select(Annotation.task_id, func.count()).join(Task, Task.id == Annotation.task_id)
+                .where(Task.project_id == self.project_id, Annotation.was_cancelled.is_(False))
+                .group_by(Annotation.task_id)).all())
         escalated = self.decisions.open_escalations(self.project_id)
         if self.role == "expert":
             ids = [t for t in ids if t in escalated]
         self.task_ids = ids
         self.task_ids_set = set(ids)
         self._escalations = escalated
-        self._anns_by_task: dict[int, set[int]] = {}
-        for aid, tid in ann_rows:
-            self._anns_by_task.setdefault(tid, set()).add(aid)
-        self._verdicts = self.decisions.effective_verdicts(self.project_id)
+        self._load_verdicts()
         self._recount()
         self.index = min(self.index, max(len(ids) - 1, 0))
         self._load_current()
+
+    def _load_verdicts(self) -> None:
+        self._verdicts = self.decisions.effective_verdicts(self.project_id)
+        with self.projects.store.session() as s:
+            self._ann_task: dict[int, int] = dict(s.execute(
+                select(Annotation.id, Annotation.task_id).where(Annotation.id.in_(list(self._verdicts)))).all()
+            ) if self._verdicts else {}
+        self._decided = Counter(self._ann_task[a] for a in self._verdicts if a in self._ann_task)
 
     def _recount(self) -> None:
         self._open = {t for t in self.task_ids if self._compute_open(t)}
@@ -139,8 +147,10 @@ class ReviewSession:
             return False
         if self.role == "expert" and task_id not in self._escalations:
             return False
-        anns = self._anns_by_task.get(task_id, set())
-        return any(a not in self._verdicts for a in anns)
+        return self._ann_counts.get(task_id, 0) > self._decided.get(task_id, 0)
+
+    def annotation_count(self) -> int:
+        return sum(self._ann_counts.values())
 
     def task_is_open(self, task_id: int) -> bool:
         return task_id in self._open
@@ -287,11 +297,14 @@ class ReviewSession:
     def _apply_verdicts(self, infos: Sequence[DecisionInfo]) -> None:
         for info in infos:
             if info.verdict in JUDGEMENTS and info.annotation_id is not None:
+                if info.annotation_id not in self._verdicts:
+                    self._decided[info.task_id] += 1
+                    self._ann_task[info.annotation_id] = info.task_id
                 self._verdicts[info.annotation_id] = info.verdict
             elif info.verdict == "escalate":
                 self._escalations[info.task_id] = info
             elif info.verdict == "retract":
-                self._verdicts = self.decisions.effective_verdicts(self.project_id)
+                self._load_verdicts()
                 self._escalations = self.decisions.open_escalations(self.project_id)
         if self.role == "expert":
             for info in infos:

@@ -28,7 +28,14 @@ from PySide6.QtWidgets import (
 
 from app.models.store import Store
 from app.services.changes import Changes
-from app.services.dashboard import Dashboard, compute_dashboard, disagreeing_tasks, export_csv, load_frames
+from app.services.dashboard import (
+    Dashboard,
+    cached_dashboard,
+    compute_dashboard,
+    disagreeing_tasks,
+    export_csv,
+    load_frames,
+)
 from app.services.review import QueueFilter
 from app.views.heatmap import HeatmapWidget, short_name
 from app.views.worker import Job
@@ -197,6 +204,12 @@ class DashboardPanel(QWidget):
         if self.project_id is None:
             return
         self._stale = False
+        if self.data is None or self.data.project_id != self.project_id or self.data.mode != self.mode.currentData():
+            cached = cached_dashboard(self.store, self.project_id, self.mode.currentData())
+            if cached is not None:
+                self._show(cached)  # paint at once; a fresh computation follows when it is out of date
+                if not cached.stale:
+                    return
         if self._job is not None:
             self._job.cancel()
         pid, mode, store = self.project_id, self.mode.currentData(), self.store
@@ -218,6 +231,9 @@ class DashboardPanel(QWidget):
             return
         self._job = None
         self.progress.hide()
+        self._show(d)
+
+    def _show(self, d: Dashboard) -> None:
         self.data = d
         current = self.dimension.currentData()
         self.dimension.blockSignals(True)
@@ -229,7 +245,10 @@ class DashboardPanel(QWidget):
         idx = self.dimension.findData(current)
         self.dimension.setCurrentIndex(max(idx, 0))
         self.dimension.blockSignals(False)
-        self.status.setText(" · ".join(d.notes))
+        notes = list(d.notes)
+        if d.stale:
+            notes.insert(0, "Showing the last computed numbers; updating…")
+        self.status.setText(" · ".join(notes))
         self._draw_matrix()
         self._draw_difficulty()
         self._fill_annotators()
@@ -302,7 +321,8 @@ class DashboardPanel(QWidget):
         headers = ["Evaluator", "Agreement", "Accuracy vs GT (95% CI)", *[f"vs {short_name(v)}" for v in versions],
                    "Accept", "Fix", "Reject", "Tasks", "Median s/task", "Drift", "Flags"]
         model.setHorizontalHeaderLabels(headers)
-        drift = d.drift
+        drift_by_ev = ({ev: g for ev, g in d.drift.groupby("evaluator", sort=False)}
+                       if not d.drift.empty else {})
         for _, r in q.iterrows():
             ev = str(r["evaluator"])
             cells: list[tuple[str, Any]] = [(ev, ev), (_pct(r["agreement"]), r["agreement"])]
@@ -331,8 +351,8 @@ class DashboardPanel(QWidget):
                            Qt.ItemDataRole.UserRole)
                 items.append(it)
             items[0].setData(ev, Qt.ItemDataRole.UserRole + 1)
-            if not drift.empty and not r["is_model"]:
-                mine = drift[drift["evaluator"] == ev]
+            mine = drift_by_ev.get(ev)
+            if mine is not None and not r["is_model"]:
                 pm = sparkline(mine["rolling_accuracy"].tolist(), mine["alarm"].tolist())
                 items[-2].setData(pm, Qt.ItemDataRole.DecorationRole)
                 items[-2].setToolTip("Rolling accuracy on ground-truth tasks over time; red dot = CUSUM alarm")

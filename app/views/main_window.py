@@ -205,10 +205,11 @@ class MainWindow(QMainWindow):
         self.project_list.blockSignals(True)
         self.project_list.clear()
         chosen = None
-        for p in self.projects.list_projects():
-            item = QListWidgetItem(f"{p.title}\n{p.tasks} tasks · {p.annotations} annotations")
+        for p in self.projects.list_projects(counts=False):
+            origin = "from a server" if p.server_id is not None else "imported file"
+            item = QListWidgetItem(f"{p.title}\n{p.tasks:,} tasks · {origin}")
             item.setData(Qt.ItemDataRole.UserRole, p.id)
-            item.setToolTip(f"Project {p.id}: {p.ground_truth_tasks} tasks with ground truth")
+            item.setToolTip(f"Project {p.id}, created {p.created_at[:10]}")
             self.project_list.addItem(item)
             if chosen is None or p.id == select:
                 chosen = item
@@ -250,6 +251,7 @@ class MainWindow(QMainWindow):
 
     def _review_task_at(self, index: QModelIndex) -> None:
         row = self.task_model.row(index.row())
+        self.tabs.setCurrentWidget(self.review)
         if row is None or self.review.session is None:
             return
         self.review.session.go_to_task(row.id)
@@ -259,8 +261,8 @@ class MainWindow(QMainWindow):
 
     def open_queue(self, queue: QueueFilter) -> None:
         """Show the review queue filtered (drill-down from the dashboard, an annotator, …)."""
-        self.review.set_queue(queue)
         self.tabs.setCurrentWidget(self.review)
+        self.review.set_queue(queue)
         self.review.setFocus()
 
     def settings_dialog(self) -> None:

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QPushButton,
     QSplitter,
+    QTabWidget,
     QTextBrowser,
     QVBoxLayout,
     QWidget,
@@ -36,6 +37,7 @@ from app.services.keymap import Keymap
 from app.services.projects import ProjectService
 from app.services.review import Pending, QueueFilter, ReviewSession
 from app.views.dialogs import FixJsonDialog, InstructionsDialog, ReasonDialog, keys_html
+from app.views.renderers import TaskView
 from app.views.worker import Job
 
 VERDICT_STYLE = {
@@ -101,9 +103,17 @@ class ReviewPanel(QWidget):
         ll.setContentsMargins(0, 0, 0, 0)
         ll.addWidget(self.header)
         ll.addWidget(self.banner)
-        self.task_container = QVBoxLayout()
-        self.task_container.addWidget(self.compare)
-        ll.addLayout(self.task_container, 1)
+        self.task_view = TaskView()
+        self.task_view.setObjectName("taskView")
+        self.task_view.fixSaved.connect(self.save_fix)
+        self.task_view.fixCancelled.connect(self._fix_cancelled)
+        self.views = QTabWidget()
+        self.views.setObjectName("reviewViews")
+        self.views.tabBar().setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.views.addTab(self.task_view, "Task")
+        self.views.addTab(self.compare, "Side by side (table)")
+        self._shown_task: int | None = None
+        ll.addWidget(self.views, 1)
         ll.addWidget(self.hints)
         right = QWidget()
         rl = QVBoxLayout(right)
@@ -118,7 +128,7 @@ class ReviewPanel(QWidget):
         split.addWidget(right)
         split.setStretchFactor(0, 4)
         split.setStretchFactor(1, 1)
-        split.setSizes([900, 300])
+        split.setSizes([1040, 250])
         lay = QHBoxLayout(self)
         lay.setContentsMargins(6, 6, 6, 6)
         lay.addWidget(split)
@@ -168,6 +178,29 @@ class ReviewPanel(QWidget):
 
     # -- session -----------------------------------------------------------------------------------
     def open_project(self, project_id: int | None, queue: QueueFilter | None = None) -> None:
+        """Open a project's queue; deferred until the panel is shown (large queues cost a moment)."""
+        if project_id is not None and not self.isVisible():
+            self._deferred: tuple[int, QueueFilter | None] | None = (project_id, queue)
+            self.session = None
+            return
+        self._deferred = None
+        self._open_now(project_id, queue)
+
+    def showEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
+        super().showEvent(event)
+        pending = getattr(self, "_deferred", None)
+        if pending is not None:
+            self._deferred = None
+            self._open_now(*pending)
+
+    def ensure_open(self) -> None:
+        """Open a deferred project now (scripts and tests that drive a hidden panel)."""
+        pending = getattr(self, "_deferred", None)
+        if pending is not None:
+            self._deferred = None
+            self._open_now(*pending)
+
+    def _open_now(self, project_id: int | None, queue: QueueFilter | None) -> None:
         if project_id is None:
             self.session = None
             self._render_empty("Select a project to start reviewing.")
@@ -180,7 +213,10 @@ class ReviewPanel(QWidget):
         self.refresh()
 
     def set_queue(self, queue: QueueFilter | None) -> None:
-        if self.session is not None:
+        pending = getattr(self, "_deferred", None)
+        if pending is not None:
+            self._deferred = (pending[0], queue)
+        elif self.session is not None:
             self.open_project(self.session.project_id, queue)
 
     def _nav(self, fn: Callable[[ReviewSession], Changes]) -> None:
@@ -269,13 +305,11 @@ class ReviewPanel(QWidget):
         ann = s.focused_annotation()
         if ann is None:
             return
-        task_view = getattr(self, "task_view", None)
-        if task_view is not None:
-            task_view.start_fix(ann.id)
-            task_view.setFocus()
-            return
         cfg = self.config
         result = self._dialog("fix", list(ann.result))
+        if result is None and self.views.currentWidget() is self.task_view:
+            self.task_view.start_fix(ann.id)  # in place; Enter saves (fixSaved), Esc cancels
+            return
         if result is None:
             dlg = FixJsonDialog(list(ann.result), lambda v: validate_result(cfg, v, strict=True), self)
             if dlg.exec() != QDialog.DialogCode.Accepted or dlg.value is None:
@@ -286,7 +320,11 @@ class ReviewPanel(QWidget):
     def save_fix(self, result: list[Any]) -> Pending | None:
         """Called when an in-place editor saves (Enter / Ctrl+Enter)."""
         self.setFocus()
+        self._shown_task = None  # redraw the task once the decision is committed
         return self.decide("fix", result=result)
+
+    def _fix_cancelled(self) -> None:
+        self.setFocus()
 
     def undo(self, decision_uuid: str | None = None) -> None:
         s = self.session
@@ -383,11 +421,16 @@ class ReviewPanel(QWidget):
             self.banner.hide()
         assert self.config is not None
         self.compare.setHtml(self._task_html(view))
-        task_view = getattr(self, "task_view", None)
-        if task_view is not None:
-            focused = s.focused_annotation()
-            task_view.show_task(t, self.config, self.projects.media_root(s.project_id),
-                                focus_annotation_id=focused.id if focused else None)
+        focused = s.focused_annotation()
+        if self._shown_task != t.id or self.task_view.in_fix_mode():
+            if not self.task_view.in_fix_mode():
+                root = self.projects.media_root(s.project_id)
+                self.task_view.show_task(t, self.config, root, focus_annotation_id=focused.id if focused else None)
+                self._shown_task = t.id
+                nxt = [self.projects.task_detail(i) for i in s.task_ids[s.index + 1:s.index + 4]]
+                self.task_view.prefetch(nxt, root)
+        else:
+            self.task_view.set_focus_annotation(focused.id if focused else None)
         self._render_history()
         self.taskShown.emit(t.id)
 

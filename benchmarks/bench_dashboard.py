@@ -1,0 +1,139 @@
+"""Dashboard open-to-painted on a project with 100 evaluators and 1M annotations.
+
+    QT_QPA_PLATFORM=offscreen python benchmarks/bench_dashboard.py [--evaluators 100] [--tasks 10000]
+
+Builds a store (one 5-class Choices control, every evaluator on every task, ground truth on 20 % of
+tasks), then, in one process:
+  * cold open: no cache -> frames read from SQLite, metrics computed on a worker thread, painted;
+  * warm open: a new window on the same store -> the cached dashboard is painted at once;
+  * baseline: the bare metrics engine (agreement_matrices) on the already-built frames.
+While each open runs, a 5 ms QTimer records the longest gap of the UI event loop (target < 50 ms).
+Target (issue 7): open-to-painted < 1 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks._util import table  # noqa: E402
+
+CONFIG = """<View><Text name="text" value="$text"/>
+<Choices name="label" toName="text"><Choice value="a"/><Choice value="b"/><Choice value="c"/>
+<Choice value="d"/><Choice value="e"/></Choices></View>"""
+
+
+def generate(path: Path, n_tasks: int, n_eval: int, seed: int = 3) -> None:
+    rng = random.Random(seed)
+    skill = [0.55 + 0.4 * rng.random() for _ in range(n_eval)]
+    labels = "abcde"
+    with path.open("w") as fh:
+        fh.write("[")
+        aid = 0
+        for t in range(n_tasks):
+            truth = rng.choice(labels)
+            anns = []
+            for e in range(n_eval):
+                lab = truth if rng.random() < skill[e] else rng.choice(labels)
+                aid += 1
+                anns.append({"id": aid, "completed_by": {"id": e + 10, "email": f"annotator{e:03d}@example.com"},
+                             "lead_time": 5 + 60 * rng.random(), "created_at": f"2026-10-{1 + t % 28:02d}T10:00:00Z",
+                             "result": [{"from_name": "label", "to_name": "text", "type": "choices",
+                                         "value": {"choices": [lab]}}]})
+            if t % 5 == 0:
+                aid += 1
+                anns.append({"id": aid, "completed_by": {"id": 1, "email": "lead@example.com"},
+                             "ground_truth": True, "result": [{"from_name": "label", "to_name": "text",
+                                                               "type": "choices", "value": {"choices": [truth]}}]})
+            fh.write(("," if t else "") + json.dumps({"id": t + 1, "data": {"text": f"t{t}"}, "annotations": anns}))
+        fh.write("]")
+
+
+def open_and_measure(app, store, pid) -> tuple[float, float]:
+    from PySide6.QtCore import QTimer
+
+    from app.views.main_window import MainWindow
+
+    gaps: list[float] = []
+    last = [time.perf_counter()]
+
+    def tick() -> None:
+        now = time.perf_counter()
+        gaps.append(now - last[0])
+        last[0] = now
+
+    timer = QTimer()
+    timer.setInterval(5)
+    timer.timeout.connect(tick)
+    t0 = time.perf_counter()
+    timer.start()
+    last[0] = time.perf_counter()
+    w = MainWindow(store, project_id=pid)
+    w.resize(1500, 950)
+    painted: list[float] = []
+    w.dashboard.computed.connect(lambda: painted.append(time.perf_counter()))
+    w.tabs.setCurrentWidget(w.dashboard)
+    w.show()
+    while not painted or w.dashboard.busy():
+        app.processEvents()
+        time.sleep(0.001)
+        if time.perf_counter() - t0 > 600:
+            raise TimeoutError
+    app.processEvents()  # the paint
+    w.dashboard.heatmap.grab()
+    elapsed = time.perf_counter() - t0
+    timer.stop()
+    w.close()
+    return elapsed, max(gaps) if gaps else 0.0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--evaluators", type=int, default=100)
+    ap.add_argument("--tasks", type=int, default=10_000)
+    args = ap.parse_args()
+    from PySide6.QtWidgets import QApplication
+
+    from app.metrics import agreement_matrices
+    from app.models.store import Store
+    from app.services.dashboard import _CACHE, load_frames
+    from app.services.projects import ProjectService
+
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp) / "export.json"
+        generate(src, args.tasks, args.evaluators)
+        store = Store.open(Path(tmp) / "store")
+        t0 = time.perf_counter()
+        res = ProjectService(store).import_file(src, CONFIG, "bench")
+        pid = res.summary.project_id
+        print(f"store: {res.summary.tasks:,} tasks, {res.summary.annotations:,} annotations "
+              f"({args.evaluators} evaluators) imported in {time.perf_counter() - t0:.0f} s")
+        app = QApplication.instance() or QApplication([])
+        cold, cold_gap = open_and_measure(app, store, pid)
+        _CACHE.clear()  # a new session: nothing in memory, only the on-disk cache
+        warm, warm_gap = open_and_measure(app, store, pid)
+        frames = load_frames(store, pid)
+        t0 = time.perf_counter()
+        agreement_matrices(frames.annotations, frames.ground_truth, frames.params)
+        engine = time.perf_counter() - t0
+        rows = [("what", "seconds", "longest UI gap ms"),
+                ("cold open (read store + compute off-thread + paint)", f"{cold:.2f}", f"{cold_gap * 1000:.0f}"),
+                ("warm open (cached dashboard painted)", f"{warm:.2f}", f"{warm_gap * 1000:.0f}"),
+                ("baseline: agreement_matrices on built frames", f"{engine:.2f}", "-")]
+        print(table(rows))
+        print(f"targets: open-to-painted < 1 s -> warm {'met' if warm < 1 else 'MISSED'}, "
+              f"cold {'met' if cold < 1 else 'MISSED'}; UI gap < 50 ms -> "
+              f"{'met' if max(cold_gap, warm_gap) < 0.05 else 'MISSED'}")
+        store.close()
+
+
+if __name__ == "__main__":
+    main()
