@@ -126,6 +126,7 @@ class SyncOutcome:
     pulls: tuple[PullReport, ...]
     errors: tuple[str, ...]
     changes: Changes
+    auth_required: tuple[str, ...] = ()
 
 
 def default_client(url: str, token: str | None, ca_bundle: str | None) -> LSClient:
@@ -269,17 +270,21 @@ class SyncService:
             targets = [(u, int(p)) for u, p in s.execute(q.order_by(Project.id)) if p is not None]
         pulls: list[PullReport] = []
         errors: list[str] = [e for _, r in pushed.reports for e in r.errors]
+        refused = set(pushed.auth_required)
         for server_url, ls_pid in targets:
+            if server_url in refused:
+                continue
             try:
                 pulls.append(self.pull(server_url, ls_pid, progress=progress, cancel=cancel).report)
             except AuthError as exc:
                 errors.append(str(exc))
-                break
+                refused.add(server_url)
             except SyncError as exc:
                 if type(exc).__name__ == "Cancelled":
                     raise
                 errors.append(f"{server_url} project {ls_pid}: {exc}")
-        return SyncOutcome(pushed, tuple(pulls), tuple(errors), pushed.changes | PULL_CHANGES)
+        return SyncOutcome(pushed, tuple(pulls), tuple(errors), pushed.changes | PULL_CHANGES,
+                           tuple(sorted(refused)))
 
     # -- status ---------------------------------------------------------------------------------------------
     def status(self) -> SyncStatus:
@@ -309,8 +314,8 @@ class SyncService:
                 ann = s.get(Annotation, d.annotation_id) if d.annotation_id else None
                 task = s.get(Task, d.task_id)
                 seen = eff.get("seen_result")
-                if seen is None and ann is not None and c.get("kind") != "changed":
-                    seen = ann.result
+                if seen is None and ann is not None:
+                    seen = ann.result  # found at push time: the local copy is still what the reviewer saw
                 mine = d.result if d.verdict == "fix" else seen
                 current = None if ann is None or ann.deleted else ann.result
                 out.append(ConflictInfo(

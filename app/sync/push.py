@@ -438,6 +438,11 @@ def _apply(store: Store, outcomes: list[Outcome], actor: str) -> None:
                 continue
             effect = dict(ds.effect or {})
             effect.update(o.effect)
+            if o.state == "conflict" and "seen_result" not in effect:
+                ann_id = s.scalar(select(Decision.annotation_id).where(Decision.uuid == o.uuid))
+                ann = s.get(Annotation, ann_id) if ann_id else None
+                if ann is not None:
+                    effect["seen_result"] = ann.result
             if o.state == "synced":
                 effect["synced_at"] = now
             ds.effect = effect
