@@ -238,7 +238,16 @@ class LSClient:
         return self.request("GET", "/api/current-user/whoami")
 
     def project(self, project_id: int) -> dict[str, Any]:
-        return self.request("GET", f"/api/projects/{project_id}/")
+        """The project; ``_server_date`` is the server's clock (HTTP ``Date``) when it answered."""
+        resp = self._send("GET", f"/api/projects/{project_id}/", auth=True, retry=True, raw=True)
+        try:
+            body = resp.json()
+        except ValueError:
+            raise NotJSONError(f"{self.host} answered with a web page instead of data. A proxy or a network "
+                               "login page may be in the way.", status=resp.status_code) from None
+        if isinstance(body, dict):
+            body["_server_date"] = resp.headers.get("Date")
+        return body
 
     def projects(self) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []

@@ -9,6 +9,11 @@ is the cheap first page of a filter, and a task updated while the pull runs move
 shifting later pages. Each page is applied and the cursor advanced in ONE local transaction, so an
 interrupted pull resumes where it stopped. The next page is fetched while the current one is written.
 
+``sync_state.pull_cursor`` is the lower bound of the next pull: tasks updated after it may not have been
+seen. While paging it trails the newest stamp applied by the overlap; when a pull completes it moves up to
+the newest stamp if the server's clock (HTTP ``Date``, taken before the first page) shows that every
+transaction stamped before it had committed when the reading started.
+
 An annotation that changed (``updated_at`` differs from what the reviewer saw, and not because of our own
 push) or disappeared under a pending decision, or another reviewer's new decision record in the task meta,
 turns that decision into a ``conflict`` -- with the result the reviewer judged kept for the side-by-side view.
@@ -109,6 +114,18 @@ def parse_ls_dt(value: str) -> datetime:
 
 def format_ls_dt(dt: datetime) -> str:
     return dt.astimezone(UTC).strftime(LS_DT)
+
+
+def _server_time(date_header: Any) -> datetime | None:
+    """The server clock from an HTTP ``Date`` header, rounded down a second (it has 1 s resolution)."""
+    if not isinstance(date_header, str):
+        return None
+    from email.utils import parsedate_to_datetime
+
+    try:
+        return parsedate_to_datetime(date_header).astimezone(UTC) - timedelta(seconds=1)
+    except (TypeError, ValueError):
+        return None
 
 
 def updated_filter(lower: str | None) -> dict[str, Any]:
@@ -423,7 +440,9 @@ def pull_project(store: Store, client: LSClient, server_ref: int, ls_project_id:
         last_reconcile = state.last_reconcile_at
 
     counts = _Counts()
-    lower = None if cursor is None else format_ls_dt(parse_ls_dt(cursor) - overlap)
+    lower = cursor
+    started = _server_time(body.get("_server_date"))
+    newest: str | None = None
     page = 1
     total: int | None = None
     done = 0
@@ -457,8 +476,11 @@ def pull_project(store: Store, client: LSClient, server_ref: int, ls_project_id:
                 apply_page(s, pid, tasks, counts)
                 st = s.get(SyncState, pid)
                 assert st is not None
-                if top and (st.pull_cursor is None or top > st.pull_cursor):
-                    st.pull_cursor = top
+                if top:
+                    newest = top if newest is None or top > newest else newest
+                    trail = format_ls_dt(parse_ls_dt(top) - overlap)
+                    if st.pull_cursor is None or trail > st.pull_cursor:
+                        st.pull_cursor = trail
                 st.last_pull_at = now_iso()
             counts.pages += 1
             done += len(tasks)
@@ -468,6 +490,17 @@ def pull_project(store: Store, client: LSClient, server_ref: int, ls_project_id:
                 break
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+    if newest is not None:
+        # complete: everything stamped before (server time at start - overlap) had committed when we read
+        final = format_ls_dt(max(parse_ls_dt(newest) - overlap, started - overlap)) if started else None
+        if final is not None:
+            final = min(final, newest)
+            with store.transaction() as s:
+                st = s.get(SyncState, pid)
+                assert st is not None
+                if st.pull_cursor is None or final > st.pull_cursor:
+                    st.pull_cursor = final
 
     # deleted tasks: reconcile ids when counts disagree, when asked, or once a day
     reconciled = False

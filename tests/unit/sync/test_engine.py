@@ -62,7 +62,7 @@ def test_pull_keyset_handles_ties_larger_than_a_page(store, server):
 
 def test_pull_incremental_and_deleted_annotation(store, server, fake):
     c = client_for(fake)
-    first = pull_project(store, c, server, 7, page_size=5, media=False)
+    first = pull_project(store, c, server, 7, page_size=5, media=False, overlap=timedelta(0))
     assert first.tasks_new == 12 and first.pages >= 3
     t = list(fake.tasks.values())[3]
     fake.clock = fake.clock.replace(year=2027)  # well past the overlap window
