@@ -9,7 +9,7 @@ the next ``count`` matching requests:
                      (the server processes a request the client already gave up on);
 * ``status502``   -- answer 502 Bad Gateway (an HTML page) without forwarding;
 * ``html200``     -- answer 200 with a captive-portal HTML page (not JSON);
-* ``refuse``      -- while set, refuse new connections entirely (``set_down(True)``).
+* ``set_down(True)`` -- nothing listens any more: new connections are refused (offline).
 
 One request per connection (``Connection: close`` both ways) keeps the framing trivial.
 """
@@ -50,15 +50,19 @@ class FaultProxy:
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._sock.bind(("127.0.0.1", 0))
-        self._sock.listen(64)
-        self.port = self._sock.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
         self._stop = threading.Event()
         self._down = False
-        self._thread = threading.Thread(target=self._serve, name="fault-proxy", daemon=True)
+        self.port = 0
+        self._listen()
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def _listen(self) -> None:
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._sock.bind(("127.0.0.1", self.port))
+        self._sock.listen(64)
+        self.port = self._sock.getsockname()[1]
+        self._thread = threading.Thread(target=self._serve, args=(self._sock,), name="fault-proxy", daemon=True)
         self._thread.start()
 
     # -- control ----------------------------------------------------------------------------------------
@@ -73,7 +77,17 @@ class FaultProxy:
             self.rules.clear()
 
     def set_down(self, down: bool) -> None:
-        self._down = down
+        """Down: nothing listens on the port any more (connections are refused, as when offline)."""
+        if down and not self._down:
+            self._down = True
+            with contextlib.suppress(OSError):
+                self._sock.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept(); stops listening
+            with contextlib.suppress(OSError):
+                self._sock.close()
+            self._thread.join(timeout=5)
+        elif not down and self._down:
+            self._down = False
+            self._listen()
 
     def faults_applied(self) -> list[Seen]:
         return [s for s in self.seen if s.action != "pass"]
@@ -81,19 +95,17 @@ class FaultProxy:
     def close(self) -> None:
         self._stop.set()
         with contextlib.suppress(OSError):
+            self._sock.shutdown(socket.SHUT_RDWR)
+        with contextlib.suppress(OSError):
             self._sock.close()
 
     # -- serving --------------------------------------------------------------------------------------------
-    def _serve(self) -> None:
+    def _serve(self, sock: socket.socket) -> None:
         while not self._stop.is_set():
             try:
-                conn, _ = self._sock.accept()
+                conn, _ = sock.accept()
             except OSError:
                 return
-            if self._down:
-                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
-                conn.close()
-                continue
             threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
 
     def _pick(self, method: str, path: str) -> Rule | None:

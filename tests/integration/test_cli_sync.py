@@ -57,4 +57,4 @@ def test_cli_login_pull_push_sync_conflicts(ls, tmp_path, capsys, monkeypatch, m
         == {u1, u2}
 
     code, res, text = run(capsys, "pull", "http://127.0.0.1:9", "--project", "1", "--json", "--data-dir", data)
-    assert code == 1 and "log in" in text.lower()
+    assert code == 1 and "reviewdesk login" in text

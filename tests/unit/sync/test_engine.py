@@ -153,6 +153,6 @@ def test_enterprise_uses_reviews_and_comments_once(store, server):
     fake.fail.append(fail)
     rep = push_server(store, c, server, edition="enterprise")
     assert rep.synced == 3
-    assert [r["accepted"] for r in fake.reviews] == [True, False]
-    assert "bad span" in fake.reviews[1]["comment"] and len(fake.comments) == 1
+    assert sorted(r["accepted"] for r in fake.reviews) == [False, True]  # exactly once each, despite the lost answer
+    assert any("bad span" in r["comment"] and not r["accepted"] for r in fake.reviews) and len(fake.comments) == 1
     assert all(len(rec.meta_records(fake.tasks[t]["meta"])) == 1 for t in ids)
