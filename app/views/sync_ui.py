@@ -572,6 +572,9 @@ def attach_sync(window: QMainWindow, store: Store, on_changes: Callable[[Changes
     action("Sync s&tatus…", ctl.show_details, name="syncStatus")
     window.statusBar().addPermanentWidget(ctl.widget)
     ctl.menu = menu  # type: ignore[attr-defined]
+    # media fetched by pulls are found by the task view through the content-addressed cache
+    ctl.unregister_media = ctl.service.register_media_lookup()  # type: ignore[attr-defined]
+    ctl.destroyed.connect(lambda *_: ctl.unregister_media and ctl.unregister_media())
     ctl.refresh_status()
     QTimer.singleShot(0, ctl.check_online)
     return ctl
