@@ -57,11 +57,22 @@ def generate(path: Path, n_tasks: int, n_eval: int, seed: int = 3) -> None:
         fh.write("]")
 
 
-def open_and_measure(app, store, pid) -> tuple[float, float]:
+def open_and_measure(app, store, pid) -> tuple[float, float, float, float]:
+    """Window already up on the Review tab; then the Dashboard tab is opened and timed.
+
+    Returns (window start-up s, open-to-painted s, open-to-current s, longest UI gap s during the open).
+    """
     from PySide6.QtCore import QTimer
 
     from app.views.main_window import MainWindow
 
+    t0 = time.perf_counter()
+    w = MainWindow(store, project_id=pid)
+    w.resize(1500, 950)
+    w.show()
+    for _ in range(3):
+        app.processEvents()
+    startup = time.perf_counter() - t0
     gaps: list[float] = []
     last = [time.perf_counter()]
 
@@ -73,26 +84,27 @@ def open_and_measure(app, store, pid) -> tuple[float, float]:
     timer = QTimer()
     timer.setInterval(5)
     timer.timeout.connect(tick)
-    t0 = time.perf_counter()
-    timer.start()
-    last[0] = time.perf_counter()
-    w = MainWindow(store, project_id=pid)
-    w.resize(1500, 950)
     painted: list[float] = []
-    w.dashboard.computed.connect(lambda: painted.append(time.perf_counter()))
-    w.tabs.setCurrentWidget(w.dashboard)
-    w.show()
-    while not painted or w.dashboard.busy():
+    current: list[float] = []
+    w.dashboard.shown.connect(lambda: painted.append(time.perf_counter()))
+    w.dashboard.computed.connect(lambda: current.append(time.perf_counter()))
+    timer.start()
+    t0 = last[0] = time.perf_counter()
+    QTimer.singleShot(0, lambda: w.tabs.setCurrentWidget(w.dashboard))
+    first_paint = None
+    while not current or w.dashboard.busy():
         app.processEvents()
+        if painted and first_paint is None:
+            w.dashboard.heatmap.repaint()  # the heatmap is on screen now
+            first_paint = time.perf_counter() - t0
         time.sleep(0.001)
-        if time.perf_counter() - t0 > 600:
+        if time.perf_counter() - t0 > 900:
             raise TimeoutError
-    app.processEvents()  # the paint
-    w.dashboard.heatmap.grab()
-    elapsed = time.perf_counter() - t0
+    app.processEvents()
+    up_to_date = time.perf_counter() - t0
     timer.stop()
     w.close()
-    return elapsed, max(gaps) if gaps else 0.0
+    return startup, first_paint or up_to_date, up_to_date, max(gaps) if gaps else 0.0
 
 
 def main() -> None:
@@ -117,16 +129,18 @@ def main() -> None:
         print(f"store: {res.summary.tasks:,} tasks, {res.summary.annotations:,} annotations "
               f"({args.evaluators} evaluators) imported in {time.perf_counter() - t0:.0f} s")
         app = QApplication.instance() or QApplication([])
-        cold, cold_gap = open_and_measure(app, store, pid)
+        start_cold, _, cold, cold_gap = open_and_measure(app, store, pid)
         _CACHE.clear()  # a new session: nothing in memory, only the on-disk cache
-        warm, warm_gap = open_and_measure(app, store, pid)
+        start_warm, warm, warm_checked, warm_gap = open_and_measure(app, store, pid)
         frames = load_frames(store, pid)
         t0 = time.perf_counter()
         agreement_matrices(frames.annotations, frames.ground_truth, frames.params)
         engine = time.perf_counter() - t0
         rows = [("what", "seconds", "longest UI gap ms"),
+                ("window start-up on the Review tab (not the dashboard)", f"{start_warm:.2f}", "-"),
                 ("cold open (read store + compute off-thread + paint)", f"{cold:.2f}", f"{cold_gap * 1000:.0f}"),
                 ("warm open (cached dashboard painted)", f"{warm:.2f}", f"{warm_gap * 1000:.0f}"),
+                ("warm open, cache confirmed current (off-thread)", f"{warm_checked:.2f}", "(same open)"),
                 ("baseline: agreement_matrices on built frames", f"{engine:.2f}", "-")]
         print(table(rows))
         print(f"targets: open-to-painted < 1 s -> warm {'met' if warm < 1 else 'MISSED'}, "

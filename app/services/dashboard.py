@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import func, select, text
+from sqlalchemy import select, text
 
 from app.metrics import (
     GROUND_TRUTH,
@@ -28,7 +28,7 @@ from app.metrics import (
     task_agreement,
 )
 from app.models.config import LabelingConfig, parse_config
-from app.models.schema import Annotation, Decision, GroundTruth, Prediction, Project, Task
+from app.models.schema import Decision, Project
 from app.models.store import Store
 from app.services.projects import member_name
 
@@ -61,7 +61,9 @@ class Dashboard:
     min_overlap: int = MIN_OVERLAP
     notes: tuple[str, ...] = field(default_factory=tuple)
     version: tuple[Any, ...] = ()
-    stale: bool = False  # read from the cache, computed before the latest changes
+    stale: bool = False
+    # per evaluator: rolling ground-truth accuracy downsampled for a sparkline, and alarm marks
+    drift_series: Mapping[str, tuple[tuple[float, ...], tuple[bool, ...]]] = field(default_factory=dict)  # read from the cache, computed before the latest changes
 
 
 def _params(cfg: LabelingConfig) -> dict[str, dict[str, Any]]:
@@ -71,15 +73,17 @@ def _params(cfg: LabelingConfig) -> dict[str, dict[str, Any]]:
 def data_version(store: Store, project_id: int) -> tuple[Any, ...]:
     """Cheap fingerprint of everything the dashboard reads (changes when decisions or a sync land)."""
     with store.session() as s:
-        tasks = select(Task.id).where(Task.project_id == project_id).scalar_subquery()
-        return (
-            s.scalar(select(func.count(), ).select_from(Annotation).where(Annotation.task_id.in_(tasks))),
-            s.scalar(select(func.max(Annotation.id)).where(Annotation.task_id.in_(tasks))),
-            s.scalar(select(func.max(Annotation.updated_at)).where(Annotation.task_id.in_(tasks))),
-            s.scalar(select(func.count()).select_from(Prediction).where(Prediction.task_id.in_(tasks))),
-            s.scalar(select(func.max(Decision.id)).where(Decision.project_id == project_id)),
-            s.scalar(select(func.max(GroundTruth.id)).where(GroundTruth.task_id.in_(tasks))),
-        )
+        conn = s.connection()
+        ann = conn.execute(text(
+            "SELECT count(*), max(a.id), max(a.updated_at) FROM annotations a JOIN tasks t ON t.id = a.task_id "
+            "WHERE t.project_id = :p AND t.deleted = 0"), {"p": project_id}).one()
+        pred = conn.execute(text(
+            "SELECT count(*), max(p.id) FROM predictions p JOIN tasks t ON t.id = p.task_id "
+            "WHERE t.project_id = :p AND t.deleted = 0"), {"p": project_id}).one()
+        dec = conn.execute(text("SELECT max(id) FROM decisions WHERE project_id = :p"), {"p": project_id}).scalar()
+        gt = conn.execute(text("SELECT max(g.id) FROM ground_truth g JOIN tasks t ON t.id = g.task_id "
+                               "WHERE t.project_id = :p"), {"p": project_id}).scalar()
+        return (*tuple(ann), *tuple(pred), dec, gt)
 
 
 _CACHE: dict[tuple[str, int], ProjectFrames] = {}
@@ -203,14 +207,15 @@ def _build_frames(store: Store, project_id: int, version: tuple[Any, ...],
     return ProjectFrames(ann, gt, _params(cfg), dec, tuple(controls), members, version)
 
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 
 
 def _cache_path(store: Store, project_id: int, mode: str) -> Any:
     return store.data_dir / "cache" / f"dashboard-{project_id}-{mode}.pickle"
 
 
-def cached_dashboard(store: Store, project_id: int, mode: str = "pairwise") -> Dashboard | None:
+def cached_dashboard(store: Store, project_id: int, mode: str = "pairwise", *,
+                     check: bool = True) -> Dashboard | None:
     """The last computed dashboard from the on-disk cache (``stale`` when the data changed since).
 
     Lets the dashboard paint at once on large projects while a fresh computation runs in the background.
@@ -226,11 +231,19 @@ def cached_dashboard(store: Store, project_id: int, mode: str = "pairwise") -> D
         return None
     if fmt != CACHE_FORMAT or not isinstance(d, Dashboard) or d.project_id != project_id:
         return None
-    if d.version != data_version(store, project_id):
+    if check and d.version != data_version(store, project_id):
         from dataclasses import replace
 
         d = replace(d, stale=True)
     return d
+
+
+def refresh_dashboard(store: Store, project_id: int, *, mode: str = "pairwise", known: tuple[Any, ...] | None = None,
+                      cancel: threading.Event | None = None) -> Dashboard | None:
+    """Recompute unless the data still has version ``known``; ``None`` means "what you show is current"."""
+    if known is not None and data_version(store, project_id) == known:
+        return None
+    return compute_dashboard_isolated(store, project_id, mode=mode, cancel=cancel)
 
 
 def _save_cache(store: Store, d: Dashboard) -> None:
@@ -246,6 +259,56 @@ def _save_cache(store: Store, d: Dashboard) -> None:
         os.replace(tmp, path)
     except OSError:
         pass  # a cache that cannot be written only costs time next open
+
+
+ISOLATE_ABOVE = 200_000  # annotations; bigger projects compute in a child process
+
+
+def _child_compute(data_dir: str, project_id: int, mode: str, out: Any) -> None:
+    try:
+        store = Store.open(data_dir)
+        try:
+            out.put(("ok", compute_dashboard(store, project_id, mode=mode)))
+        finally:
+            store.close()
+    except BaseException as exc:  # noqa: BLE001 - reported to the parent
+        out.put(("error", f"{type(exc).__name__}: {exc}"))
+
+
+def compute_dashboard_isolated(store: Store, project_id: int, *, mode: str = "pairwise",
+                               cancel: threading.Event | None = None) -> Dashboard:
+    """Compute in a child process when the project is large, so the GUI's thread never waits on the GIL.
+
+    Small projects compute in the calling thread (a process start costs about a second).
+    """
+    if data_version(store, project_id)[0] < ISOLATE_ABOVE:
+        return compute_dashboard(store, project_id, mode=mode)
+    import multiprocessing as mp
+    import queue as queue_mod
+
+    ctx = mp.get_context("spawn")
+    out = ctx.Queue()
+    proc = ctx.Process(target=_child_compute, args=(str(store.data_dir), project_id, mode, out), daemon=True)
+    proc.start()
+    try:
+        while True:
+            if cancel is not None and cancel.is_set():
+                proc.terminate()
+                raise InterruptedError("cancelled")
+            try:
+                status, payload = out.get(timeout=0.1)
+                break
+            except queue_mod.Empty:
+                if not proc.is_alive() and out.empty():
+                    raise RuntimeError(
+                        f"the metrics process stopped unexpectedly (exit code {proc.exitcode})") from None
+    finally:
+        proc.join(timeout=5)
+        if proc.is_alive():
+            proc.terminate()
+    if status != "ok":
+        raise RuntimeError(payload)
+    return payload
 
 
 def compute_dashboard(store: Store, project_id: int, *, mode: str = "pairwise",
@@ -305,7 +368,28 @@ def _compute_dashboard(store: Store, project_id: int, *, mode: str = "pairwise",
         leaderboard["overall"] = leaderboard.mean(axis=1)
         leaderboard = leaderboard.sort_values("overall", ascending=False)
     return Dashboard(project_id, mode, mats, difficulty, q.table, q.drift, q.model_agreement,
-                     leaderboard, frames.controls, notes=tuple(notes), version=frames.version)
+                     leaderboard, frames.controls, notes=tuple(notes), version=frames.version,
+                     drift_series=drift_series(q.drift))
+
+
+SPARK_POINTS = 86
+
+
+def drift_series(drift: pd.DataFrame, points: int = SPARK_POINTS) -> dict[str, tuple[tuple[float, ...], tuple[bool, ...]]]:
+    """Each evaluator's rolling accuracy in time order, bucketed to ``points`` means (alarm if any)."""
+    out: dict[str, tuple[tuple[float, ...], tuple[bool, ...]]] = {}
+    if drift is None or drift.empty:
+        return out
+    for ev, g in drift.groupby("evaluator", sort=False):
+        vals = g["rolling_accuracy"].to_numpy(dtype=float)
+        alarms = g["alarm"].to_numpy(dtype=bool)
+        if len(vals) > points:
+            edges = np.linspace(0, len(vals), points + 1).astype(int)
+            vals = np.array([np.nanmean(vals[a:b]) if b > a else np.nan for a, b in zip(edges[:-1], edges[1:],
+                                                                                       strict=True)])
+            alarms = np.array([alarms[a:b].any() for a, b in zip(edges[:-1], edges[1:], strict=True)])
+        out[str(ev)] = (tuple(float(v) for v in vals), tuple(bool(a) for a in alarms))
+    return out
 
 
 def disagreeing_tasks(store: Store, project_id: int, row: str, column: str, control: str | None) -> list[int]:

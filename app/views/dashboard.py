@@ -31,10 +31,10 @@ from app.services.changes import Changes
 from app.services.dashboard import (
     Dashboard,
     cached_dashboard,
-    compute_dashboard,
     disagreeing_tasks,
     export_csv,
     load_frames,
+    refresh_dashboard,
 )
 from app.services.review import QueueFilter
 from app.views.heatmap import HeatmapWidget, short_name
@@ -49,6 +49,14 @@ def sparkline(values: list[float], alarms: list[bool], width: int = 90, height: 
     vals = [v for v in values if v is not None and not math.isnan(v)]
     if len(vals) < 2:
         return pm
+    buckets = width - 4
+    if len(values) > buckets:  # one point per pixel column: bucket means, alarm if any in the bucket
+        arr = np.asarray(values, dtype=float)
+        al = np.asarray(alarms, dtype=bool)
+        edges = np.linspace(0, len(arr), buckets + 1).astype(int)
+        values = [float(np.nanmean(arr[a:b])) if b > a else math.nan for a, b in zip(edges[:-1], edges[1:],
+                                                                                     strict=True)]
+        alarms = [bool(al[a:b].any()) for a, b in zip(edges[:-1], edges[1:], strict=True)]
     p = QPainter(pm)
     p.setRenderHint(QPainter.RenderHint.Antialiasing)
     p.setPen(QPen(QColor("#9aa4b2"), 1, Qt.PenStyle.DotLine))
@@ -78,7 +86,8 @@ def _pct(v: Any) -> str:
 
 class DashboardPanel(QWidget):
     openQueue = Signal(object)  # QueueFilter
-    computed = Signal()
+    computed = Signal()  # numbers are current
+    shown = Signal()  # numbers painted (maybe from the cache, still being checked)
 
     def __init__(self, store: Store, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -200,37 +209,49 @@ class DashboardPanel(QWidget):
             else:
                 self._stale = True
 
-    def refresh(self) -> None:
+    def refresh(self, *, force: bool = False) -> None:
+        """Paint the cached numbers at once (if any), then bring them up to date off the UI thread."""
         if self.project_id is None:
             return
         self._stale = False
-        if self.data is None or self.data.project_id != self.project_id or self.data.mode != self.mode.currentData():
-            cached = cached_dashboard(self.store, self.project_id, self.mode.currentData())
+        mode = self.mode.currentData()
+        known = None
+        if self.data is None or self.data.project_id != self.project_id or self.data.mode != mode:
+            cached = cached_dashboard(self.store, self.project_id, mode, check=False)
             if cached is not None:
-                self._show(cached)  # paint at once; a fresh computation follows when it is out of date
-                if not cached.stale:
-                    return
+                self._show(cached)
+                known = cached.version
+        elif not force:
+            known = None  # data changed (debounced refresh): recompute
         if self._job is not None:
             self._job.cancel()
-        pid, mode, store = self.project_id, self.mode.currentData(), self.store
-        job = Job(lambda progress, _c: compute_dashboard(store, pid, mode=mode, progress=progress))
+        pid, store = self.project_id, self.store
+        job = Job(lambda _progress, cancel: refresh_dashboard(store, pid, mode=mode, known=known, cancel=cancel))
         self._job = job
         self._running.add(job)
         self.progress.show()
-        self.status.setText("Computing agreement…")
+        if self.data is None:
+            self.status.setText("Computing agreement…")
         job.signals.finished.connect(lambda d: self._done(job, d))
         job.signals.failed.connect(lambda exc: self._failed(job, exc))
         job.start()
+        if known is not None:
+            self.status.setText("Showing the last computed numbers; checking for changes…")
 
     def busy(self) -> bool:
-        return self._job is not None
+        return self._job is not None or getattr(self, "_filling", None) is not None
 
-    def _done(self, job: Job, d: Dashboard) -> None:
+    def _done(self, job: Job, d: Dashboard | None) -> None:
         self._running.discard(job)
         if job is not self._job:
             return
         self._job = None
         self.progress.hide()
+        if d is None:  # the painted numbers are current
+            self.status.setText(" · ".join(self.data.notes) if self.data else "")
+            if getattr(self, "_filling", None) is None:
+                self.computed.emit()
+            return
         self._show(d)
 
     def _show(self, d: Dashboard) -> None:
@@ -245,15 +266,32 @@ class DashboardPanel(QWidget):
         idx = self.dimension.findData(current)
         self.dimension.setCurrentIndex(max(idx, 0))
         self.dimension.blockSignals(False)
-        notes = list(d.notes)
-        if d.stale:
-            notes.insert(0, "Showing the last computed numbers; updating…")
-        self.status.setText(" · ".join(notes))
+        self.status.setText(" · ".join(d.notes))
         self._draw_matrix()
+        self.shown.emit()
+        # the rest is filled in small steps so the event loop never waits long (large projects)
+        self._filling = self._fill_steps(d)
+        QTimer.singleShot(0, self._pump)
+
+    def _fill_steps(self, d: Dashboard) -> Any:
         self._draw_difficulty()
-        self._fill_annotators()
+        yield
         self._fill_models()
-        self.computed.emit()
+        yield
+        yield from self._fill_annotators()
+
+    def _pump(self) -> None:
+        steps = getattr(self, "_filling", None)
+        if steps is None:
+            return
+        try:
+            next(steps)
+        except StopIteration:
+            self._filling = None
+            if self._job is None:
+                self.computed.emit()
+            return
+        QTimer.singleShot(0, self._pump)
 
     def _failed(self, job: Job, exc: BaseException) -> None:
         self._running.discard(job)
@@ -310,7 +348,8 @@ class DashboardPanel(QWidget):
         pw.setYRange(-0.6, len(df) - 0.4, padding=0)
         pw.setLabel("bottom", "hardest first · agreement among annotators, %")
 
-    def _fill_annotators(self) -> None:
+    def _fill_annotators(self) -> Any:
+        """A generator: fills the table 20 rows per step."""
         d = self.data
         model = self.annotators
         model.clear()
@@ -321,9 +360,7 @@ class DashboardPanel(QWidget):
         headers = ["Evaluator", "Agreement", "Accuracy vs GT (95% CI)", *[f"vs {short_name(v)}" for v in versions],
                    "Accept", "Fix", "Reject", "Tasks", "Median s/task", "Drift", "Flags"]
         model.setHorizontalHeaderLabels(headers)
-        drift_by_ev = ({ev: g for ev, g in d.drift.groupby("evaluator", sort=False)}
-                       if not d.drift.empty else {})
-        for _, r in q.iterrows():
+        for r in q.to_dict("records"):
             ev = str(r["evaluator"])
             cells: list[tuple[str, Any]] = [(ev, ev), (_pct(r["agreement"]), r["agreement"])]
             acc = r["accuracy"]
@@ -351,14 +388,16 @@ class DashboardPanel(QWidget):
                            Qt.ItemDataRole.UserRole)
                 items.append(it)
             items[0].setData(ev, Qt.ItemDataRole.UserRole + 1)
-            mine = drift_by_ev.get(ev)
+            mine = d.drift_series.get(ev)
             if mine is not None and not r["is_model"]:
-                pm = sparkline(mine["rolling_accuracy"].tolist(), mine["alarm"].tolist())
+                pm = sparkline(list(mine[0]), list(mine[1]))
                 items[-2].setData(pm, Qt.ItemDataRole.DecorationRole)
                 items[-2].setToolTip("Rolling accuracy on ground-truth tasks over time; red dot = CUSUM alarm")
             if r["drift_alarm"]:
                 items[-2].setForeground(QColor("#c62828"))
             model.appendRow(items)
+            if model.rowCount() % 10 == 0:
+                yield
         self.annotator_view.resizeColumnsToContents()
         self.annotator_view.setColumnWidth(len(headers) - 2, 150)
 

@@ -149,6 +149,9 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(QLabel(f"Store: {store.path}"))
         self.statusBar().addWidget(self.status_label)
         self._build_menu()
+        from app.views.sync_ui import attach_sync
+
+        self.sync = attach_sync(self, store, self.apply)
         self.reload_projects(select=project_id)
         self._jobs: list[Job] = []
 
