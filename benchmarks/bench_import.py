@@ -27,7 +27,7 @@ CONFIG = """<View><Text name="text" value="$text"/>
 <Choice value="Account"/><Choice value="Shipping"/><Choice value="Other"/></Choices>
 <Labels name="entities" toName="text"><Label value="ORG"/><Label value="PRODUCT"/></Labels>
 <Rating name="urgency" toName="text" maxRating="5"/></View>"""
-WORDS = "charged twice subscription refund account login error shipping parcel delayed invoice".split()
+WORDS = ["charged", "twice", "subscription", "refund", "account", "login", "error", "shipping", "parcel", "delayed", "invoice"]
 
 
 def generate(path: Path, n: int, seed: int = 7) -> int:
