@@ -545,3 +545,55 @@ def test_fix_textarea_number_pairwise_multichoice_timeseries(qtbot, shots_dir: P
     assert spikes[-1]["value"]["timeserieslabels"] == ["Spike"] and spikes[-1]["value"]["instant"] is False
     problems = validate_result(RICH_CFG, [i for i in result if i["from_name"] != "mask"], strict=True)
     assert problems == []
+
+
+# -- long sessions -----------------------------------------------------------------------------------
+
+
+def test_cycling_many_demo_tasks_does_not_crash(qtbot, demo_store) -> None:
+    """What the review panel does on every decision, for a few hundred tasks (this used to segfault).
+
+    Image regions sized their handle margin from the live zoom in ``boundingRect`` without
+    ``prepareGeometryChange``: when the page reflowed the fitted zoom changed, ``removeItem`` then
+    looked the region up in the scene's BSP index under the new rect, left it in some leaves, Python
+    freed it, and the next paint walked the dangling pointer (``QGraphicsItem::topLevelItem``).
+    """
+    import gc
+
+    from PySide6.QtWidgets import QApplication
+
+    from app.views.renderers.image import RegionItem
+
+    store, pid = demo_store
+    svc = ProjectService(store)
+    cfg, root = svc.config(pid), svc.media_root(pid)
+    details = [svc.task_detail(r.id) for r in svc.task_page(pid, 0, 10_000)]
+    assert len(details) >= 100
+    app = QApplication.instance()
+    w, h = 900, 600  # narrow like the review panel's tab: the image's fitted zoom follows the view width
+    v = make_view(qtbot, w, h)
+    zooms: set[float] = set()
+    for i in range(200):  # ~800 decisions
+        d = details[i % len(details)]
+        ids = [a.id for a in d.annotations]
+        v.show_task(d, cfg, root, focus_annotation_id=ids[0] if ids else None)
+        v.prefetch([details[(i + k) % len(details)] for k in (1, 2, 3)], root)
+        app.processEvents()
+        img = v.renderers["screenshot"]
+        # between decisions the page reflows (header, history, scroll bars): the fitted zoom changes
+        v.resize(w - 40 * (i % 3), h)
+        app.processEvents()
+        zooms.add(round(img.view.transform().m11(), 4))
+        for aid in ids[1:] + ids[:1]:  # the panel refocuses after each decision
+            v.set_focus_annotation(aid)
+            app.processEvents()
+        assert not v.grab().isNull()
+        if i % 50 == 0:
+            gc.collect()
+    assert len(zooms) > 1 and isinstance(img, ImageRenderer)
+    # every region in the scene is one the renderer tracks, and its margin follows the zoom
+    regions = [it for it in img.scene.items() if isinstance(it, RegionItem)]
+    assert regions and set(regions) <= set(img.region_items)
+    assert all(r.margin == img.handle_margin() for r in regions)
+    assert v.media.wait_idle(20000)
+    app.processEvents()

@@ -65,7 +65,15 @@ HANDLE_PX = 8
 
 
 class RegionItem(QGraphicsItem):
-    """Base of drawn regions: pen/brush, label tag, selection handles, commit on release."""
+    """Base of drawn regions: pen/brush, label tag, selection handles, commit on release.
+
+    ``boundingRect`` must only change after ``prepareGeometryChange()``: the scene's BSP index
+    files an item under the rect it had when indexed and ``removeItem`` looks it up under the
+    current one. A rect that silently follows the zoom leaves the removed item in some index
+    leaves; once Python frees it, the next paint dereferences it (segfault). So the handle margin
+    (``HANDLE_PX`` view pixels in scene units) is stored in the item and changed by
+    :meth:`set_margin`, which the view calls whenever its zoom changes.
+    """
 
     def __init__(self, owner: ImageRenderer, item: dict[str, Any], colour: QColor, *, focus: bool,
                  editable: bool, unmatched: bool, who: str) -> None:
@@ -78,6 +86,7 @@ class RegionItem(QGraphicsItem):
         self.focus = focus
         self._drag_handle: int | None = None
         self._moved = False
+        self.margin = owner.handle_margin()
         labels = ", ".join(labels_of(item)) or item.get("type", "")
         self.setAcceptHoverEvents(True)
         self.setToolTip(f"{labels} — {who}" + (" (no match in another result)" if unmatched else ""))
@@ -114,9 +123,13 @@ class RegionItem(QGraphicsItem):
         return QBrush(Qt.BrushStyle.NoBrush)
 
     def scale_px(self) -> float:
-        views = self.scene().views() if self.scene() else []
-        s = views[0].transform().m11() if views else 1.0
-        return HANDLE_PX / max(s, 1e-6)
+        """``HANDLE_PX`` view pixels in scene units, as of the last :meth:`set_margin`."""
+        return self.margin
+
+    def set_margin(self, margin: float) -> None:
+        if margin != self.margin:
+            self.prepareGeometryChange()
+            self.margin = margin
 
     def halo(self, painter: QPainter, path: QPainterPath) -> None:
         if self.unmatched:
@@ -345,6 +358,7 @@ class ImageView(QGraphicsView):
         r = self.sceneRect()
         if r.width() > 0 and r.height() > 0:
             self.fitInView(r, Qt.AspectRatioMode.KeepAspectRatio)
+            self.owner.rescale_regions()
         self.fitted = True
 
     def resizeEvent(self, e: Any) -> None:  # noqa: N802
@@ -360,6 +374,7 @@ class ImageView(QGraphicsView):
         s = self.transform().m11() * factor
         if 0.01 <= s <= 64:
             self.scale(factor, factor)
+            self.owner.rescale_regions()
             self.fitted = False
             self.viewport().update()
 
@@ -383,6 +398,10 @@ class ImageView(QGraphicsView):
             return
         super().mouseMoveEvent(e)
 
+    def drop_rubber(self) -> None:
+        """Abandon a box being drawn (its item goes with the scene's next clear)."""
+        self._rubber, self._draw_origin = None, None
+
     def mouseReleaseEvent(self, e: Any) -> None:  # noqa: N802
         if self._draw_origin is not None and self._rubber is not None:
             r = self._rubber.rect().intersected(self.sceneRect())
@@ -404,6 +423,8 @@ class ImageRenderer(Card):
         self.notice = message_label("", "error")
         self.notice.hide()
         self.lay.addWidget(self.notice)
+        self.regions: dict[str, RegionItem] = {}       # by item id (other layers: "layer:id")
+        self.region_items: list[RegionItem] = []       # every region in the scene, even with duplicate ids
         self.scene = QGraphicsScene(self)
         self.view = ImageView(self)
         self.view.setObjectName(f"image:{obj.name}")
@@ -415,7 +436,6 @@ class ImageRenderer(Card):
         self.size = (100, 100)
         self.pixmap_item: QGraphicsPixmapItem | None = None
         self.canvas_item: QGraphicsRectItem | None = None
-        self.regions: dict[str, RegionItem] = {}
         self.decoded: DecodedImage | None = None
         self.media: ResolvedMedia | None = None
         self._task_token = 0
@@ -424,8 +444,10 @@ class ImageRenderer(Card):
     def set_task(self, value: Any, media: ResolvedMedia | None, items_hint: list[dict[str, Any]]) -> None:
         self._task_token += 1
         token = self._task_token
+        self.view.drop_rubber()
         self.scene.clear()
         self.regions = {}
+        self.region_items = []
         self.pixmap_item = None
         self.canvas_item = None
         self.decoded = None
@@ -492,10 +514,20 @@ class ImageRenderer(Card):
     def rect_control(self) -> ConfigTag | None:
         return next((c for c in self.controls.values() if c.tag in ("RectangleLabels", "Rectangle")), None)
 
+    def handle_margin(self) -> float:
+        return HANDLE_PX / max(self.view.transform().m11(), 1e-6)
+
+    def rescale_regions(self) -> None:
+        """The zoom changed: resize the regions' handle margins (announced to the scene index)."""
+        m = self.handle_margin()
+        for r in self.region_items:
+            r.set_margin(m)
+
     def refresh(self, state: RenderState) -> None:
-        for r in self.regions.values():
+        for r in self.region_items:
             self.scene.removeItem(r)
         self.regions = {}
+        self.region_items = []
         n = 0
         for lv, items, editable in state.shown():
             unmatched = state.unmatched(lv.key)
@@ -521,6 +553,7 @@ class ImageRenderer(Card):
                     continue
                 r.setZValue(2 if lv.focus else 1)
                 self.scene.addItem(r)
+                self.region_items.append(r)
                 n += 1
                 if editable and r.item_id == state.selected:
                     r.setSelected(True)
