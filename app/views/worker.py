@@ -19,6 +19,9 @@ class WorkerSignals(QObject):
     failed = Signal(object)
 
 
+_LIVE: set[Job] = set()  # running jobs stay referenced until the UI thread has seen their end
+
+
 class Job(QRunnable):
     """``fn(progress, cancel_event)`` runs on the pool; connect to ``signals`` before ``start``."""
 
@@ -46,4 +49,13 @@ class Job(QRunnable):
             self.signals.finished.emit(result)
 
     def start(self, pool: QThreadPool | None = None) -> None:
+        _LIVE.add(self)
+        # released on the UI thread, after the worker is done with the object (never on the worker thread)
+        self.signals.finished.connect(self._release)
+        self.signals.failed.connect(self._release)
         (pool or QThreadPool.globalInstance()).start(self)
+
+    def _release(self, *_args: object) -> None:
+        from PySide6.QtCore import QTimer
+
+        QTimer.singleShot(50, lambda: _LIVE.discard(self))
