@@ -112,6 +112,9 @@ class ReviewPanel(QWidget):
         self.views.tabBar().setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.views.addTab(self.task_view, "Task")
         self.views.addTab(self.compare, "Side by side (table)")
+        self.views.currentChanged.connect(self._views_changed)
+        self._last_view: Any = None
+        self._history_key: tuple[Any, ...] = ()
         self._shown_task: int | None = None
         ll.addWidget(self.views, 1)
         ll.addWidget(self.hints)
@@ -210,6 +213,7 @@ class ReviewPanel(QWidget):
         self.session = ReviewSession(self.projects, project_id, reviewer=self.reviewer, role=self.role,
                                      queue=queue, auto_advance=self.auto_advance)
         self.history.clear()
+        self._history_key = ()
         self.refresh()
 
     def set_queue(self, queue: QueueFilter | None) -> None:
@@ -420,7 +424,9 @@ class ReviewPanel(QWidget):
         else:
             self.banner.hide()
         assert self.config is not None
-        self.compare.setHtml(self._task_html(view))
+        self._last_view = view
+        if self.views.currentWidget() is self.compare:  # the table is drawn only when it is looked at
+            self.compare.setHtml(self._task_html(view))
         focused = s.focused_annotation()
         if self._shown_task != t.id or self.task_view.in_fix_mode():
             if not self.task_view.in_fix_mode():
@@ -434,12 +440,22 @@ class ReviewPanel(QWidget):
         self._render_history()
         self.taskShown.emit(t.id)
 
+    def _views_changed(self, _index: int) -> None:
+        if self.views.currentWidget() is self.compare and self._last_view is not None and self.config:
+            self.compare.setHtml(self._task_html(self._last_view))
+        self.setFocus()
+
     def _render_history(self) -> None:
         s = self.session
         if s is None:
             return
+        items = s.history(20)
+        key = tuple((d.uuid, d.retracted) for d in items)
+        if key == self._history_key:
+            return
+        self._history_key = key
         self.history.clear()
-        for d in s.history(20):
+        for d in items:
             self.history.addItem(self._history_item(d))
 
     def _history_item(self, d: DecisionInfo) -> QListWidgetItem:
