@@ -75,8 +75,8 @@ def data_version(store: Store, project_id: int) -> tuple[Any, ...]:
     with store.session() as s:
         conn = s.connection()
         ann = conn.execute(text(
-            "SELECT count(*), max(a.id), max(a.updated_at) FROM annotations a JOIN tasks t ON t.id = a.task_id "
-            "WHERE t.project_id = :p AND t.deleted = 0"), {"p": project_id}).one()
+            "SELECT count(*), max(a.id), max(a.updated_at), sum(a.deleted) FROM annotations a "
+            "JOIN tasks t ON t.id = a.task_id WHERE t.project_id = :p AND t.deleted = 0"), {"p": project_id}).one()
         pred = conn.execute(text(
             "SELECT count(*), max(p.id) FROM predictions p JOIN tasks t ON t.id = p.task_id "
             "WHERE t.project_id = :p AND t.deleted = 0"), {"p": project_id}).one()
@@ -131,7 +131,8 @@ def _build_frames(store: Store, project_id: int, version: tuple[Any, ...],
         q = conn.execute(text(
             "SELECT a.id, a.task_id, a.completed_by, a.result, a.lead_time, a.created_at, a.ground_truth "
             "FROM annotations a JOIN tasks t ON t.id = a.task_id "
-            "WHERE t.project_id = :p AND t.deleted = 0 AND a.was_cancelled = 0 ORDER BY a.id"), {"p": project_id})
+            "WHERE t.project_id = :p AND t.deleted = 0 AND a.was_cancelled = 0 AND a.deleted = 0 ORDER BY a.id"),
+            {"p": project_id})
         for aid, tid, uid, raw, lead, at, is_gt in q:
             result = json.loads(raw) if isinstance(raw, str) else (raw or [])
             if is_gt:

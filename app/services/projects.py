@@ -199,7 +199,7 @@ class ProjectService:
                 raise LookupError(f"No task {task_id} in this store.")
             names = {m.user_id: member_name(m.email, m.first_name, m.last_name, m.user_id)
                      for m in s.scalars(select(Member).where(Member.project_id == t.project_id))}
-            anns = s.scalars(select(Annotation).where(Annotation.task_id == task_id)
+            anns = s.scalars(select(Annotation).where(Annotation.task_id == task_id, Annotation.deleted.is_(False))
                              .order_by(Annotation.position, Annotation.id)).all()
             preds = s.scalars(select(Prediction).where(Prediction.task_id == task_id)
                               .order_by(Prediction.position, Prediction.id)).all()

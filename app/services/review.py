@@ -113,7 +113,8 @@ class ReviewSession:
             # per-task annotation counts, aggregated in SQLite (a 1M-annotation project stays fast)
             self._ann_counts: dict[int, int] = dict(s.execute(
                 select(Annotation.task_id, func.count()).join(Task, Task.id == Annotation.task_id)
-                .where(Task.project_id == self.project_id, Annotation.was_cancelled.is_(False))
+                .where(Task.project_id == self.project_id, Annotation.was_cancelled.is_(False),
+                       Annotation.deleted.is_(False))
                 .group_by(Annotation.task_id)).all())
         escalated = self.decisions.open_escalations(self.project_id)
         if self.role == "expert":
