@@ -178,6 +178,9 @@ class MainWindow(QMainWindow):
         act = QAction("&Keys…", self)
         act.triggered.connect(self.keymap_dialog)
         review_menu.addAction(act)
+        act = QAction("&Reject reasons for this project…", self)
+        act.triggered.connect(self.reject_reasons_dialog)
+        review_menu.addAction(act)
         review_menu.addSeparator()
         act = QAction("Show the &whole queue", self)
         act.triggered.connect(lambda: self.review.set_queue(None))
@@ -277,6 +280,24 @@ class MainWindow(QMainWindow):
             self.review.role = self.settings.role
             self.review.auto_advance = self.settings.auto_advance
             self.review.open_project(self.current_project())
+
+    def reject_reasons_dialog(self) -> None:
+        from app.services.decisions import DecisionError, DecisionService
+
+        pid = self.current_project()
+        if pid is None:
+            return
+        svc = DecisionService(self.store)
+        current = "\n".join(svc.reject_reasons(pid))
+        text, ok = QInputDialog.getMultiLineText(
+            self, "Reject reasons", "One reason per line (up to 9; the reviewer picks them with 1-9).\n"
+            "Cite the labeling instructions where you can, e.g. “Breaks guideline 3: product names”.", current)
+        if not ok:
+            return
+        try:
+            self.apply(svc.set_reject_reasons(pid, text.splitlines()))
+        except DecisionError as exc:
+            QMessageBox.warning(self, "Reject reasons", str(exc))
 
     def keymap_dialog(self) -> None:
         dlg = KeymapDialog(self.keymap, self)

@@ -224,3 +224,14 @@ def test_cli_decide_and_decisions(tmp_path: Path, capsys) -> None:
     assert [r["verdict"] for r in rows] == ["accept", "fix"]
     assert {"uuid", "task", "annotation", "verdict", "reviewer", "created_at", "sync_state"} <= set(rows[0])
     assert rows[0]["reviewer"] == "cli@example.com"
+
+
+def test_reject_reasons_are_per_project_and_validated(demo, store: Store) -> None:
+    projects, pid = demo
+    svc = DecisionService(store)
+    assert len(svc.reject_reasons(pid)) == 8
+    svc.set_reject_reasons(pid, ["Breaks guideline 3", "  ", "Wrong span", *[f"r{i}" for i in range(10)]])
+    reasons = svc.reject_reasons(pid)
+    assert reasons[:2] == ("Breaks guideline 3", "Wrong span") and len(reasons) == 9
+    with pytest.raises(DecisionError):
+        svc.set_reject_reasons(pid, ["", " "])
