@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import CursorResult, insert, select
 from sqlalchemy.orm import Session
 
 from app.models.schema import AuditEvent
@@ -23,11 +23,12 @@ def _digest(prev: str, at: str, actor: str, kind: str, payload: dict[str, Any]) 
 def append_event(session: Session, actor: str, kind: str, payload: dict[str, Any]) -> AuditEvent:
     prev = session.scalar(select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)) or GENESIS
     at = now_iso()
-    ev = AuditEvent(at=at, actor=actor, kind=kind, payload=payload, prev_hash=prev,
-                    hash=_digest(prev, at, actor, kind, payload))
-    session.add(ev)
-    session.flush()
-    return ev
+    digest = _digest(prev, at, actor, kind, payload)
+    # a Core INSERT: no unit-of-work flush for an append-only row (decisions are the hot path)
+    res = cast(CursorResult[Any], session.execute(insert(AuditEvent).values(
+        at=at, actor=actor, kind=kind, payload=payload, prev_hash=prev, hash=digest)))
+    ev_id = res.lastrowid  # lastrowid: no RETURNING needed (older SQLite builds)
+    return AuditEvent(id=ev_id, at=at, actor=actor, kind=kind, payload=payload, prev_hash=prev, hash=digest)
 
 
 def verify_chain(session: Session) -> int | None:

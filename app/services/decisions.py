@@ -105,19 +105,26 @@ class DecisionService:
         out: list[DecisionInfo] = []
         gt_changed = False
         with self.store.transaction() as s:
-            project = s.get(Project, project_id)
+            # column reads instead of ORM objects: this is the review hot path (one key press), and
+            # loading whole rows (task data, label config JSON) cost more than the durable commit
+            project = s.execute(select(Project.server_ref, Project.fold_ground_truth)
+                                .where(Project.id == project_id)).first()
             if project is None:
                 raise DecisionError(f"No project {project_id} in this store.")
             config = None
             for req in reqs:
                 if req.verdict not in VERDICTS:
                     raise DecisionError(f"unknown verdict {req.verdict!r}; use one of {', '.join(VERDICTS)}")
-                task = s.get(Task, req.task_id)
+                task = s.execute(select(Task.id, Task.project_id, Task.server_id)
+                                 .where(Task.id == req.task_id)).first()
                 if task is None or task.project_id != project_id:
                     raise DecisionError(f"Task {req.task_id} is not in project {project_id}.")
-                ann = pred = None
+                ann: Any = None
+                pred: Prediction | None = None
                 if req.annotation_id is not None:
-                    ann = s.get(Annotation, req.annotation_id)
+                    ann = s.execute(select(Annotation.id, Annotation.task_id, Annotation.server_id,
+                                           Annotation.updated_at)
+                                    .where(Annotation.id == req.annotation_id)).first()
                     if ann is None or ann.task_id != task.id:
                         raise DecisionError(f"Annotation {req.annotation_id} does not belong to task {task.id}.")
                 if req.prediction_id is not None:
@@ -130,7 +137,8 @@ class DecisionService:
                 if req.verdict == "fix":
                     if req.result is None:
                         raise DecisionError("A fix needs the fixed result.")
-                    config = config or parse_config(project.label_config)
+                    config = config or parse_config(s.scalar(select(Project.label_config)
+                                                             .where(Project.id == project_id)) or "")
                     problems = validate_result(config, list(req.result), strict=True)
                     if problems:
                         raise DecisionError("The fixed result does not fit the labeling config: "
@@ -154,7 +162,12 @@ class DecisionService:
                     s.add(Comment(uuid=new_uuid(), task_id=task.id, annotation_id=d.annotation_id,
                                   decision_uuid=d.uuid, author=reviewer, text=text, created_at=d.created_at))
                 if project.fold_ground_truth and req.verdict in ("accept", "fix") and (ann or pred):
-                    source_result = result if result is not None else (ann.result if ann else pred.result)  # type: ignore[union-attr]
+                    if result is not None:
+                        source_result = result
+                    elif ann is not None:
+                        source_result = s.scalar(select(Annotation.result).where(Annotation.id == ann.id))
+                    else:
+                        source_result = pred.result  # type: ignore[union-attr]
                     s.add(GroundTruth(task_id=task.id, result=source_result, source="decision",
                                       annotation_id=d.annotation_id, decision_uuid=d.uuid, created_at=d.created_at))
                     gt_changed = True

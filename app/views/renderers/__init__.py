@@ -99,17 +99,21 @@ class LayerChip(QToolButton):
         self.update_from(lv)
 
     def update_from(self, lv: LayerView) -> None:
-        self.blockSignals(True)
-        self.setChecked(lv.visible)
-        self.blockSignals(False)
+        if self.isChecked() != lv.visible:
+            self.blockSignals(True)
+            self.setChecked(lv.visible)
+            self.blockSignals(False)
         prefix = "◆ " if lv.layer.prediction else "● "
-        self.setText(prefix + lv.short)
+        text = prefix + lv.short
+        if self.text() != text:
+            self.setText(text)
         self.setToolTip(f"{lv.layer.title} — click to show/hide" + (" (focused)" if lv.focus else ""))
         border = f"2px solid {INK}" if lv.focus else "1px solid #d1d5db"
-        self.setStyleSheet(
-            f"QToolButton {{ color: {lv.colour.name()}; background: white; border: {border}; border-radius: 11px;"
-            f" padding: 2px 9px; font-weight: {'700' if lv.focus else '500'}; }}"
-            f"QToolButton:!checked {{ color: #9ca3af; background: #f3f4f6; border-style: dashed; }}")
+        style = (f"QToolButton {{ color: {lv.colour.name()}; background: white; border: {border};"
+                 f" border-radius: 11px; padding: 2px 9px; font-weight: {'700' if lv.focus else '500'}; }}"
+                 f"QToolButton:!checked {{ color: #9ca3af; background: #f3f4f6; border-style: dashed; }}")
+        if style != self.styleSheet():  # a style sheet change re-polishes the widget: only when needed
+            self.setStyleSheet(style)
 
 
 class TaskView(QWidget):
@@ -180,9 +184,19 @@ class TaskView(QWidget):
         self.split.setStretchFactor(1, 2)
         outer.addWidget(self.split, 1)
         self.chips: list[LayerChip] = []
+        self._filtering = False
+
+    def _filter_keys(self, on: bool) -> None:
+        """The application-wide key filter of fix mode, installed only while fixing: a Python filter on
+        every event of the application costs a Python call per paint/layout event otherwise."""
         app = QApplication.instance()
-        if app is not None:
+        if app is None or on == self._filtering:
+            return
+        if on:
             app.installEventFilter(self)
+        else:
+            app.removeEventFilter(self)
+        self._filtering = on
 
     @staticmethod
     def _page() -> tuple[QWidget, QVBoxLayout]:
@@ -277,6 +291,7 @@ class TaskView(QWidget):
                 lv.focus = False
             self._rebuild_chips()
         self.state.doc = ResultDoc(self.config, result)
+        self._filter_keys(True)
         self.state.selected = None
         self.state.pending = {}
         self.active_control = None
@@ -373,13 +388,21 @@ class TaskView(QWidget):
             self.controls_lay.insertWidget(self.controls_lay.count() - 1, card)
 
     def _rebuild_chips(self) -> None:
-        while self.chips_box.count():
-            item = self.chips_box.takeAt(0)
-            if item is not None and item.widget() is not None:
-                item.widget().hide()
-                item.widget().deleteLater()
-        self.chips = []
-        for lv in self.state.layers:
+        """Bring the layer chips in line with ``state.layers``, reusing the chip widgets already there.
+
+        Re-creating chips on every key press cost a widget construction, a style sheet parse and a
+        relayout per chip; reusing them only touches what changed (the hot path of review)."""
+        layers = self.state.layers
+        while len(self.chips) > len(layers):
+            chip = self.chips.pop()
+            self.chips_box.removeWidget(chip)
+            chip.hide()
+            chip.deleteLater()
+        for chip, lv in zip(self.chips, layers, strict=False):
+            chip.key = lv.key
+            chip.setObjectName(f"layer:{lv.key}")
+            chip.update_from(lv)
+        for lv in layers[len(self.chips):]:
             chip = LayerChip(self, lv)
             self.chips.append(chip)
             self.chips_box.addWidget(chip)
@@ -403,6 +426,7 @@ class TaskView(QWidget):
     # -- fix mode ---------------------------------------------------------------------------------------
     def _leave_fix(self) -> None:
         self.state.doc = None
+        self._filter_keys(False)
         self.state.selected = None
         self.state.pending = {}
         self.active_control = None

@@ -15,7 +15,6 @@ from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QGridLayout,
     QHBoxLayout,
-    QLabel,
     QPlainTextEdit,
     QPushButton,
     QToolButton,
@@ -32,12 +31,14 @@ from app.views.renderers.common import (
     Card,
     RawPlaceholder,
     RenderState,
+    WrapLabel,
     label_colour,
 )
 
 if TYPE_CHECKING:
     from app.views.renderers import TaskView
 
+CHOICES_WIDTH = 300  # px the option buttons of a Choices card may take side by side
 CHIP = ("QPushButton {{ border: 1px solid #d1d5db; border-radius: 12px; padding: 3px 10px; background: #ffffff;"
         " color: {ink}; text-align: left; }}"
         "QPushButton:checked {{ background: {on}; border-color: {on}; color: white; font-weight: 600; }}")
@@ -69,10 +70,8 @@ class ControlCard(Card):
         self.control = control
         self.body = QWidget()
         self.lay.addWidget(self.body)
-        self.rows = QLabel()
+        self.rows = WrapLabel()
         self.rows.setObjectName("compareRows")
-        self.rows.setTextFormat(Qt.TextFormat.RichText)
-        self.rows.setWordWrap(True)
         self.lay.addWidget(self.rows)
         self.subtitle = subtitle
 
@@ -93,24 +92,29 @@ class ControlCard(Card):
             else:
                 self.set_title(self.control.name, self.subtitle, "agree" if diff.agree else "disagree",
                                AGREE if diff.agree else DISAGREE)
-            lines = []
-            for lv in state.layers:
-                if not lv.visible:
-                    continue
-                item = next((i for i in lv.layer.result if isinstance(i, dict)
-                             and i.get("from_name") == self.control.name), None)
-                differs = diff is not None and lv.key in diff.differs
-                mark = f"<b style='color:{DISAGREE}'>≠</b>" if differs else "&nbsp;&nbsp;"
-                name = html.escape(lv.short)
-                weight = "600" if lv.focus else "normal"
-                val = html.escape(self.row_text(item))
-                col = DISAGREE if differs else INK
-                lines.append(f"<tr><td>{mark}</td><td><span style='color:{lv.colour.name()}'>●</span> "
-                             f"<span style='font-weight:{weight}'>{name}</span></td>"
-                             f"<td style='padding-left:8px; color:{col}'>{val}</td></tr>")
-            self.rows.setText(f"<table cellspacing='0' cellpadding='1'>{''.join(lines)}</table>" if lines else "")
-            self.rows.setVisible(bool(lines))
+            self._set_rows(self.row_lines(state, diff))
         self.show_value(self.current_item(state), state.fixing)
+
+    def _set_rows(self, lines: list[str]) -> None:
+        self.rows.setText(f"<table cellspacing='0' cellpadding='1'>{''.join(lines)}</table>" if lines else "")
+        self.rows.setVisible(bool(lines))
+
+    def row_lines(self, state: RenderState, diff: Any) -> list[str]:
+        """One table row per visible evaluator: its value, marked where it differs from the focus."""
+        lines = []
+        for lv in state.layers:
+            if not lv.visible:
+                continue
+            item = next((i for i in lv.layer.result if isinstance(i, dict)
+                         and i.get("from_name") == self.control.name), None)
+            differs = diff is not None and lv.key in diff.differs
+            mark = f"<b style='color:{DISAGREE}'>≠</b>" if differs else "&nbsp;&nbsp;"
+            weight = "600" if lv.focus else "normal"
+            col = DISAGREE if differs else INK
+            lines.append(f"<tr><td>{mark}</td><td><span style='color:{lv.colour.name()}'>●</span> "
+                         f"<span style='font-weight:{weight}'>{html.escape(lv.short)}</span></td>"
+                         f"<td style='padding-left:8px; color:{col}'>{html.escape(self.row_text(item))}</td></tr>")
+        return lines
 
     def row_text(self, item: dict[str, Any] | None) -> str:
         return _value_text(item)
@@ -134,8 +138,7 @@ class ChoicesCard(ControlCard):
         grid.setHorizontalSpacing(6)
         grid.setVerticalSpacing(6)
         self.buttons: dict[str, QPushButton] = {}
-        cols = 3 if len(control.options) > 4 else max(1, len(control.options))
-        for i, o in enumerate(control.options):
+        for o in control.options:
             value = o.alias or o.value
             b = QPushButton(f"{o.value}" + (f"   {o.hotkey}" if o.hotkey else ""))
             b.setObjectName(f"choice:{value}")
@@ -145,6 +148,11 @@ class ChoicesCard(ControlCard):
             b.setStyleSheet(CHIP.format(ink=INK, on=on))
             b.clicked.connect(lambda _c=False, v=value: self._click(v))
             self.buttons[value] = b
+        # as many columns as fit the control column's usual width, so the card never needs a
+        # horizontal scroll bar (which clipped options and made every relayout iterate)
+        widest = max((b.sizeHint().width() for b in self.buttons.values()), default=1)
+        cols = max(1, min(len(self.buttons), CHOICES_WIDTH // (widest + grid.horizontalSpacing())))
+        for i, b in enumerate(self.buttons.values()):
             grid.addWidget(b, i // cols, i % cols)
 
     def _click(self, value: str) -> None:
@@ -202,7 +210,9 @@ class RatingCard(ControlCard):
         r = (item or {}).get("value", {}).get("rating") or 0
         for i, b in enumerate(self.stars, start=1):
             on = i <= r
-            b.setStyleSheet(f"QToolButton {{ font-size: 20px; color: {'#f59e0b' if on else '#d1d5db'}; border: none; }}")
+            style = f"QToolButton {{ font-size: 20px; color: {'#f59e0b' if on else '#d1d5db'}; border: none; }}"
+            if b.styleSheet() != style:
+                b.setStyleSheet(style)
             b.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents, not editable)
 
     def key(self, text: str) -> bool:
@@ -320,9 +330,7 @@ class RegionLegendCard(ControlCard):
 
     def __init__(self, host: TaskView, control: ConfigTag, target: str) -> None:
         super().__init__(host, control, f"{control.tag} on {target}")
-        lab = QLabel()
-        lab.setWordWrap(True)
-        lab.setTextFormat(Qt.TextFormat.RichText)
+        lab = WrapLabel()
         chips = []
         for o in control.options:
             col = label_colour(control, o.value).name()
@@ -336,11 +344,7 @@ class RegionLegendCard(ControlCard):
     def row_text(self, item: dict[str, Any] | None) -> str:
         return ""
 
-    def refresh(self, state: RenderState) -> None:
-        super().refresh(state)
-        if state.fixing:
-            return
-        diff = state.comparison.controls.get(self.control.name) if state.comparison else None
+    def row_lines(self, state: RenderState, diff: Any) -> list[str]:
         lines = []
         for lv in state.layers:
             if not lv.visible:
@@ -353,8 +357,7 @@ class RegionLegendCard(ControlCard):
             lines.append(f"<tr><td>{mark}</td><td><span style='color:{lv.colour.name()}'>●</span> "
                          f"<span style='font-weight:{weight}'>{html.escape(lv.short)}</span></td>"
                          f"<td style='padding-left:8px'>{n} region{'s' if n != 1 else ''}{extra}</td></tr>")
-        self.rows.setText(f"<table cellspacing='0' cellpadding='1'>{''.join(lines)}</table>")
-        self.rows.setVisible(bool(lines))
+        return lines
 
 
 class RawControlCard(RawPlaceholder):
