@@ -55,7 +55,7 @@ def main() -> None:
     ap.add_argument("--presses", type=int, default=1000)
     args = ap.parse_args()
 
-    from PySide6.QtCore import QCoreApplication, Qt
+    from PySide6.QtCore import QCoreApplication, QEventLoop, Qt, QTimer
     from PySide6.QtTest import QTest
     from PySide6.QtWidgets import QApplication
 
@@ -83,13 +83,21 @@ def main() -> None:
         panel.setFocus()
         timer = DecisionTimer(panel)
         painted: list[float] = []
+        # wait like the application does (a blocking event loop), not a busy processEvents() spin that
+        # would compete with the commit thread for the GIL
+        loop = QEventLoop()
+        panel.taskShown.connect(lambda _t: loop.quit())
+        guard = QTimer()
+        guard.setSingleShot(True)
+        guard.timeout.connect(loop.quit)
         for _ in range(args.presses):
             timer.start()
             t0 = time.perf_counter()
+            guard.start(5000)
             QTest.keyClick(panel, Qt.Key.Key_A)
-            deadline = time.perf_counter() + 5
-            while timer._t0 is not None and time.perf_counter() < deadline:
-                app.processEvents()
+            if timer._t0 is not None:
+                loop.exec()
+            guard.stop()
             # then let Qt lay out and paint the new task (what the reviewer actually sees), so the
             # next press does not overlap this task's painting with its own commit
             QCoreApplication.sendPostedEvents()
