@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -193,15 +193,23 @@ class ProjectService:
                          for m in rows)
 
     def task_detail(self, task_id: int) -> TaskDetail:
+        # column reads, not ORM entities: this runs once per task shown in review (the hot path)
         with self.store.session() as s:
-            t = s.get(Task, task_id)
+            t = s.execute(select(Task.id, Task.project_id, Task.server_id, Task.position, Task.data, Task.meta,
+                                 Task.updated_at).where(Task.id == task_id)).first()
             if t is None:
                 raise LookupError(f"No task {task_id} in this store.")
             names = {m.user_id: member_name(m.email, m.first_name, m.last_name, m.user_id)
-                     for m in s.scalars(select(Member).where(Member.project_id == t.project_id))}
-            anns = s.scalars(select(Annotation).where(Annotation.task_id == task_id, Annotation.deleted.is_(False))
+                     for m in s.execute(select(Member.user_id, Member.email, Member.first_name, Member.last_name)
+                                        .where(Member.project_id == t.project_id))}
+            anns = s.execute(select(Annotation.id, Annotation.server_id, Annotation.completed_by, Annotation.result,
+                                    Annotation.ground_truth, Annotation.was_cancelled, Annotation.lead_time,
+                                    Annotation.created_at, Annotation.updated_at)
+                             .where(Annotation.task_id == task_id, Annotation.deleted.is_(False))
                              .order_by(Annotation.position, Annotation.id)).all()
-            preds = s.scalars(select(Prediction).where(Prediction.task_id == task_id)
+            preds = s.execute(select(Prediction.id, Prediction.server_id, Prediction.model_version,
+                                     Prediction.score, Prediction.result)
+                              .where(Prediction.task_id == task_id)
                               .order_by(Prediction.position, Prediction.id)).all()
             return TaskDetail(
                 id=t.id, project_id=t.project_id, server_id=t.server_id, position=t.position, data=t.data or {},
@@ -209,11 +217,19 @@ class ProjectService:
                 annotations=tuple(AnnotationInfo(
                     a.id, a.server_id, a.completed_by,
                     names.get(a.completed_by, member_name(None, None, None, a.completed_by)),
-                    tuple(a.result or ()), a.ground_truth, a.was_cancelled, a.lead_time, a.created_at,
+                    tuple(a.result or ()), bool(a.ground_truth), bool(a.was_cancelled), a.lead_time, a.created_at,
                     a.updated_at) for a in anns),
                 predictions=tuple(PredictionInfo(p.id, p.server_id, p.model_version, p.score,
                                                  None if p.result is None else tuple(p.result)) for p in preds),
             )
+
+    def task_data(self, task_ids: Sequence[int]) -> list[dict[str, Any]]:
+        """The ``data`` of several tasks in the given order, in one query (media prefetch)."""
+        if not task_ids:
+            return []
+        with self.store.session() as s:
+            found = dict(s.execute(select(Task.id, Task.data).where(Task.id.in_(list(task_ids)))).all())
+        return [found[i] or {} for i in task_ids if i in found]
 
     def find_task(self, project_id: int, server_id: int) -> int:
         """Local id of the task with this Label Studio id (or, for local-only tasks, this local id)."""

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QObject, Qt, QThreadPool, Signal
+from PySide6.QtCore import QObject, Qt, QThreadPool, QTimer, Signal
 from PySide6.QtGui import QFont, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QDialog,
@@ -433,8 +433,10 @@ class ReviewPanel(QWidget):
                 root = self.projects.media_root(s.project_id)
                 self.task_view.show_task(t, self.config, root, focus_annotation_id=focused.id if focused else None)
                 self._shown_task = t.id
-                nxt = [self.projects.task_detail(i) for i in s.task_ids[s.index + 1:s.index + 4]]
-                self.task_view.prefetch(nxt, root)
+                if self.task_view.has_media():
+                    # after this task is painted: the next tasks' media decode in the background
+                    nxt = list(s.task_ids[s.index + 1:s.index + 4])
+                    QTimer.singleShot(0, self, lambda: self.task_view.prefetch_data(self.projects.task_data(nxt), root))
         else:
             self.task_view.set_focus_annotation(focused.id if focused else None)
         self._render_history()

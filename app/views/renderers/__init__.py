@@ -313,10 +313,18 @@ class TaskView(QWidget):
 
     def prefetch(self, details: list[TaskDetail], media_root: str | None) -> None:
         """Decode the media of (up to three of) ``details`` in the background into the LRU."""
+        self.prefetch_data([d.data for d in details], media_root)
+
+    def prefetch_data(self, datas: list[dict[str, Any]], media_root: str | None) -> None:
+        """Same as :meth:`prefetch`, from the tasks' ``data`` alone."""
         if self.config is None:
             return
-        for res in prefetch_plan([d.data for d in details], self.config, media_root, limit=3):
+        for res in prefetch_plan(datas, self.config, media_root, limit=3):
             self.media.request(res)
+
+    def has_media(self) -> bool:
+        """Whether the current config shows any decoded media (images, audio) worth prefetching."""
+        return self.config is not None and any(o.tag in MEDIA_OBJECTS for o in self.config.objects)
 
     # -- state changes used by renderers ---------------------------------------------------------
     def select_item(self, item_id: str | None, *, refresh: bool = True) -> None:
