@@ -597,3 +597,35 @@ def test_cycling_many_demo_tasks_does_not_crash(qtbot, demo_store) -> None:
     assert all(r.margin == img.handle_margin() for r in regions)
     assert v.media.wait_idle(20000)
     app.processEvents()
+
+
+def test_many_evaluators_keep_the_view_narrow_and_chips_are_reused(qtbot, shots_dir: Path) -> None:
+    cfg = parse_config('<View><Text name="text" value="$text"/><Choices name="c" toName="text">'
+                       '<Choice value="a"/><Choice value="b"/></Choices></View>')
+
+    def task(tid: int, n: int) -> TaskDetail:
+        anns = tuple(AnnotationInfo(tid * 100 + i, None, i, f"annotator{i:02d}@example.com",
+                                    ({"from_name": "c", "to_name": "text", "type": "choices",
+                                      "value": {"choices": ["a" if i % 3 else "b"]}},),
+                                    False, False, 3.0, None, None) for i in range(n))
+        return TaskDetail(tid, 1, tid, tid, {"text": f"task {tid}"}, {}, None, anns, ())
+
+    v = make_view(qtbot, 900, 700)
+    v.show_task(task(1, 14), cfg, None)
+    qtbot.wait(20)
+    assert len(v.chips) == 14
+    # fourteen chips side by side used to force the window wider than most screens
+    assert v.minimumSizeHint().width() < 900
+    first = list(v.chips)
+    v.set_focus_annotation(113)  # the last evaluator: its chip is scrolled into view
+    qtbot.wait(20)
+    last = v.chips[-1]
+    assert last.key == "a:113" and "13" in last.text()
+    assert v.chips_area.horizontalScrollBar().value() > 0
+    shown = last.geometry().translated(-v.chips_area.horizontalScrollBar().value(), 0)
+    assert v.chips_area.viewport().rect().intersects(shown)
+    v.show_task(task(2, 3), cfg, None)  # fewer evaluators: chips reused, extra ones removed
+    qtbot.wait(20)
+    assert len(v.chips) == 3 and v.chips == first[:3]
+    assert [c.key for c in v.chips] == ["a:200", "a:201", "a:202"]
+    shoot(v, shots_dir, "few_after_many")

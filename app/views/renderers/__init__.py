@@ -88,8 +88,11 @@ def hotkey_matches(hotkey: str, e: QKeyEvent) -> bool:
 
 
 class LayerChip(QToolButton):
+    HEIGHT = 26
+
     def __init__(self, view: TaskView, lv: LayerView) -> None:
         super().__init__()
+        self.setFixedHeight(self.HEIGHT)
         self.view = view
         self.key = lv.key
         self.setCheckable(True)
@@ -154,10 +157,25 @@ class TaskView(QWidget):
         self.title = QLabel()
         self.title.setTextFormat(Qt.TextFormat.RichText)
         top.addWidget(self.title)
-        top.addStretch(1)
-        self.chips_box = QHBoxLayout()
+        # the layer chips scroll sideways when a task has many evaluators: without this, a dozen
+        # annotations made the window's minimum width wider than most screens
+        chips_host = QWidget()
+        chips_host.setObjectName("chipsHost")
+        self.chips_box = QHBoxLayout(chips_host)
+        self.chips_box.setContentsMargins(0, 0, 0, 0)
         self.chips_box.setSpacing(6)
-        top.addLayout(self.chips_box)
+        self.chips_box.addStretch(1)
+        self.chips_area = QScrollArea()
+        self.chips_area.setObjectName("chipsArea")
+        self.chips_area.setWidget(chips_host)
+        self.chips_area.setWidgetResizable(True)
+        self.chips_area.setFrameShape(QScrollArea.Shape.NoFrame)
+        self.chips_area.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.chips_area.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.chips_area.setStyleSheet("QScrollArea, QWidget#chipsHost { background: white; }"
+                                      "QScrollBar:horizontal { height: 6px; }")
+        self.chips_area.setFixedHeight(LayerChip.HEIGHT + 10)
+        top.addWidget(self.chips_area, 1)
         hl.addLayout(top)
         self.banner = QLabel()
         self.banner.setObjectName("fixBanner")
@@ -413,7 +431,10 @@ class TaskView(QWidget):
         for lv in layers[len(self.chips):]:
             chip = LayerChip(self, lv)
             self.chips.append(chip)
-            self.chips_box.addWidget(chip)
+            self.chips_box.addWidget(chip)  # after the leading stretch: chips stay right-aligned
+        focused = next((c for c, lv in zip(self.chips, layers, strict=False) if lv.focus), None)
+        if focused is not None:
+            self.chips_area.ensureWidgetVisible(focused, 12, 0)
 
     def _compare(self) -> None:
         if self.config is None:
