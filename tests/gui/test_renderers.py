@@ -616,6 +616,12 @@ def test_many_evaluators_keep_the_view_narrow_and_chips_are_reused(qtbot, shots_
     assert len(v.chips) == 14
     # fourteen chips side by side used to force the window wider than most screens
     assert v.minimumSizeHint().width() < 900
+    # the card lists at most 12 evaluators: the focused one and every one that differs come first
+    rows = v.cards["c"].rows.text()
+    assert "and 2 more evaluators" in rows
+    differing = [i for i in range(14) if i % 3]  # answered "a" where the focused annotator00 said "b"
+    assert all(f"nnotator{i:02d}" in rows for i in [0, *differing])
+    assert "nnotator12" not in rows and "nnotator09" not in rows  # agreeing ones beyond the cap
     first = list(v.chips)
     v.set_focus_annotation(113)  # the last evaluator: its chip is scrolled into view
     qtbot.wait(20)

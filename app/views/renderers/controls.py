@@ -38,6 +38,7 @@ from app.views.renderers.common import (
 if TYPE_CHECKING:
     from app.views.renderers import TaskView
 
+MAX_ROWS = 12  # evaluator rows listed in a control card; the Side by side tab lists every one
 CHOICES_WIDTH = 300  # px the option buttons of a Choices card may take side by side
 CHIP = ("QPushButton {{ border: 1px solid #d1d5db; border-radius: 12px; padding: 3px 10px; background: #ffffff;"
         " color: {ink}; text-align: left; }}"
@@ -95,13 +96,22 @@ class ControlCard(Card):
             self._set_rows(self.row_lines(state, diff))
         self.show_value(self.current_item(state), state.fixing)
 
-    def _set_rows(self, lines: list[str]) -> None:
-        self.rows.setText(f"<table cellspacing='0' cellpadding='1'>{''.join(lines)}</table>" if lines else "")
-        self.rows.setVisible(bool(lines))
+    def _set_rows(self, lines: list[tuple[bool, str]]) -> None:
+        """Show the rows; beyond MAX_ROWS evaluators, the important ones (focus, differing) first."""
+        shown = [html_ for _, html_ in lines]
+        if len(lines) > MAX_ROWS:
+            keep = sorted(range(len(lines)), key=lambda i: not lines[i][0])[:MAX_ROWS]
+            shown = [lines[i][1] for i in sorted(keep)]
+            shown.append(f"<tr><td></td><td colspan='2' style='color:{MUTED}'>… and {len(lines) - MAX_ROWS} more"
+                         " evaluators (all of them in the Side by side tab)</td></tr>")
+        self.rows.setText(f"<table cellspacing='0' cellpadding='1'>{''.join(shown)}</table>" if shown else "")
+        self.rows.setVisible(bool(shown))
 
-    def row_lines(self, state: RenderState, diff: Any) -> list[str]:
-        """One table row per visible evaluator: its value, marked where it differs from the focus."""
-        lines = []
+    def row_lines(self, state: RenderState, diff: Any) -> list[tuple[bool, str]]:
+        """One table row per visible evaluator: its value, marked where it differs from the focus.
+
+        Each row comes with whether it matters most (the focused evaluator or one that differs)."""
+        lines: list[tuple[bool, str]] = []
         for lv in state.layers:
             if not lv.visible:
                 continue
@@ -111,9 +121,10 @@ class ControlCard(Card):
             mark = f"<b style='color:{DISAGREE}'>≠</b>" if differs else "&nbsp;&nbsp;"
             weight = "600" if lv.focus else "normal"
             col = DISAGREE if differs else INK
-            lines.append(f"<tr><td>{mark}</td><td><span style='color:{lv.colour.name()}'>●</span> "
-                         f"<span style='font-weight:{weight}'>{html.escape(lv.short)}</span></td>"
-                         f"<td style='padding-left:8px; color:{col}'>{html.escape(self.row_text(item))}</td></tr>")
+            lines.append((lv.focus or differs,
+                          f"<tr><td>{mark}</td><td><span style='color:{lv.colour.name()}'>●</span> "
+                          f"<span style='font-weight:{weight}'>{html.escape(lv.short)}</span></td>"
+                          f"<td style='padding-left:8px; color:{col}'>{html.escape(self.row_text(item))}</td></tr>"))
         return lines
 
     def row_text(self, item: dict[str, Any] | None) -> str:
@@ -344,8 +355,8 @@ class RegionLegendCard(ControlCard):
     def row_text(self, item: dict[str, Any] | None) -> str:
         return ""
 
-    def row_lines(self, state: RenderState, diff: Any) -> list[str]:
-        lines = []
+    def row_lines(self, state: RenderState, diff: Any) -> list[tuple[bool, str]]:
+        lines: list[tuple[bool, str]] = []
         for lv in state.layers:
             if not lv.visible:
                 continue
@@ -354,9 +365,10 @@ class RegionLegendCard(ControlCard):
             mark = f"<b style='color:{DISAGREE}'>≠</b>" if miss else "&nbsp;&nbsp;"
             extra = f" <span style='color:{DISAGREE}'>({miss} without a match)</span>" if miss else ""
             weight = "600" if lv.focus else "normal"
-            lines.append(f"<tr><td>{mark}</td><td><span style='color:{lv.colour.name()}'>●</span> "
-                         f"<span style='font-weight:{weight}'>{html.escape(lv.short)}</span></td>"
-                         f"<td style='padding-left:8px'>{n} region{'s' if n != 1 else ''}{extra}</td></tr>")
+            lines.append((lv.focus or bool(miss),
+                          f"<tr><td>{mark}</td><td><span style='color:{lv.colour.name()}'>●</span> "
+                          f"<span style='font-weight:{weight}'>{html.escape(lv.short)}</span></td>"
+                          f"<td style='padding-left:8px'>{n} region{'s' if n != 1 else ''}{extra}</td></tr>"))
         return lines
 
 
