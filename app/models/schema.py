@@ -143,6 +143,8 @@ class Decision(Base):
     lead_time_ms: Mapped[int | None] = mapped_column(Integer)
     seen_updated_at: Mapped[str | None] = mapped_column(String)
     retracts: Mapped[str | None] = mapped_column(String)  # uuid of the decision an undo retracts
+    # local: recorded in this store; server: another reviewer's record brought by a pull (read-only) (0004)
+    origin: Mapped[str] = mapped_column(String, default="local", server_default="local")
 
 
 class DecisionSync(Base):

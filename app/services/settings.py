@@ -18,6 +18,10 @@ class Settings:
     auto_advance: bool = True
     show_predictions: bool = False
     keymap_overrides: dict[str, dict[str, list[str]]] = field(default_factory=dict)
+    # team review: tasks another reviewer already decided stay out of my reviewer queue unless this is on
+    show_decided_by_others: bool = False
+    # media cache size cap in MiB (least recently used files are evicted past it)
+    media_cache_cap_mb: int = 2048
 
     def with_(self, **kw: Any) -> Settings:
         return replace(self, **kw)
