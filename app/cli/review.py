@@ -29,6 +29,9 @@ def register(sub: Any, add: Any) -> None:
     sp = add("decisions", "list a project's decisions (append-only history, undo included)")
     sp.add_argument("project", type=int)
 
+    sp = add("escalations", "list a project's open escalations from every reviewer (local and pulled)")
+    sp.add_argument("project", type=int)
+
 
 @command("decide")
 def cmd_decide(args: argparse.Namespace) -> int:
@@ -89,7 +92,8 @@ def _decision_json(d: Any) -> dict[str, Any]:
             "annotation": d.annotation_server_id if d.annotation_server_id is not None else d.annotation_id,
             "verdict": d.verdict, "reviewer": d.reviewer, "role": d.role, "created_at": d.created_at,
             "sync_state": d.sync_state, "reason": d.reason, "comment": d.comment, "retracts": d.retracts,
-            "retracted": d.retracted, "result": list(d.result) if d.result is not None else None}
+            "retracted": d.retracted, "result": list(d.result) if d.result is not None else None,
+            "origin": d.origin}
 
 
 @command("decisions")
@@ -107,6 +111,33 @@ def cmd_decisions(args: argparse.Namespace) -> int:
         store.close()
     rows = [_decision_json(d) for d in decisions]
     lines = [f"{r['created_at'][:19]}  {r['verdict']:<8}  task {r['task']:<6} ann {r['annotation']!s:<6} "
-             f"{r['reviewer']}  [{r['sync_state']}]" + ("  (undone)" if r["retracted"] else "") for r in rows]
+             f"{r['reviewer']}  [{r['sync_state']}]" + ("  (undone)" if r["retracted"] else "")
+             + ("  (pulled)" if r["origin"] == "server" else "") for r in rows]
     emit(args, rows, "\n".join(lines) or "No decisions yet.")
+    return 0
+
+
+@command("escalations")
+def cmd_escalations(args: argparse.Namespace) -> int:
+    """Open escalations for the expert: ``{"items": [{task, annotation, reviewer, reason, created_at, origin}]}``."""
+    from app.services.projects import ProjectService
+
+    store = open_store(args)
+    try:
+        try:
+            ProjectService(store).project(args.project)
+        except LookupError as exc:
+            raise CliError(str(exc)) from exc
+        escalations = DecisionService(store).escalations(args.project)
+    finally:
+        store.close()
+    items = [{"uuid": d.uuid, "task": d.task_server_id if d.task_server_id is not None else d.task_id,
+              "annotation": d.annotation_server_id if d.annotation_server_id is not None else d.annotation_id,
+              "reviewer": d.reviewer, "reason": d.reason, "comment": d.comment, "created_at": d.created_at,
+              "origin": d.origin, "sync_state": d.sync_state} for d in escalations]
+    lines = [f"{i['created_at'][:19]}  task {i['task']:<6} ann {i['annotation']!s:<6} {i['reviewer']}: "
+             f"{i['reason'] or i['comment'] or ''}" + ("  (pulled)" if i["origin"] == "server" else "")
+             for i in items]
+    emit(args, {"project": args.project, "count": len(items), "items": items},
+         "\n".join(lines) or "No open escalations.")
     return 0

@@ -159,11 +159,14 @@ def cmd_sync(args: argparse.Namespace) -> int:
         store.close()
     text = _push_text(out.push) + "\n" + "\n".join(
         f"Pulled {p.title}: {p.tasks_new} new, {p.tasks_updated} updated, {p.tasks_deleted} deleted"
-        + (f", {p.conflicts} conflicts" if p.conflicts else "") for p in out.pulls)
+        + (f", {p.conflicts} conflicts" if p.conflicts else "")
+        + (f", {p.server_decisions} decisions by other reviewers" if p.server_decisions else "")
+        + (f", {p.lost} of yours erased by another client (written again)" if p.lost else "") for p in out.pulls)
     if out.errors:
         text += "\n" + "\n".join(out.errors)
     emit(args, {"push": {"servers": [{"url": u, **asdict(r)} for u, r in out.push.reports]},
-                "pulls": [asdict(p) for p in out.pulls], "errors": list(out.errors)}, text.strip())
+                "pulls": [asdict(p) for p in out.pulls], "errors": list(out.errors), "rounds": out.rounds,
+                "reappended": out.reappended}, text.strip())
     return 1 if out.errors or out.push.failed else 0
 
 

@@ -67,6 +67,7 @@ class DecisionInfo:
     retracts: str | None
     sync_state: str
     retracted: bool = False
+    origin: str = "local"  # local: recorded here; server: another reviewer's, brought by a pull (read-only)
 
 
 @dataclass(frozen=True)
@@ -183,6 +184,9 @@ class DecisionService:
             d = s.scalar(select(Decision).where(Decision.uuid == decision_uuid))
             if d is None:
                 raise DecisionError(f"No decision {decision_uuid}.")
+            if d.origin != "local":
+                raise DecisionError(f"That decision was made by {d.reviewer} on another machine; only they can "
+                                    "undo it. Record your own decision instead.")
             if d.verdict == "retract":
                 raise DecisionError("A retraction cannot itself be retracted; record the decision again instead.")
             if s.scalar(select(Decision.id).where(Decision.retracts == decision_uuid)) is not None:
@@ -247,17 +251,32 @@ class DecisionService:
             return out
 
     def open_escalations(self, project_id: int) -> dict[int, DecisionInfo]:
-        """task id -> its open escalation (not retracted, no expert decision after it)."""
+        """task id -> its latest open escalation (not retracted, no expert decision after it), any origin."""
+        out: dict[int, DecisionInfo] = {}
+        for d in self.escalations(project_id):
+            out[d.task_id] = d
+        return out
+
+    def escalations(self, project_id: int) -> tuple[DecisionInfo, ...]:
+        """Every open escalation of the project, from every reviewer (local and pulled), oldest first.
+
+        An escalation is open until it is retracted or an expert records a verdict on the same annotation
+        (or, for a task-level escalation, on the task) after it -- here or on another machine.
+        """
         infos = self.list_decisions(project_id)
-        open_: dict[int, DecisionInfo] = {}
+        open_: dict[str, DecisionInfo] = {}
         for d in infos:
             if d.retracted or d.verdict == "retract":
                 continue
             if d.verdict == "escalate":
-                open_[d.task_id] = d
-            elif d.role == "expert" and d.verdict in JUDGEMENTS and d.task_id in open_:
-                del open_[d.task_id]
-        return open_
+                open_[d.uuid] = d
+            elif d.role == "expert" and d.verdict in JUDGEMENTS:
+                for key, e in list(open_.items()):
+                    if e.task_id == d.task_id and (e.annotation_id is None or d.annotation_id is None
+                                                   or e.annotation_id == d.annotation_id
+                                                   or e.prediction_id == d.prediction_id is not None):
+                        del open_[key]
+        return tuple(open_.values())
 
     def ground_truth(self, task_id: int) -> list[Any] | None:
         """The task's current reference result: latest adjudicated row, else a server-flagged annotation."""
@@ -305,5 +324,5 @@ def _info(d: Decision, task_server_id: int | None, ann_server_id: int | None, st
                         prediction_id=d.prediction_id, verdict=d.verdict,
                         result=None if d.result is None else tuple(d.result), reason=d.reason, comment=d.comment,
                         reviewer=d.reviewer, role=d.role, created_at=d.created_at, lead_time_ms=d.lead_time_ms,
-                        retracts=d.retracts, sync_state=state, retracted=retracted)
+                        retracts=d.retracts, sync_state=state, retracted=retracted, origin=d.origin or "local")
 

@@ -127,6 +127,12 @@ class SyncOutcome:
     errors: tuple[str, ...]
     changes: Changes
     auth_required: tuple[str, ...] = ()
+    rounds: int = 1  # push + verifying pull rounds this sync took
+    reappended: int = 0  # records of ours found erased on the server and written again
+
+    @property
+    def lost(self) -> int:
+        return sum(p.lost for p in self.pulls)
 
 
 def default_client(url: str, token: str | None, ca_bundle: str | None) -> LSClient:
@@ -230,7 +236,9 @@ class SyncService:
         client = self.client(server)
         report = pull_project(self.store, client, server.id, project, full=full, media=media, progress=progress,
                               cancel=cancel, page_size=page_size, actor=server.user_email or "sync")
-        return PullOutcome(report, PULL_CHANGES | Changes(decisions=report.conflicts > 0))
+        return PullOutcome(report, PULL_CHANGES | Changes(
+            decisions=report.conflicts > 0 or report.server_decisions > 0 or report.lost > 0,
+            queue=report.server_decisions > 0, sync=report.lost > 0 or report.conflicts > 0))
 
     def push(self, url: str | None = None, *, progress: Progress | None = None,
              cancel: threading.Event | None = None, concurrency: int = 4) -> PushOutcome:
@@ -260,9 +268,37 @@ class SyncService:
                 .where(DecisionSync.state == "pending"))).order_by(Server.id)))
 
     def sync(self, url: str | None = None, *, progress: Progress | None = None,
-             cancel: threading.Event | None = None) -> SyncOutcome:
-        """Push, then pull every project of the server(s)."""
-        pushed = self.push(url, progress=progress, cancel=cancel)
+             cancel: threading.Event | None = None, max_rounds: int = 3) -> SyncOutcome:
+        """Push, then pull every project of the server(s); the pull verifies that this store's synced records
+        are still on the server. Records another client's concurrent write erased go back to the queue and are
+        pushed again in another round (at most ``max_rounds``), so when a sync ends cleanly every decision it
+        calls synced was seen on the server after the last write that could have erased it."""
+        pushes: list[PushOutcome] = []
+        all_pulls: list[PullReport] = []
+        errors: list[str] = []
+        refused: set[str] = set()
+        reappended = 0
+        rounds = 0
+        for _ in range(max(1, max_rounds)):
+            rounds += 1
+            pushed = self.push(url, progress=progress, cancel=cancel)
+            pushes.append(pushed)
+            reappended += sum(r.reappended for _, r in pushed.reports)
+            pulls, errs, refused_now = self._pull_all(url, pushed, progress, cancel)
+            all_pulls.extend(pulls)
+            errors.extend(e for e in errs if e not in errors)
+            refused |= refused_now
+            lost = sum(p.lost for p in pulls)
+            reappended += lost
+            if not lost or errs:
+                break
+        merged = PushOutcome(tuple(r for p in pushes for r in p.reports),
+                             Changes(sync=True, decisions=True, queue=True))
+        return SyncOutcome(merged, tuple(all_pulls), tuple(errors), merged.changes | PULL_CHANGES,
+                           tuple(sorted(refused)), rounds, reappended)
+
+    def _pull_all(self, url: str | None, pushed: PushOutcome, progress: Progress | None,
+                  cancel: threading.Event | None) -> tuple[list[PullReport], list[str], set[str]]:
         with self.store.session() as s:
             q = select(Server.url, Project.server_id).join(Project, Project.server_ref == Server.id)
             if url:
@@ -283,8 +319,7 @@ class SyncService:
                 if type(exc).__name__ == "Cancelled":
                     raise
                 errors.append(f"{server_url} project {ls_pid}: {exc}")
-        return SyncOutcome(pushed, tuple(pulls), tuple(errors), pushed.changes | PULL_CHANGES,
-                           tuple(sorted(refused)))
+        return pulls, errors, refused
 
     # -- status ---------------------------------------------------------------------------------------------
     def status(self) -> SyncStatus:

@@ -88,6 +88,8 @@ class PullReport:
     reconciled: bool = False
     media_fetched: int = 0
     media_failed: int = 0
+    lost: int = 0  # this store's records found erased on the server (re-queued for the next push)
+    server_decisions: int = 0  # other reviewers' decisions brought down
     cursor: str | None = None
     config_changed: bool = False
     project_created: bool = False
@@ -103,6 +105,8 @@ class _Counts:
     preds: int = 0
     conflicts: int = 0
     pages: int = 0
+    lost: int = 0
+    server_decisions: int = 0
     touched_tasks: list[int] = field(default_factory=list)
 
 
@@ -192,7 +196,8 @@ def own_updated_at(s: Session, annotation_ids: list[int]) -> dict[int, set[str]]
         return out
     for ann_id, effect in s.execute(
             select(Decision.annotation_id, DecisionSync.effect).join(DecisionSync, DecisionSync.decision_id == Decision.id)
-            .where(Decision.annotation_id.in_(annotation_ids), DecisionSync.state == "synced")):
+            .where(Decision.annotation_id.in_(annotation_ids), Decision.origin == "local",
+                   DecisionSync.state.in_(("synced", "pending", "conflict")))):
         if isinstance(effect, dict):
             for v in effect.get("annotation_updated_at") or []:
                 out.setdefault(ann_id, set()).add(v)
@@ -230,7 +235,8 @@ def _snapshot(a: Any) -> dict[str, Any]:
 
 
 # -- one page ---------------------------------------------------------------------------------------------
-def apply_page(s: Session, project_id: int, raw_tasks: list[dict[str, Any]], counts: _Counts) -> None:
+def apply_page(s: Session, project_id: int, raw_tasks: list[dict[str, Any]], counts: _Counts,
+               actor: str = "sync") -> None:
     """Upsert one page of tasks (with annotations and predictions) into the store."""
     sids = [int(t["id"]) for t in raw_tasks]
     local = {r.server_id: r for r in s.execute(
@@ -272,6 +278,7 @@ def apply_page(s: Session, project_id: int, raw_tasks: list[dict[str, Any]], cou
 
     if changed:
         _apply_changed(s, project_id, changed, counts)
+    team_records(s, project_id, raw_tasks, counts, actor)
 
 
 def _ann_row(task_id: int, a: lsjson.ParsedAnnotation, position: int) -> dict[str, Any]:
@@ -303,8 +310,6 @@ def _apply_changed(s: Session, project_id: int, changed: list[tuple[Any, lsjson.
     all_ann_ids = [a.id for m in local_anns.values() for a in m.values()]
     pending = _pending_by_annotation(s, all_ann_ids)
     own = own_updated_at(s, list(pending))
-    our_uuids = set(s.scalars(select(Decision.uuid).where(Decision.project_id == project_id,
-                                                          Decision.task_id.in_(tids))))
     referenced = _referenced_annotations(s, all_ann_ids)
     local_preds: dict[int, dict[int, Prediction]] = {}
     for p in s.scalars(select(Prediction).where(Prediction.task_id.in_(tids), Prediction.server_id.is_not(None))):
@@ -314,8 +319,6 @@ def _apply_changed(s: Session, project_id: int, changed: list[tuple[Any, lsjson.
 
     for row, p in changed:
         # another reviewer's decision records that appeared since the last pull
-        known = rec.record_uuids(row.meta) | our_uuids
-        server_recs = rec.meta_records(p.meta)
         task_obj = s.get(Task, row.id)
         assert task_obj is not None
         task_obj.data, task_obj.meta, task_obj.extra = p.data, p.meta, p.extra
@@ -336,7 +339,9 @@ def _apply_changed(s: Session, project_id: int, changed: list[tuple[Any, lsjson.
             if loc.updated_at == a.updated_at and not loc.deleted:
                 continue
             for d, ds in pending.get(loc.id, []):
-                if d.seen_updated_at != a.updated_at and a.updated_at not in own.get(loc.id, set()):
+                seen = (ds.effect or {}).get("seen_result", loc.result)
+                if d.seen_updated_at != a.updated_at and a.updated_at not in own.get(loc.id, set()) \
+                        and not rec.same_judgement("fix", seen, "fix", a.result):
                     effect = dict(ds.effect or {})
                     effect.setdefault("seen_result", loc.result)
                     ds.effect = effect
@@ -362,18 +367,6 @@ def _apply_changed(s: Session, project_id: int, changed: list[tuple[Any, lsjson.
             else:
                 s.delete(loc)
             counts.anns += 1
-        # competing decision records by other reviewers
-        if server_recs:
-            by_sid = {a.server_id: a.id for a in mine.values()}
-            for sid, local_id in by_sid.items():
-                for d, ds in pending.get(local_id, []):
-                    if ds.state != "pending":
-                        continue
-                    others = rec.competing(server_recs, annotation=sid, prediction=None, reviewer=d.reviewer,
-                                           role=d.role, known=known)
-                    if others and not (ds.effect or {}).get("force"):
-                        mark_conflict(s, ds, "other_reviewer", {"theirs": others[-1]})
-                        counts.conflicts += 1
         # predictions
         preds = local_preds.get(row.id, {})
         seen_p = set()
@@ -393,6 +386,127 @@ def _apply_changed(s: Session, project_id: int, changed: list[tuple[Any, lsjson.
                 s.delete(loc_p)
                 counts.preds += 1
     s.flush()
+
+
+# -- team review: verify our records, bring down everyone else's -------------------------------------------
+PUSHED = ("accept", "fix", "reject", "escalate", "retract")
+JUDGED = ("accept", "fix", "reject")
+
+
+def team_records(s: Session, project_id: int, raw_tasks: list[dict[str, Any]], counts: _Counts,
+                 actor: str = "sync") -> None:
+    """For one page of server tasks: verify this store's synced records are still in the task meta (re-queue
+    the erased ones), and materialise other reviewers' records as read-only ``origin = server`` decisions,
+    turning a differing verdict on an annotation I decided into a conflict on my side too."""
+    from app.sync.push import mark_lost
+
+    recs_by_sid = {int(t["id"]): rec.meta_records(t.get("meta")) for t in raw_tasks}
+    tasks = dict(s.execute(select(Task.server_id, Task.id).where(Task.project_id == project_id,
+                                                                Task.server_id.in_(list(recs_by_sid)))).all())
+    tids = list(tasks.values())
+    if not tids:
+        return
+    present: dict[int, set[str]] = {tasks[sid]: {r["uuid"] for r in rs} for sid, rs in recs_by_sid.items()
+                                    if sid in tasks}
+    rows = s.execute(select(Decision, DecisionSync).join(DecisionSync, DecisionSync.decision_id == Decision.id)
+                     .where(Decision.task_id.in_(tids)).order_by(Decision.id)).all()
+    known = {d.uuid for d, _ in rows}
+    lost = []
+    for d, ds in rows:
+        if d.origin != "local" or ds.state != "synced" or d.verdict not in PUSHED:
+            continue
+        needed = (ds.effect or {}).get("records") or [d.uuid]
+        if any(u not in present.get(d.task_id, set()) for u in needed):
+            lost.append(d.uuid)
+    if lost:
+        counts.lost += mark_lost(s, lost, actor, where="pull")
+
+    fresh = [(tasks[sid], r) for sid, rs in recs_by_sid.items() if sid in tasks for r in rs
+             if r["uuid"] not in known and r.get("verdict") in PUSHED]
+    if not fresh:
+        return
+    ann_rows = s.execute(select(Annotation.id, Annotation.task_id, Annotation.server_id, Annotation.result)
+                         .where(Annotation.task_id.in_({t for t, _ in fresh}))).all()
+    ann_id = {(a.task_id, a.server_id): a.id for a in ann_rows}
+    ann_result = {(a.task_id, a.server_id): a.result for a in ann_rows}
+    pred_id = dict(((p.task_id, p.server_id), p.id) for p in s.execute(
+        select(Prediction.id, Prediction.task_id, Prediction.server_id)
+        .where(Prediction.task_id.in_({t for t, _ in fresh}))))
+    now = now_iso()
+    made: list[tuple[Decision, dict[str, Any]]] = []
+    for tid, r in fresh:
+        verdict = r["verdict"]
+        result = ann_result.get((tid, r.get("fix_annotation"))) if verdict == "fix" else None
+        d = Decision(uuid=r["uuid"], project_id=project_id, task_id=tid,
+                     annotation_id=ann_id.get((tid, r.get("annotation"))),
+                     prediction_id=pred_id.get((tid, r.get("prediction"))), verdict=verdict, result=result,
+                     reason=_str(r.get("reason")), comment=_str(r.get("comment")),
+                     reviewer=_str(r.get("reviewer")) or "unknown reviewer",
+                     role="expert" if r.get("role") == "expert" else "reviewer",
+                     created_at=_str(r.get("at")) or now,
+                     lead_time_ms=r.get("lead_time_ms") if isinstance(r.get("lead_time_ms"), int) else None,
+                     retracts=_str(r.get("retracts")), origin="server")
+        s.add(d)
+        made.append((d, r))
+        known.add(r["uuid"])
+    s.flush()
+    for d, r in made:
+        s.add(DecisionSync(decision_id=d.id, state="synced", updated_at=now,
+                           effect={"origin": "server", "record": r}))
+    counts.server_decisions += len(made)
+    append_event(s, actor, "sync.server_decisions", {"project_id": project_id, "count": len(made),
+                                                     "uuids": [d.uuid for d, _ in made][:200]})
+    _team_conflicts(s, rows, made, counts)
+
+
+def _str(v: Any) -> str | None:
+    return v if isinstance(v, str) and v else None
+
+
+def _team_conflicts(s: Session, rows: list[Any], made: list[tuple[Decision, dict[str, Any]]],
+                    counts: _Counts) -> None:
+    """Another reviewer's new verdict that differs from my live one on the same annotation: a conflict here
+    (theirs named); a retraction of the verdict I conflicted with settles my side again."""
+    retracted = {d.retracts for d, _ in rows if d.retracts} | {d.retracts for d, _ in made if d.retracts}
+    mine: dict[int, tuple[Decision, DecisionSync]] = {}
+    in_conflict: list[tuple[Decision, DecisionSync]] = []
+    for d, ds in rows:
+        if d.origin != "local" or d.annotation_id is None:
+            continue
+        if ds.state == "conflict":
+            in_conflict.append((d, ds))
+        if d.verdict in JUDGED and d.uuid not in retracted and ds.state in ("pending", "synced", "conflict"):
+            mine[d.annotation_id] = (d, ds)  # the latest live one wins
+    for theirs, r in made:
+        if theirs.verdict == "retract":
+            for _mine, ds in in_conflict:
+                c = (ds.effect or {}).get("conflict") or {}
+                if c.get("kind") == "other_reviewer" and (c.get("theirs") or {}).get("uuid") == theirs.retracts:
+                    eff = {k: v for k, v in (ds.effect or {}).items() if k != "conflict"}
+                    if eff.get("contest"):  # mine was on the record without effect: now it stands, apply it
+                        eff["force"] = True
+                        ds.state = "pending"
+                    else:
+                        ds.state = "synced" if eff.get("on_server") else "pending"
+                    ds.effect, ds.last_error, ds.updated_at = eff, None, now_iso()
+            continue
+        if theirs.verdict not in JUDGED or theirs.annotation_id is None or theirs.annotation_id not in mine:
+            continue
+        d, ds = mine[theirs.annotation_id]
+        if ds.state == "conflict" or d.reviewer == theirs.reviewer or d.role == "expert":
+            continue
+        if theirs.role == "expert" and ds.state == "synced":
+            continue  # the expert adjudicated after my decision was on the record
+        if (ds.effect or {}).get("force"):
+            continue
+        if rec.same_judgement(d.verdict, d.result, theirs.verdict, theirs.result):
+            continue
+        on_server = ds.state == "synced"
+        detail = {"theirs": {**r, "result": theirs.result}}
+        mark_conflict(s, ds, "other_reviewer", detail)
+        if on_server:
+            ds.effect = {**(ds.effect or {}), "on_server": True}
+        counts.conflicts += 1
 
 
 # -- reconciliation -------------------------------------------------------------------------------------
@@ -473,7 +587,7 @@ def pull_project(store: Store, client: LSClient, server_ref: int, ls_project_id:
                     page += 1
                 fut = pool.submit(fetch, lower, page)
             with store.transaction() as s:
-                apply_page(s, pid, tasks, counts)
+                apply_page(s, pid, tasks, counts, actor)
                 st = s.get(SyncState, pid)
                 assert st is not None
                 if top:
@@ -541,10 +655,12 @@ def pull_project(store: Store, client: LSClient, server_ref: int, ls_project_id:
         cursor_now = st.pull_cursor if st else None
         append_event(s, actor, "sync.pulled", {
             "project_id": pid, "server_project": ls_project_id, "new": counts.new, "updated": counts.updated,
-            "deleted": counts.deleted, "conflicts": counts.conflicts, "pages": counts.pages})
+            "deleted": counts.deleted, "conflicts": counts.conflicts, "pages": counts.pages,
+            "lost": counts.lost, "server_decisions": counts.server_decisions})
     return PullReport(project_id=pid, server_project_id=ls_project_id, title=title, tasks_new=counts.new,
                       tasks_updated=counts.updated, tasks_unchanged=counts.unchanged, tasks_deleted=counts.deleted,
                       annotations_changed=counts.anns, predictions_changed=counts.preds, members=n_members,
                       conflicts=counts.conflicts, pages=counts.pages, reconciled=reconciled,
-                      media_fetched=fetched, media_failed=failed, cursor=cursor_now,
+                      media_fetched=fetched, media_failed=failed, cursor=cursor_now, lost=counts.lost,
+                      server_decisions=counts.server_decisions,
                       config_changed=config_changed and not created, project_created=created)

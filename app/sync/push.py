@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 import threading
 import time
 from collections.abc import Callable
@@ -72,6 +73,7 @@ class PushReport:
     failed: int = 0
     errors: tuple[str, ...] = ()
     auth_required: bool = False
+    reappended: int = 0  # records erased on the server by a concurrent write and written again
 
 
 @dataclass
@@ -98,6 +100,7 @@ class Item:
     force: bool
     fold: bool
     target: dict[str, Any] | None = None  # for retractions: the retracted decision's verdict/effect/annotation
+    seen_result: Any = None  # the annotation's result as the reviewer saw it
 
 
 @dataclass
@@ -131,6 +134,11 @@ def cancel_unsent_retractions(s: Session, project_ids: list[int], actor: str) ->
         if target is None:
             continue
         _td, tds = target
+        if tds.state == "conflict" and (tds.effect or {}).get("on_server"):
+            # a disagreement already on the record: the retraction is pushed (it settles the conflict there too)
+            tds.state = "synced"
+            tds.updated_at = now_iso()
+            continue
         if tds.state in ("pending", "conflict", "cancelled", "local"):
             now = now_iso()
             if tds.state in ("pending", "conflict"):
@@ -152,7 +160,8 @@ def load_groups(s: Session, server_ref: int) -> tuple[list[Group], dict[int, boo
         return [], {}
     rows = s.execute(select(Decision, DecisionSync).join(DecisionSync, DecisionSync.decision_id == Decision.id)
                      .where(Decision.project_id.in_(list(projects)), DecisionSync.state == "pending",
-                            Decision.verdict.in_(PUSHABLE)).order_by(Decision.id)).all()
+                            Decision.origin == "local", Decision.verdict.in_(PUSHABLE))
+                     .order_by(Decision.id)).all()
     groups: dict[int, Group] = {}
     ann_cache: dict[int, Annotation | None] = {}
     for d, ds in rows:
@@ -183,7 +192,8 @@ def load_groups(s: Session, server_ref: int) -> tuple[list[Group], dict[int, boo
             result=d.result, reason=d.reason, comment=d.comment, reviewer=d.reviewer, role=d.role,
             created_at=d.created_at, lead_time_ms=d.lead_time_ms, seen_updated_at=d.seen_updated_at,
             retracts=d.retracts, force=bool((ds.effect or {}).get("force")),
-            fold=bool(projects[d.project_id].fold_ground_truth), target=target))
+            fold=bool(projects[d.project_id].fold_ground_truth), target=target,
+            seen_result=(ds.effect or {}).get("seen_result", ann.result if ann else None)))
     # our own earlier ground-truth writes are not conflicts; our own decision UUIDs are known
     ann_ids = [i.annotation_local for g in groups.values() for i in g.items if i.annotation_local]
     if ann_ids:
@@ -193,9 +203,12 @@ def load_groups(s: Session, server_ref: int) -> tuple[list[Group], dict[int, boo
         for g in groups.values():
             g.own_updated = {i.annotation_local: set(own.get(i.annotation_local, set()))
                              for i in g.items if i.annotation_local}
-    ours = set(s.scalars(select(Decision.uuid).where(Decision.project_id.in_(list(projects)))))
+    # known = this store's own decisions only: a differing verdict by another reviewer is a conflict on both
+    # sides even when it was pulled before (it is settled by "keep mine" or a retraction, never silently)
+    ours = set(s.scalars(select(Decision.uuid).where(Decision.project_id.in_(list(projects)),
+                                                     Decision.origin == "local")))
     for g in groups.values():
-        g.known_uuids |= ours
+        g.known_uuids = set(ours)
     return list(groups.values()), {pid: p.fold_ground_truth for pid, p in projects.items()}
 
 
@@ -216,6 +229,8 @@ class GroupPusher:
         self.edition = edition
         self.members = members
         self.me = me
+        self._lock = threading.Lock()
+        self.written: dict[int, set[str]] = {}  # task server id -> record uuids written and read back
 
     def push(self, g: Group, cancel: threading.Event | None) -> list[Outcome]:
         last: SyncError | None = None
@@ -254,35 +269,65 @@ class GroupPusher:
         task = self.client.task(g.task_sid)
         meta = task.get("meta") or {}
         records = rec.meta_records(meta)
-        on_server = {r["uuid"] for r in records}
+        by_uuid = {r["uuid"]: r for r in records}
         anns = {a["id"]: a for a in task.get("annotations") or []}
         preds = {p["id"]: p for p in task.get("predictions") or []}
         new_records: list[dict[str, Any]] = []
-        effects: dict[str, dict[str, Any]] = {}
+        # decision uuid -> (state once the write is verified, effect, record uuids that must be on the server)
+        planned: dict[str, tuple[str, dict[str, Any], list[str], str | None]] = {}
         conflicted: set[str] = set()
         for it in g.items:
             if it.uuid in done and done[it.uuid].state != "pending":
                 continue
-            if it.uuid in on_server:
-                done[it.uuid] = Outcome(it.uuid, "synced", {"meta": True, "recognised": True}, already=True)
+            on = by_uuid.get(it.uuid)
+            if on is not None:
+                if it.force and rec.resolution_uuid(it.uuid) not in by_uuid and it.verdict != "retract":
+                    # "keep mine" after a conflict whose record is already on the server: apply the effect now
+                    # (idempotent) and say so on the record
+                    eff = self._effect(it, g, task, anns)
+                    res = rec.resolution_record(decision_uuid=it.uuid, reviewer=it.reviewer, role=it.role,
+                                                at=now_iso(), against=(on.get("contested") or [None])[0])
+                    new_records.append(res)
+                    planned[it.uuid] = ("synced", {"meta": True, **eff}, [it.uuid, res["uuid"]], None)
+                    continue
+                if on.get("contested") and not it.force:
+                    conflicted.add(it.uuid)
+                    done[it.uuid] = Outcome(it.uuid, "conflict", {"on_server": True, "contest": True, "records": [it.uuid]},
+                                            _conflict_text("other_reviewer"), already=True)
+                    continue
+                records_needed = [it.uuid] + ([rec.resolution_uuid(it.uuid)] if it.force and
+                                              rec.resolution_uuid(it.uuid) in by_uuid else [])
+                done[it.uuid] = Outcome(it.uuid, "synced", {"meta": True, "recognised": True,
+                                                            "records": records_needed}, already=True)
                 continue
             if it.verdict == "retract":
                 tgt = it.target or {}
-                if tgt.get("uuid") in conflicted or tgt.get("state") in ("conflict", "cancelled"):
+                if tgt.get("uuid") in conflicted or (tgt.get("state") in ("conflict", "cancelled")
+                                                     and not (tgt.get("effect") or {}).get("on_server")):
                     done[it.uuid] = Outcome(it.uuid, "cancelled", {"cancels": it.retracts})
                     continue
                 eff = self._reverse(it, anns)
-                effects[it.uuid] = eff
                 new_records.append(self._record(it, eff))
+                planned[it.uuid] = ("synced", {"meta": True, **eff}, [it.uuid], None)
                 continue
             conflict = None if it.force else self._conflict(it, g, anns, preds, records)
             if conflict is not None:
                 conflicted.add(it.uuid)
-                done[it.uuid] = Outcome(it.uuid, "conflict", {"conflict": conflict}, _conflict_text(conflict["kind"]))
+                if conflict["kind"] == "other_reviewer":
+                    # a disagreement between reviewers: put mine on the record (with no effect on the server)
+                    # so the other side sees the conflict too; nothing is applied until someone resolves it
+                    theirs = conflict.get("theirs") or {}
+                    new_records.append(self._record(it, {}, contested=[theirs["uuid"]] if theirs.get("uuid") else []))
+                    planned[it.uuid] = ("conflict", {"conflict": conflict, "on_server": True, "contest": True,
+                                                    "records": [it.uuid]},
+                                        [it.uuid], _conflict_text("other_reviewer"))
+                else:
+                    done[it.uuid] = Outcome(it.uuid, "conflict", {"conflict": conflict},
+                                            _conflict_text(conflict["kind"]))
                 continue
             eff = self._effect(it, g, task, anns)
-            effects[it.uuid] = eff
             new_records.append(self._record(it, eff))
+            planned[it.uuid] = ("synced", {"meta": True, **eff}, [it.uuid], None)
         if not new_records:
             return
         merged = rec.merge(meta, new_records)
@@ -292,8 +337,11 @@ class GroupPusher:
         missing = [r["uuid"] for r in new_records if r["uuid"] not in present]
         if missing:
             raise _Transient("Another client overwrote the task meta while we wrote it; trying again.")
-        for r in new_records:
-            done[r["uuid"]] = Outcome(r["uuid"], "synced", {"meta": True, **effects.get(r["uuid"], {})})
+        with self._lock:
+            self.written.setdefault(g.task_sid, set()).update(r["uuid"] for r in new_records)
+        for duuid, (state, eff, needed, err) in planned.items():
+            eff = {**eff, "records": needed} if state == "synced" else eff
+            done[duuid] = Outcome(duuid, state, eff, err)
 
     def _conflict(self, it: Item, g: Group, anns: dict[int, Any], preds: dict[int, Any],
                   records: list[dict[str, Any]]) -> dict[str, Any] | None:
@@ -303,15 +351,20 @@ class GroupPusher:
             if a is None:
                 return {"kind": "deleted", "found_at": now, "theirs": None}
             own = g.own_updated.get(it.annotation_local or -1, set())
+            # a changed stamp alone (e.g. another reviewer's accept set the ground-truth flag) is no content change
             if it.seen_updated_at is not None and a.get("updated_at") != it.seen_updated_at \
-                    and a.get("updated_at") not in own:
+                    and a.get("updated_at") not in own \
+                    and not (it.seen_result is not None and _same_result(a.get("result"), it.seen_result)):
                 return {"kind": "changed", "found_at": now,
                         "theirs": {"server_id": a["id"], "result": a.get("result"), "updated_at": a.get("updated_at"),
                                    "completed_by": _completed_by_id(a.get("completed_by"))}}
         elif it.prediction_sid is not None and it.prediction_sid not in preds:
             return {"kind": "deleted", "found_at": now, "theirs": None}
+        fix_results = {r["uuid"]: (anns.get(r.get("fix_annotation")) or {}).get("result") for r in records
+                       if r.get("verdict") == "fix"}
         others = rec.competing(records, annotation=it.annotation_sid, prediction=it.prediction_sid,
-                               reviewer=it.reviewer, role=it.role, known=g.known_uuids)
+                               reviewer=it.reviewer, role=it.role, known=g.known_uuids, verdict=it.verdict,
+                               result=it.result, fix_results=fix_results)
         if others:
             return {"kind": "other_reviewer", "found_at": now, "theirs": others[-1]}
         return None
@@ -336,7 +389,10 @@ class GroupPusher:
 
     def _create_fix(self, it: Item, task: dict[str, Any], result: list[Any], anns: dict[int, Any]) -> int:
         member = self.members.get(it.reviewer.lower(), self.me)
-        claimed = {r.get("fix_annotation") for r in rec.meta_records(task.get("meta"))}
+        mine = [r for r in rec.meta_records(task.get("meta")) if r["uuid"] == it.uuid and r.get("fix_annotation")]
+        if mine and mine[0]["fix_annotation"] in anns:
+            return int(mine[0]["fix_annotation"])
+        claimed = {r.get("fix_annotation") for r in rec.meta_records(task.get("meta")) if r["uuid"] != it.uuid}
 
         def find(annotations: list[dict[str, Any]]) -> int | None:
             for a in annotations:
@@ -403,12 +459,12 @@ class GroupPusher:
         r = self.client.create_review(body)
         return {"review": r.get("id")}
 
-    def _record(self, it: Item, eff: dict[str, Any]) -> dict[str, Any]:
+    def _record(self, it: Item, eff: dict[str, Any], contested: list[str] | None = None) -> dict[str, Any]:
         return rec.build_record(uuid=it.uuid, verdict=it.verdict, annotation=it.annotation_sid,
                                 prediction=it.prediction_sid, reviewer=it.reviewer, role=it.role, at=it.created_at,
                                 reason=it.reason, comment=it.comment, retracts=it.retracts,
                                 fix_annotation=eff.get("fix_annotation"), forced=it.force,
-                                lead_time_ms=it.lead_time_ms)
+                                lead_time_ms=it.lead_time_ms, contested=contested)
 
 
 class _Transient(SyncError):
@@ -451,18 +507,131 @@ def _apply(store: Store, outcomes: list[Outcome], actor: str) -> None:
             append_event(s, actor, f"sync.{o.state}", {"uuid": o.uuid, **({"recognised": True} if o.already else {})})
 
 
+RECHECK_DELAY = (0.3, 0.9)  # seconds: the jittered wait before re-reading what was written
+ROUNDS = 3
+
+
+def mark_lost(s: Session, decision_uuids: list[str], actor: str, *, where: str) -> int:
+    """Records of ours that vanished from the server (erased by another client's concurrent write): back to
+    ``pending`` so the next push re-appends them (idempotent by UUID). Returns how many."""
+    n = 0
+    if not decision_uuids:
+        return 0
+    for _d, ds in s.execute(select(Decision, DecisionSync).join(DecisionSync, DecisionSync.decision_id == Decision.id)
+                            .where(Decision.uuid.in_(decision_uuids), Decision.origin == "local")):
+        eff = dict(ds.effect or {})
+        if ds.state == "synced":
+            eff["lost"] = int(eff.get("lost", 0)) + 1
+            ds.state, ds.effect, ds.updated_at = "pending", eff, now_iso()
+            ds.last_error = "Erased on the server by another client's write; it will be written again."
+            n += 1
+        elif ds.state == "conflict" and eff.get("on_server"):
+            eff["on_server"] = False
+            ds.effect = eff
+    if n:
+        append_event(s, actor, "sync.lost", {"uuids": decision_uuids[:200], "where": where, "count": n})
+    return n
+
+
+def _recheck(store: Store, client: LSClient, written: dict[int, set[str]], concurrency: int,
+             actor: str) -> int:
+    """Re-read every task written in this round after a short jittered delay; re-queue what vanished."""
+    if not written:
+        return 0
+    time.sleep(random.uniform(*RECHECK_DELAY))
+
+    def read(task_sid: int) -> tuple[int, set[str] | None]:
+        try:
+            return task_sid, rec.record_uuids(client.task(task_sid).get("meta"))
+        except NotFoundError:
+            return task_sid, None
+        except SyncError:
+            return task_sid, None  # unknown: the verifying pull decides
+
+    missing: list[str] = []
+    with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="push-recheck") as pool:
+        for task_sid, present in pool.map(read, list(written)):
+            if present is None:
+                continue
+            missing.extend(u for u in written[task_sid] if u not in present)
+    if not missing:
+        return 0
+    decisions = sorted({u.split("/", 1)[0] for u in missing})
+    with store.transaction() as s:
+        return mark_lost(s, decisions, actor, where="push re-read")
+
+
 def push_server(store: Store, client: LSClient, server_ref: int, *, edition: str = "community",
                 concurrency: int = CONCURRENCY, progress: Progress | None = None,
-                cancel: threading.Event | None = None, actor: str = "sync") -> PushReport:
+                cancel: threading.Event | None = None, actor: str = "sync",
+                recheck: bool = True) -> PushReport:
+    """Push every pending decision of the server's projects.
+
+    Rounds: push the queue; after a short jittered delay re-read every task written and re-queue any of our
+    records that another client's concurrent read-merge-write erased; push again (at most ``ROUNDS`` times).
+    """
     client.cancel_event = cancel
-    with store.transaction() as s:
-        pids = list(s.scalars(select(Project.id).where(Project.server_ref == server_ref)))
-        cancelled = cancel_unsent_retractions(s, pids, actor) if pids else 0
     with store.session() as s:
-        groups, _folds = load_groups(s, server_ref)
-    total = sum(len(g.items) for g in groups)
-    if not groups:
+        pids = list(s.scalars(select(Project.id).where(Project.server_ref == server_ref)))
+    final: dict[str, Outcome] = {}
+    cancelled = 0
+    errors: list[str] = []
+    auth_required = False
+    reappended = 0
+    fatal: BaseException | None = None
+    pusher: GroupPusher | None = None
+    attempted: set[str] = set()
+    for _round in range(ROUNDS):
+        with store.transaction() as s:
+            cancelled += cancel_unsent_retractions(s, pids, actor) if pids else 0
+        with store.session() as s:
+            groups, _folds = load_groups(s, server_ref)
+        if not groups:
+            break
+        if pusher is None:
+            pusher = _make_pusher(store, client, edition, pids)
+        pusher.written = {}
+        attempted.update(i.uuid for g in groups for i in g.items)
+        fatal = _push_round(store, pusher, groups, concurrency, progress, cancel, actor, final, errors)
+        if fatal is not None or not recheck:
+            break
+        lost = _recheck(store, client, pusher.written, concurrency, actor)
+        if not lost:
+            break
+        reappended += lost
+    with store.transaction() as s:
+        now = now_iso()
+        for pid in pids:
+            st = s.get(SyncState, pid)
+            if st is None:
+                st = SyncState(project_id=pid)
+                s.add(st)
+            st.last_push_at = now
+        synced = sum(1 for o in final.values() if o.state == "synced")
+        conflicts = sum(1 for o in final.values() if o.state == "conflict")
+        cancelled += sum(1 for o in final.values() if o.state == "cancelled")
+        failed = sum(1 for o in final.values() if o.state == "pending")
+        if attempted:
+            append_event(s, actor, "sync.pushed", {"server": server_ref, "synced": synced, "conflicts": conflicts,
+                                                   "failed": failed, "cancelled": cancelled,
+                                                   "reappended": reappended})
+    if not attempted:
         return PushReport(cancelled=cancelled)
+    if isinstance(fatal, AuthError):
+        auth_required = True
+        errors.insert(0, str(fatal))
+    elif isinstance(fatal, Cancelled):
+        raise fatal
+    elif fatal is not None:
+        errors.insert(0, str(fatal))
+    already = sum(1 for o in final.values() if o.state == "synced" and o.already)
+    left = len(attempted) - synced - conflicts - failed - sum(1 for o in final.values() if o.state == "cancelled")
+    return PushReport(attempted=len(attempted), synced=synced, already_on_server=already, conflicts=conflicts,
+                      cancelled=cancelled, failed=failed + max(0, left), errors=tuple(errors),
+                      auth_required=auth_required, reappended=reappended)
+
+
+def _make_pusher(store: Store, client: LSClient, edition: str, pids: list[int]) -> GroupPusher:
     users = client.users()
     members = {str(u.get("email", "")).lower(): int(u["id"]) for u in users if isinstance(u.get("id"), int)}
     with store.session() as s:
@@ -470,11 +639,13 @@ def push_server(store: Store, client: LSClient, server_ref: int, *, edition: str
             if m.user_id is not None:
                 members.setdefault(str(m.email).lower(), int(m.user_id))
     me = client.whoami().get("id")
-    pusher = GroupPusher(client, edition, members, me if isinstance(me, int) else None)
+    return GroupPusher(client, edition, members, me if isinstance(me, int) else None)
 
-    synced = already = conflicts = failed = 0
-    errors: list[str] = []
-    auth_required = False
+
+def _push_round(store: Store, pusher: GroupPusher, groups: list[Group], concurrency: int,
+                progress: Progress | None, cancel: threading.Event | None, actor: str,
+                final: dict[str, Outcome], errors: list[str]) -> BaseException | None:
+    total = sum(len(g.items) for g in groups)
     done_items = 0
     pool = ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="push")
     pending_futs: dict[Future[list[Outcome]], Group] = {}
@@ -498,40 +669,12 @@ def push_server(store: Store, client: LSClient, server_ref: int, *, edition: str
                     continue
                 _apply(store, outs, actor)
                 for o in outs:
-                    if o.state == "synced":
-                        synced += 1
-                        already += int(o.already)
-                    elif o.state == "conflict":
-                        conflicts += 1
-                    elif o.state == "cancelled":
-                        cancelled += 1
-                    else:
-                        failed += 1
-                        if o.error and o.error not in errors:
-                            errors.append(o.error)
+                    final[o.uuid] = o
+                    if o.state == "pending" and o.error and o.error not in errors:
+                        errors.append(o.error)
                 done_items += len(g.items)
                 if progress:
                     progress(done_items, total)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
-    with store.transaction() as s:
-        now = now_iso()
-        for pid in pids:
-            st = s.get(SyncState, pid)
-            if st is None:
-                st = SyncState(project_id=pid)
-                s.add(st)
-            st.last_push_at = now
-        append_event(s, actor, "sync.pushed", {"server": server_ref, "synced": synced, "conflicts": conflicts,
-                                               "failed": failed, "cancelled": cancelled})
-    if isinstance(fatal, AuthError):
-        auth_required = True
-        errors.insert(0, str(fatal))
-    elif isinstance(fatal, Cancelled):
-        raise fatal
-    elif fatal is not None:
-        errors.insert(0, str(fatal))
-    left = total - synced - conflicts - cancelled - failed
-    return PushReport(attempted=total, synced=synced, already_on_server=already, conflicts=conflicts,
-                      cancelled=cancelled, failed=failed + max(0, left), errors=tuple(errors),
-                      auth_required=auth_required)
+    return fatal

@@ -55,7 +55,7 @@ def merge(meta: Any, records: Iterable[dict[str, Any]]) -> dict[str, Any]:
 def build_record(*, uuid: str, verdict: str, annotation: int | None, prediction: int | None, reviewer: str,
                  role: str, at: str, reason: str | None = None, comment: str | None = None,
                  retracts: str | None = None, fix_annotation: int | None = None, forced: bool = False,
-                 lead_time_ms: int | None = None) -> dict[str, Any]:
+                 lead_time_ms: int | None = None, contested: list[str] | None = None) -> dict[str, Any]:
     rec: dict[str, Any] = {"uuid": uuid, "verdict": verdict}
     if annotation is not None:
         rec["annotation"] = annotation
@@ -68,29 +68,67 @@ def build_record(*, uuid: str, verdict: str, annotation: int | None, prediction:
             rec[key] = value
     if forced:
         rec["forced"] = True
+    if contested:
+        # on the record, but with no effect on the server: another reviewer decided differently first
+        rec["contested"] = list(contested)
     return rec
 
 
+def resolution_uuid(decision_uuid: str) -> str:
+    """The id of the record that says "kept after a conflict" for ``decision_uuid`` (deterministic: idempotent)."""
+    return f"{decision_uuid}/kept"
+
+
+def resolution_record(*, decision_uuid: str, reviewer: str, role: str, at: str,
+                      against: str | None = None) -> dict[str, Any]:
+    rec: dict[str, Any] = {"uuid": resolution_uuid(decision_uuid), "verdict": "resolve", "resolves": decision_uuid,
+                           "outcome": "keep", "reviewer": reviewer, "role": role, "at": at}
+    if against:
+        rec["against"] = against
+    return rec
+
+
+def retracted_uuids(records: list[dict[str, Any]]) -> set[str]:
+    return {r["retracts"] for r in records if r.get("verdict") == "retract" and isinstance(r.get("retracts"), str)}
+
+
+def same_judgement(a_verdict: str, a_result: Any, b_verdict: str, b_result: Any) -> bool:
+    """Two verdicts that agree (both accept, both reject, or fixes to the same result) are no conflict."""
+    if a_verdict != b_verdict:
+        return False
+    if a_verdict != "fix" or a_result is None or b_result is None:
+        return True
+    import json
+
+    return json.dumps(a_result, sort_keys=True) == json.dumps(b_result, sort_keys=True)
+
+
 def competing(records: list[dict[str, Any]], *, annotation: int | None, prediction: int | None, reviewer: str,
-              role: str, known: set[str]) -> list[dict[str, Any]]:
+              role: str, known: set[str], verdict: str | None = None, result: Any = None,
+              fix_results: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     """Other reviewers' live decisions on the same annotation (or prediction) that this client did not know.
 
     A record is *known* when its UUID is one of ours or was already in the task meta the reviewer had
-    (pulled before deciding). An expert deciding on an escalated annotation is the normal workflow, not a
-    conflict.
+    (pulled before deciding). An expert deciding on an escalated annotation -- or overruling reviewers -- is
+    the normal workflow, not a conflict; escalations never conflict. When ``verdict`` is given, a record that
+    judges the same way (same verdict; for fixes the same result, looked up in ``fix_results`` by record
+    UUID) agrees and is no conflict.
     """
-    retracted = {r.get("retracts") for r in records if r.get("verdict") == "retract"}
+    retracted = retracted_uuids(records)
     out = []
     for r in records:
         if r["uuid"] in known or r["uuid"] in retracted or r.get("verdict") not in JUDGED:
             continue
-        if r.get("reviewer") == reviewer:
+        if r.get("reviewer") == reviewer or r.get("verdict") == "escalate":
             continue
         same = (annotation is not None and r.get("annotation") == annotation) or (
             prediction is not None and r.get("prediction") == prediction)
         if not same:
             continue
-        if role == "expert" and r.get("verdict") == "escalate":
+        if role == "expert":
+            continue
+        if verdict is not None and same_judgement(verdict, result, r["verdict"],
+                                                  (fix_results or {}).get(r["uuid"])):
             continue
         out.append(r)
     return out
