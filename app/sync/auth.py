@@ -7,6 +7,11 @@ Two kinds of key (labelstudio-api.md):
   access token valid ~300 s, sent as ``Authorization: Bearer <access>``. The access token is refreshed
   shortly before it expires and whenever the server answers 401.
 
+Where a token may go: only to the configured server's exact origin (scheme, host, port), decided by
+:func:`token_allowed` for every request and every redirect hop (see :mod:`app.sync.client`). Never to
+another host or port, never to ``http://`` when the server is ``https://``. Task data is untrusted: a URL
+named by a task gets the token only when it is on that origin.
+
 Tokens are stored with :mod:`keyring` (service ``reviewdesk``, user = the server URL). When no keyring
 backend exists (headless Linux without Secret Service), :func:`save_token` raises
 :class:`KeyringUnavailable` with a clear message and the environment variable ``REVIEWDESK_TOKEN`` is used
@@ -23,9 +28,11 @@ import threading
 import time
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 import keyring
 import keyring.errors
+from urllib3.util import parse_url
 
 from app.sync.errors import AuthError, NoTokenError
 
@@ -43,6 +50,55 @@ def normalise_url(url: str) -> str:
     if not url.startswith(("http://", "https://")):
         url = "https://" + url
     return url.rstrip("/")
+
+
+Origin = tuple[str, str, int]
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_UNSAFE = frozenset("\\ \t\r\n\x00")
+
+
+def origin(url: str) -> Origin | None:
+    """``(scheme, host, port)`` of an ``http(s)`` URL, default ports filled in; None when it is not one.
+
+    The URL is read by two parsers (the standard library's and urllib3's, which requests connects with);
+    when they disagree about the host or port, or the URL carries user info, backslashes or control
+    characters, there is no origin (so no token): such a URL can mean one host to the check and another
+    to the connection.
+    """
+    if not isinstance(url, str) or any(c in _UNSAFE or ord(c) < 32 for c in url):
+        return None
+    try:
+        a = urlsplit(url)
+        b = parse_url(url)
+        scheme = (a.scheme or "").lower()
+        if scheme not in _DEFAULT_PORTS or a.username is not None or a.password is not None or b.auth:
+            return None
+        host_a = (a.hostname or "").rstrip(".")
+        host_b = (b.host or "").strip("[]").lower().rstrip(".")
+        port_a = a.port or _DEFAULT_PORTS[scheme]
+        port_b = b.port or _DEFAULT_PORTS[scheme]
+    except ValueError:
+        return None
+    if not host_a or host_a != host_b or port_a != port_b or (b.scheme or "").lower() != scheme:
+        return None
+    return scheme, host_a, port_a
+
+
+def origin_text(url: str) -> str:
+    """``scheme://host:port`` for messages (never the path or query, which may carry signed secrets)."""
+    o = origin(url)
+    if o is None:
+        return "an address ReviewDesk does not trust"
+    return f"{o[0]}://{o[1]}:{o[2]}"
+
+
+def token_allowed(server_url: str, request_url: str) -> bool:
+    """May the API token (or a personal access token) be sent with a request to ``request_url``?
+
+    Only when ``request_url`` has exactly the configured server's origin: same scheme, host and port.
+    """
+    server = origin(normalise_url(server_url))
+    return server is not None and origin(request_url) == server
 
 
 def _jwt_payload(token: str) -> dict[str, Any] | None:
@@ -65,7 +121,7 @@ def token_kind(token: str) -> str:
 def keyring_usable() -> bool:
     kr = keyring.get_keyring()
     try:
-        priority = kr.priority  # type: ignore[attr-defined]
+        priority = kr.priority
     except Exception:  # noqa: BLE001 - some backends raise from priority
         return False
     name = type(kr).__module__ + "." + type(kr).__name__

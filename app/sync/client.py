@@ -6,8 +6,13 @@
   dropped connections, 5xx and 429 (``Retry-After`` honoured). POST is never retried here: the caller
   re-reads the server to find out whether an earlier attempt took effect (see :mod:`app.sync.push`).
 * 401 with a personal access token: the access token is refreshed once and the request repeated.
-* The token only ever goes to the configured server: media on other hosts (presigned URLs) are fetched
-  without it. No message, log line or exception carries the token.
+* The token only ever goes to the configured server's exact origin (scheme, host, port; see
+  :func:`app.sync.auth.token_allowed`). requests never follows a redirect here: :meth:`LSClient._exchange`
+  follows them itself and decides the ``Authorization`` header again at every hop. API calls follow only
+  same-origin redirects (a redirect elsewhere is an error, so neither the token nor a personal access token
+  in a refresh body can leave); media downloads follow redirects to other origins (presigned storage
+  links) without the token. Nothing session-wide carries credentials. No message, log line or exception
+  carries the token.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import re
 import socket
 import ssl
 import threading
@@ -28,7 +34,7 @@ import requests
 import truststore
 from requests.adapters import HTTPAdapter
 
-from app.sync.auth import Credentials, normalise_url
+from app.sync.auth import Credentials, normalise_url, origin_text, token_allowed
 from app.sync.errors import (
     AuthError,
     Cancelled,
@@ -46,6 +52,8 @@ from app.sync.errors import (
 log = logging.getLogger("reviewdesk.sync")
 IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "PATCH", "DELETE"})
 DEFAULT_TIMEOUT = (5.0, 60.0)
+REDIRECTS = frozenset({301, 302, 303, 307, 308})
+MAX_REDIRECTS = 10
 
 
 class TruststoreAdapter(HTTPAdapter):
@@ -110,6 +118,9 @@ class LSClient:
                                                                  pool_maxsize=pool_size))
             self.session.mount("http://", HTTPAdapter(pool_connections=pool_size, pool_maxsize=pool_size))
         self.session.headers["User-Agent"] = "ReviewDesk-sync"
+        # credentials are decided per request and per redirect hop, never session-wide
+        self.session.headers.pop("Authorization", None)
+        self.session.auth = None
         self.creds = Credentials(token, self._refresh_access)
         self.stats: Counter[str] = Counter()
         self._stats_lock = threading.Lock()
@@ -135,7 +146,57 @@ class LSClient:
             raise Cancelled("Sync cancelled.")
 
     def _abs(self, path: str) -> str:
-        return path if path.startswith(("http://", "https://")) else urljoin(self.url + "/", path.lstrip("/"))
+        if urlsplit(path).scheme.lower() in ("http", "https"):
+            return path
+        return urljoin(self.url + "/", path.lstrip("/"))
+
+    def token_allowed(self, url: str) -> bool:
+        """May the token go with a request to ``url``? Only on this server's exact origin."""
+        return token_allowed(self.url, url)
+
+    def _exchange(self, method: str, url: str, *, params: dict[str, Any] | None = None, json_body: Any = None,
+                  headers: dict[str, str], auth: bool, stream: bool = False, foreign_redirects: bool = False,
+                  ) -> tuple[requests.Response, str | None]:
+        """Send one request and follow its redirects here (never inside requests).
+
+        ``Authorization`` is attached at each hop only when that hop's URL is on the server's origin.
+        A redirect to another origin is followed only when ``foreign_redirects`` (media: presigned
+        storage links), without the token and without a body; otherwise it is an error. Returns the
+        final response and the ``Authorization`` value sent with it (None when none was).
+        """
+        hops = 0
+        while True:
+            prep = self.session.prepare_request(requests.Request(method, url, params=params, json=json_body,
+                                                                 headers=headers))
+            assert prep.url is not None
+            prep.headers.pop("Authorization", None)  # nothing merged in (session, netrc) decides this
+            used: str | None = None
+            if auth and self.token_allowed(prep.url):
+                used = self.creds.header()
+                prep.headers["Authorization"] = used
+            settings = self.session.merge_environment_settings(prep.url, {}, stream, None, None)
+            resp = self.session.send(prep, allow_redirects=False, timeout=self.timeout, **settings)
+            location = resp.headers.get("Location")
+            if resp.status_code not in REDIRECTS or not location:
+                return resp, used
+            target = urljoin(prep.url, location)
+            resp.close()
+            hops += 1
+            if hops > MAX_REDIRECTS:
+                raise RequestError(f"{self.host} redirected more than {MAX_REDIRECTS} times; giving up.")
+            same = self.token_allowed(target)
+            if not same and not foreign_redirects:
+                raise RequestError(
+                    f"{self.host} redirected this request to another address ({origin_text(target)}); ReviewDesk "
+                    "sends the token only to the configured server and did not follow it. If the server moved "
+                    "(for example to https://), log in again with its new URL.", status=resp.status_code)
+            if resp.status_code == 303 or (resp.status_code in (301, 302) and method != "HEAD"):
+                method = "GET" if method != "HEAD" else method
+                json_body = None
+            if not same:
+                json_body = None
+            params = None  # the Location is the whole next URL
+            url = target
 
     def request(self, method: str, path: str, *, params: dict[str, Any] | None = None,
                 json_body: Any = None, retry: bool | None = None) -> Any:
@@ -154,14 +215,10 @@ class LSClient:
             attempt += 1
             self._check_cancel()
             headers = {"Accept": "application/json"}
-            used = None
-            if auth:
-                used = self.creds.header()
-                headers["Authorization"] = used
             try:
                 self._count(method)
-                resp = self.session.request(method, url, params=params, json=json_body, headers=headers,
-                                            timeout=self.timeout)
+                resp, used = self._exchange(method, url, params=params, json_body=json_body, headers=headers,
+                                            auth=auth)
             except requests.exceptions.SSLError as exc:
                 raise TLSError(
                     f"The TLS certificate of {self.host} could not be verified ({_reason(exc)}). If your "
@@ -186,7 +243,7 @@ class LSClient:
                     continue
                 raise err from None
             status = resp.status_code
-            if status == 401 and auth and not refreshed and self.creds.invalidate(used):
+            if status == 401 and used is not None and not refreshed and self.creds.invalidate(used):
                 refreshed = True
                 continue
             if status in (401, 403):
@@ -338,32 +395,53 @@ class LSClient:
         return self.request("POST", "/api/comments/", json_body=body)
 
     def download(self, url: str, max_bytes: int) -> tuple[bytes, str | None]:
-        """Fetch media bytes. The token is only sent to this server, never to other hosts."""
+        """Fetch media bytes from ``url`` (absolute, or a path on this server).
+
+        The token goes only to this server's exact origin; a redirect to another origin (a presigned storage
+        link) is followed without it. A PAT's access token is refreshed once on a 401 from this server.
+        Errors name the host, never the query string (presigned links carry signatures).
+        """
         absolute = self._abs(url)
-        same_origin = urlsplit(absolute).netloc == self.host
-        self._check_cancel()
-        headers = {"Authorization": self.creds.header()} if same_origin else {}
-        try:
-            with self.session.get(absolute, headers=headers, timeout=self.timeout, stream=True) as resp:
-                if resp.status_code == 404:
-                    raise NotFoundError(f"Media not found: {urlsplit(absolute).path}", status=404)
-                if resp.status_code in (401, 403):
-                    raise AuthError(f"The media server refused access ({resp.status_code}).",
-                                    status=resp.status_code)
-                if resp.status_code >= 400:
-                    raise ServerError(f"Media download failed ({resp.status_code}).", status=resp.status_code)
-                chunks = []
-                total = 0
-                for chunk in resp.iter_content(65536):
-                    total += len(chunk)
-                    if total > max_bytes:
+        where = urlsplit(absolute).netloc or "?"
+        refreshed = False
+        while True:
+            self._check_cancel()
+            try:
+                self._count("MEDIA")
+                resp, used = self._exchange("GET", absolute, headers={"Accept": "*/*"}, auth=True, stream=True,
+                                            foreign_redirects=True)
+                with resp:
+                    status = resp.status_code
+                    if status == 401 and used is not None and not refreshed and self.creds.invalidate(used):
+                        refreshed = True
+                        continue
+                    if status == 404:
+                        raise NotFoundError(f"Media not found: {urlsplit(absolute).path}", status=404)
+                    if status in (401, 403):
+                        raise AuthError(f"The media server refused access ({status}).", status=status)
+                    if status >= 400:
+                        raise ServerError(f"Media download failed ({status}): {_detail(resp)[:200]}",
+                                          status=status)
+                    length = resp.headers.get("Content-Length")
+                    if length and length.isdigit() and int(length) > max_bytes:
                         raise RequestError(f"Media file larger than the cache limit ({max_bytes} bytes).")
-                    chunks.append(chunk)
-                return b"".join(chunks), resp.headers.get("Content-Type")
-        except requests.exceptions.SSLError:
-            raise TLSError(f"TLS verification failed for {urlsplit(absolute).netloc}.") from None
-        except (requests.exceptions.Timeout, requests.exceptions.ConnectionError) as exc:
-            raise OfflineError(f"Cannot fetch media from {urlsplit(absolute).netloc} ({_reason(exc)}).") from None
+                    chunks = []
+                    total = 0
+                    for chunk in resp.iter_content(65536):
+                        total += len(chunk)
+                        if total > max_bytes:
+                            raise RequestError(f"Media file larger than the cache limit ({max_bytes} bytes).")
+                        chunks.append(chunk)
+                    return b"".join(chunks), resp.headers.get("Content-Type")
+            except requests.exceptions.SSLError:
+                raise TLSError(f"TLS verification failed for {where}.") from None
+            except (requests.exceptions.Timeout, requests.exceptions.ConnectionError) as exc:
+                raise OfflineError(f"Cannot fetch media from {where} ({_no_query(_reason(exc))}).") from None
+
+
+def _no_query(text: str) -> str:
+    """Drop query strings from a message (a presigned link's signature must not reach logs)."""
+    return re.sub(r"\?\S*", "?…", text)
 
 
 def _retry_after(resp: requests.Response) -> float | None:
