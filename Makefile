@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 export QT_QPA_PLATFORM ?= offscreen
 
-.PHONY: venv run test lint unit gui integration bench demo clean
+.PHONY: venv run test lint unit gui integration pg bench demo clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -20,7 +20,8 @@ run: QT_QPA_PLATFORM =
 run: venv
 	$(BIN)/reviewdesk --demo
 
-# Lint + import contracts + type checks + the whole test suite (unit, GUI, integration).
+# Lint + import contracts + type checks + the whole test suite (unit, GUI, integration). The integration tests
+# marked for both Label Studio back ends need a local PostgreSQL: `make pg` once, as root (.ci/run does it).
 test: venv lint
 	$(BIN)/python -m pytest tests
 
@@ -37,6 +38,10 @@ gui: venv
 
 integration: venv
 	$(BIN)/python -m pytest tests/integration
+
+# Local PostgreSQL (loopback only) + test role for the PostgreSQL-backed integration tests; needs root.
+pg:
+	bash scripts/pg_test_cluster.sh
 
 bench: venv
 	for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done

@@ -1,9 +1,19 @@
-"""A real Label Studio 1.23.2 for the integration tests (started once per session, on loopback).
+"""A real Label Studio 1.23.2 for the integration tests (started once per session and back end, on loopback).
 
 The fixture installs Label Studio into ``<repo>/.venv-ls`` on first use (cached afterwards), starts it on a
 free 127.0.0.1 port with a temporary data dir and a fixed legacy token, adds members with
 ``label-studio init``, and builds projects, tasks, annotations and predictions through the real API. If the
 server cannot be installed or started, the tests FAIL with the reason (never skipped).
+
+Back ends: the session fixture ``ls_backend`` is ``"sqlite"`` (Label Studio's default file) or ``"postgres"``
+(a fresh database on the local cluster, dropped at the end; see ``pgcluster.py``). A test module that sets
+
+    LS_BACKENDS = ("sqlite", "postgres")
+
+runs its tests on both (ids ``[sqlite]`` / ``[postgres]``); other modules run on SQLite only. ``ls`` and
+everything built on it (``make_project``, ``sync_service``) follow ``ls_backend``: one server per back end
+per session, with the same members and demo projects. Without a reachable PostgreSQL the postgres-backed
+tests FAIL with one line saying how to get it (``scripts/pg_test_cluster.sh``).
 """
 
 from __future__ import annotations
@@ -19,7 +29,8 @@ from typing import Any
 import pytest
 import requests
 
-from tests.integration.lsserver import ADMIN_TOKEN, LabelStudioServer, say
+from tests.integration.lsserver import ADMIN_TOKEN, VENV, LabelStudioServer, ensure_label_studio, say
+from tests.integration.pgcluster import PgDatabase, PostgresUnavailable
 from tests.memkeyring import install as install_memory_keyring
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,6 +45,7 @@ MEMBERS = {
     "expert@example.com": "rd-test-expert-token-0301",
 }
 ALL_TOKENS = (ADMIN_TOKEN, *MEMBERS.values())
+BACKENDS = ("sqlite", "postgres")
 
 # one project per dimension of the demo labeling config
 DIMENSIONS: dict[str, str] = {
@@ -62,6 +74,7 @@ class LS:
     server: LabelStudioServer
     users: dict[str, int] = field(default_factory=dict)  # email -> user id
     projects: dict[str, int] = field(default_factory=dict)  # dimension -> LS project id
+    backend: str = "sqlite"  # "sqlite" | "postgres"
 
     @property
     def url(self) -> str:
@@ -189,17 +202,43 @@ def memory_keyring() -> Iterator[Any]:
     yield kr
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """``LS_BACKENDS`` in a test module picks the back ends its tests run on (default: SQLite only)."""
+    if "ls_backend" not in metafunc.fixturenames:
+        return
+    backends = tuple(getattr(metafunc.module, "LS_BACKENDS", ("sqlite",)))
+    unknown = [b for b in backends if b not in BACKENDS]
+    if unknown or not backends:
+        raise pytest.UsageError(f"{metafunc.module.__name__}.LS_BACKENDS: {backends!r}; choose from {BACKENDS}")
+    metafunc.parametrize("ls_backend", backends, indirect=True, scope="session")
+
+
 @pytest.fixture(scope="session")
-def ls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LS]:
-    base = tmp_path_factory.mktemp("label-studio")
+def ls_backend(request: pytest.FixtureRequest) -> str:
+    """The Label Studio back end of this test: ``"sqlite"`` or ``"postgres"`` (see ``LS_BACKENDS``)."""
+    return str(getattr(request, "param", "sqlite"))
+
+
+@pytest.fixture(scope="session")
+def ls(ls_backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LS]:
+    base = tmp_path_factory.mktemp(f"label-studio-{ls_backend}")
+    db: PgDatabase | None = None
+    server: LabelStudioServer | None = None
     try:
-        server = LabelStudioServer(base / "data")
-        server.start()
-    except Exception as exc:  # noqa: BLE001 - fail (never skip) with the reason
-        pytest.fail(f"Label Studio could not be installed or started for the integration tests: {exc}",
-                    pytrace=False)
-    env = LS(server)
-    try:
+        try:
+            if ls_backend == "postgres":
+                ensure_label_studio()
+                db = PgDatabase(VENV / "bin" / "python")
+                version = db.create()
+                say(f"PostgreSQL {version}: database {db.name} ({db.settings.where})")
+            server = LabelStudioServer(base / "data", db_env=db.label_studio_env() if db else None)
+            server.start()
+        except PostgresUnavailable as exc:
+            pytest.fail(str(exc), pytrace=False)
+        except Exception as exc:  # noqa: BLE001 - fail (never skip) with the reason
+            pytest.fail(f"Label Studio ({ls_backend}) could not be installed or started for the integration "
+                        f"tests: {exc}", pytrace=False)
+        env = LS(server, backend=ls_backend)
         for email, token in MEMBERS.items():
             server.add_user(email, token)
         _members_map(env)
@@ -211,10 +250,16 @@ def ls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LS]:
                 _regions_project(env, pid)
             else:
                 env.import_tasks(pid, _resolve_completed_by(env, demo_tasks(dim, 24)))
-        say(f"projects: {env.projects}")
+        say(f"projects ({ls_backend}): {env.projects}")
         yield env
     finally:
-        server.stop()
+        if server is not None:
+            server.stop()
+        if db is not None:
+            try:
+                db.drop()
+            except Exception as exc:  # noqa: BLE001 - a leftover database is dropped by the next session
+                say(f"could not drop database {db.name}: {exc}")
 
 
 @pytest.fixture

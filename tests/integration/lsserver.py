@@ -4,6 +4,10 @@
 a few minutes; progress is printed) and reuses it afterwards. :class:`LabelStudioServer` starts the
 server on a free 127.0.0.1 port with a throw-away data dir and a fixed legacy token, and can be killed
 and restarted on the same port and data (fault injection).
+
+Back ends: SQLite in the data dir (Label Studio's default), or PostgreSQL when ``db_env`` carries the
+settings Label Studio reads (``DJANGO_DB=default``, ``POSTGRE_*``; see ``pgcluster.PgDatabase``). The same
+environment goes to ``label-studio init`` (members), which writes to the same database.
 """
 
 from __future__ import annotations
@@ -64,12 +68,21 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+# Database settings Label Studio reads (also with a LABEL_STUDIO_ / HEARTEX_ prefix, which wins): never
+# inherited from the caller's environment, so a server is on exactly the back end it was asked for.
+DB_VARS = ("DJANGO_DB", "DATABASE_NAME", "POSTGRE_NAME", "POSTGRE_USER", "POSTGRE_PASSWORD", "POSTGRE_HOST",
+           "POSTGRE_PORT")
+
+
 class LabelStudioServer:
-    def __init__(self, data_dir: Path, port: int | None = None, token: str = ADMIN_TOKEN) -> None:
+    def __init__(self, data_dir: Path, port: int | None = None, token: str = ADMIN_TOKEN,
+                 db_env: dict[str, str] | None = None) -> None:
         self.exe = ensure_label_studio()
         self.data_dir = Path(data_dir)
         self.port = port or free_port()
         self.token = token
+        self.db_env = dict(db_env or {})
+        self.backend = "postgres" if self.db_env else "sqlite"
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = self.data_dir.parent / f"label-studio-{self.port}.log"
@@ -79,6 +92,10 @@ class LabelStudioServer:
         for k in ("HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy", "ALL_PROXY", "all_proxy"):
             env.pop(k, None)
         env["NO_PROXY"] = env["no_proxy"] = "127.0.0.1,localhost"
+        for k in DB_VARS:
+            for prefix in ("", "LABEL_STUDIO_", "HEARTEX_"):
+                env.pop(prefix + k, None)
+        env.update(self.db_env)
         env["LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN"] = "true"
         env["LOG_LEVEL"] = "WARNING"
         env["DEBUG"] = "false"
@@ -93,7 +110,7 @@ class LabelStudioServer:
         cmd = [str(self.exe), "start", "--no-browser", "--internal-host", "127.0.0.1", "-p", str(self.port),
                "--data-dir", str(self.data_dir), "--username", ADMIN_EMAIL, "--password", ADMIN_PASSWORD,
                "--user-token", self.token, "--enable-legacy-api-token"]
-        say(f"starting Label Studio {LS_VERSION} on {self.url} (log: {self.log_path})")
+        say(f"starting Label Studio {LS_VERSION} ({self.backend}) on {self.url} (log: {self.log_path})")
         started = time.monotonic()
         self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=self.env(),
                                      start_new_session=True, cwd=str(self.data_dir))

@@ -14,6 +14,7 @@ from tests.integration.faultproxy import FaultProxy
 from tests.integration.helpers import decide, fixed, server_uuid_counts, states
 
 pytestmark = pytest.mark.integration
+LS_BACKENDS = ("sqlite", "postgres")  # teams run Label Studio on PostgreSQL (issue 17)
 
 
 @pytest.fixture

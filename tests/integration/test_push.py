@@ -9,6 +9,7 @@ from app.services.sync import SyncService
 from tests.integration.helpers import decide, fixed, local_project, server_uuid_counts, states
 
 pytestmark = pytest.mark.integration
+LS_BACKENDS = ("sqlite", "postgres")  # teams run Label Studio on PostgreSQL (issue 17)
 
 
 def test_every_verdict_shows_up_on_the_server_exactly_once(ls, sync_service, rd_store, make_project):
