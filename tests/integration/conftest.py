@@ -225,6 +225,7 @@ def ls(ls_backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LS
     db: PgDatabase | None = None
     server: LabelStudioServer | None = None
     try:
+        failure = None
         try:
             if ls_backend == "postgres":
                 ensure_label_studio()
@@ -233,11 +234,12 @@ def ls(ls_backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LS
                 say(f"PostgreSQL {version}: database {db.name} ({db.settings.where})")
             server = LabelStudioServer(base / "data", db_env=db.label_studio_env() if db else None)
             server.start()
-        except PostgresUnavailable as exc:
-            pytest.fail(str(exc), pytrace=False)
+        except PostgresUnavailable as exc:  # one line: what is missing and how to get it
+            failure = str(exc)
         except Exception as exc:  # noqa: BLE001 - fail (never skip) with the reason
-            pytest.fail(f"Label Studio ({ls_backend}) could not be installed or started for the integration "
-                        f"tests: {exc}", pytrace=False)
+            failure = f"Label Studio ({ls_backend}) could not be installed or started for the integration tests: {exc}"
+        if failure is not None or server is None:
+            pytest.fail(failure or "Label Studio did not start", pytrace=False)
         env = LS(server, backend=ls_backend)
         for email, token in MEMBERS.items():
             server.add_user(email, token)
