@@ -90,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 # Capabilities register their subcommands from their own module of this package: each module has
 # ``register(subparsers, add)`` and decorates its handlers with ``@command(NAME)``.
-EXTENSION_MODULES: list[str] = ["app.cli.review", "app.cli.metrics", "app.cli.sync"]
+EXTENSION_MODULES: list[str] = ["app.cli.review", "app.cli.metrics", "app.cli.sync", "app.cli.media"]
 
 
 def command(name: str) -> Callable[[Handler], Handler]:

@@ -12,7 +12,12 @@ Resolution order for a reference found in task data (``"media/screen_03.png"``,
    project's ``media_root``; a relative path that climbs out of ``media_root`` is refused.
 
 Nothing here touches the network: a remote URL with no cached copy is reported as not available
-offline. Decoding images needs Qt and lives in ``app.views.renderers``; everything else is here.
+offline, with the reason a fetch failed when this process tried one (``app.sync.media.failure_reason``),
+e.g. a cloud-storage URI the server has no storage for. Decoding images needs Qt and lives in
+``app.views.renderers``; everything else is here.
+
+The media cache itself (size, cap, eviction) is managed through :func:`media_cache_info` and
+:func:`set_media_cache_cap` (the ``media_cache_cap_mb`` setting; GUI settings dialog and ``reviewdesk media``).
 """
 
 from __future__ import annotations
@@ -151,13 +156,31 @@ _EXPECTED = {"image": IMAGE_FORMATS, "audio": AUDIO_FORMATS, "video": frozenset(
              "timeseries": frozenset({"csv", "text"})}
 
 
+_RESOLVER_LINK = re.compile(r"^/(?:tasks|projects)/\d+/(?:resolve|presign)/")
+
+
+def _not_cached(ref: str) -> str:
+    """Why a remote reference has no local copy, in the reviewer's words."""
+    from app.sync.media import failure_reason, is_storage_uri, storage_uri_of
+
+    known = failure_reason(ref)
+    if known:
+        return known
+    uri = ref if is_storage_uri(ref) else storage_uri_of(ref)
+    if uri is not None:
+        return (f"{uri} is not in the offline media cache: a pull fetches cloud-storage files through the "
+                "Label Studio server, which needs that storage connected to the project (Settings → Cloud "
+                "Storage).")
+    return f"{ref} is not in the offline media cache (a pull with media fetches it)"
+
+
 def _local_candidate(ref: str, media_root: str | None) -> tuple[Path | None, str | None]:
     """A local path for ``ref`` (or an error message)."""
     parsed = urlparse(ref)
     if parsed.scheme == "file":
         return Path(url2pathname(unquote(parsed.path))), None
-    if parsed.scheme in ("http", "https", "s3", "gs", "azure-blob", "ftp"):
-        return None, f"{ref} is not in the offline media cache (media are fetched by sync)"
+    if parsed.scheme.lower() in ("http", "https", "s3", "gs", "azure-blob", "ftp") or _RESOLVER_LINK.match(ref):
+        return None, _not_cached(ref)
     if len(parsed.scheme) > 1:  # one letter: a Windows drive
         return None, f"unsupported media reference scheme {parsed.scheme!r}"
     rel: str | None = None
@@ -170,6 +193,8 @@ def _local_candidate(ref: str, media_root: str | None) -> tuple[Path | None, str
     else:
         rel = unquote(ref)
     if not media_root:
+        if ref.startswith(("/data/upload/", "/data/local-files/")):
+            return None, _not_cached(ref)
         return None, f"{ref} is a relative path but the project has no media folder"
     root = Path(media_root).resolve()
     cand = (root / rel).resolve()
@@ -462,3 +487,59 @@ def load_timeseries(value: Any, spec: TimeSeriesSpec, media_root: str | None, ob
     n = len(next(iter(table.values())))
     time = num(table[spec.time_column]) if spec.time_column and spec.time_column in table else np.arange(n, dtype=float)
     return TimeSeriesData(time, {c: num(table[c]) for c in wanted})
+
+
+# -- the media cache (size cap, eviction) -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MediaCacheInfo:
+    files: int
+    bytes: int
+    urls: int          # URLs/URIs recorded for those files (the same bytes may have several names)
+    cap_mb: int
+    folder: str
+
+
+MAX_CAP_MB = 1024 * 1024  # 1 TiB
+
+
+def media_cache_info(store: Any) -> MediaCacheInfo:
+    """Size of the offline media cache and its cap (the ``media_cache_cap_mb`` setting)."""
+    from app.sync.media import usage
+
+    u = usage(store)
+    return MediaCacheInfo(u.files, u.bytes, u.urls, u.cap_bytes // 1024**2, u.folder)
+
+
+def validate_cap_mb(cap_mb: int) -> int:
+    from app.sync.media import MIN_CAP_MB
+
+    if isinstance(cap_mb, bool) or not isinstance(cap_mb, int) or not MIN_CAP_MB <= cap_mb <= MAX_CAP_MB:
+        raise ValueError(f"The media cache cap must be a whole number of MiB between {MIN_CAP_MB} and "
+                         f"{MAX_CAP_MB}.")
+    return cap_mb
+
+
+def set_media_cache_cap(store: Any, cap_mb: int) -> tuple[MediaCacheInfo, int, Any]:
+    """Save the cap in the settings and evict least recently used files down to it.
+
+    Returns the cache after eviction, the number of files removed and the :class:`Changes`.
+    """
+    from app.services.changes import Changes
+    from app.services.settings import load_settings, save_settings
+    from app.sync.media import evict
+
+    validate_cap_mb(cap_mb)
+    settings = load_settings(store.data_dir)
+    if settings.media_cache_cap_mb != cap_mb:
+        save_settings(store.data_dir, settings.with_(media_cache_cap_mb=cap_mb))
+    removed = evict(store, cap_mb * 1024**2)
+    return media_cache_info(store), removed, Changes(settings=True)
+
+
+def apply_media_cache_cap(store: Any) -> int:
+    """Evict down to the saved cap (after the settings dialog changed it). Returns files removed."""
+    from app.sync.media import effective_cap_bytes, evict
+
+    return evict(store, effective_cap_bytes(store))

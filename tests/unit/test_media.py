@@ -182,3 +182,246 @@ def test_timeseries_from_csv_file_and_inline_columns(tmp_path: Path) -> None:
         load_timeseries({"time": [0, 1]}, spec, None)
     with pytest.raises(MediaError):
         load_timeseries("missing.csv", spec, str(tmp_path))
+
+
+# -- the offline media cache: what a team has on its Label Studio server -----------------------------------------
+import base64  # noqa: E402
+import json  # noqa: E402
+
+from sqlalchemy import select, update  # noqa: E402
+
+from app.models.schema import MediaCache  # noqa: E402
+from app.sync import media as cache  # noqa: E402
+from tests.unit.sync.test_token_origin import TOKEN, Loopback, Seen  # noqa: E402
+
+PNG2 = b"\x89PNG\r\n\x1a\n" + b"\x02" * 40
+PNG3 = b"\x89PNG\r\n\x1a\n" + b"\x03" * 40
+IMG_CFG = ('<View><Image name="img" value="$image"/><Choices name="c" toName="img"><Choice value="x"/>'
+           '</Choices></View>')
+
+
+def b64(uri: str) -> str:
+    return base64.urlsafe_b64encode(uri.encode()).decode()  # what Label Studio writes (storages/base_models.py)
+
+
+def test_plan_source_for_what_a_team_has() -> None:
+    srv = "https://ls.example.org"
+    up = cache.plan_source("/data/upload/3/a1b2-x.png", srv)
+    assert up and up.fetch_url == srv + "/data/upload/3/a1b2-x.png" and up.aliases == (up.fetch_url,)
+    lf = cache.plan_source("/data/local-files/?d=team/imgs/b.png", srv)
+    assert lf and lf.fetch_url == srv + "/data/local-files/?d=team/imgs/b.png"
+    other = cache.plan_source("https://cdn.example.net/x.png", srv)
+    assert other and other.fetch_url == "https://cdn.example.net/x.png"
+    s3 = cache.plan_source("s3://bucket/dir/c.png", srv, task_id=41, project_id=7)
+    assert s3 and s3.storage_uri == "s3://bucket/dir/c.png"
+    assert s3.fetch_url == f"{srv}/tasks/41/resolve/?fileuri={b64('s3://bucket/dir/c.png')}"
+    assert s3.aliases == ("s3://bucket/dir/c.png", s3.fetch_url)
+    gs = cache.plan_source("gs://b/d.png", srv, task_id=None, project_id=7)
+    assert gs and gs.fetch_url == f"{srv}/projects/7/resolve/?fileuri={b64('gs://b/d.png')}"
+    az = cache.plan_source("azure-blob://container/e.png", srv, task_id=2)
+    assert az and az.storage_uri == "azure-blob://container/e.png"
+    # a resolver link the server wrote into task data (storage connected): same file, found by its URI too
+    link = f"/tasks/41/resolve/?fileuri={b64('s3://bucket/dir/c.png')}"
+    rl = cache.plan_source(link, srv, task_id=41)
+    assert rl and rl.fetch_url == srv + link and rl.storage_uri == "s3://bucket/dir/c.png"
+    # ... on another host (a server with another HOST setting): asked of *this* server, for this task
+    foreign = cache.plan_source(f"http://localhost:8080/tasks/99/presign/?fileuri={b64('s3://bucket/k.png')}",
+                                srv, task_id=41)
+    assert foreign and foreign.fetch_url == f"{srv}/tasks/41/resolve/?fileuri={b64('s3://bucket/k.png')}"
+    for local in ("media/a.png", "file:///x/a.png", "data:image/png;base64,AAAA", "", "ftp://x/a.png"):
+        assert cache.plan_source(local, srv, task_id=1) is None
+    assert cache.storage_uri_of(srv + link) == "s3://bucket/dir/c.png"
+    assert cache.storage_uri_of(f"{srv}/tasks/1/resolve/?fileuri=s3%3A%2F%2Fb%2Fk.png") == "s3://b/k.png"
+    assert cache.storage_uri_of(srv + "/data/upload/1/a.png") is None
+
+
+def test_cache_records_every_url_of_the_same_bytes(store) -> None:
+    a = cache.store_bytes(store, "https://ls.example.org/data/upload/1/a.png", PNG, "image/png")
+    b = cache.store_bytes(store, ["s3://bucket/a.png", "https://ls.example.org/tasks/5/resolve/?fileuri=x"], PNG,
+                          "image/png")
+    assert a == b
+    assert cache.urls_for(store, a) == ["https://ls.example.org/data/upload/1/a.png", "s3://bucket/a.png",
+                                        "https://ls.example.org/tasks/5/resolve/?fileuri=x"]
+    with store.session() as s:
+        assert s.scalar(select(MediaCache.url)) == "https://ls.example.org/data/upload/1/a.png"  # first name kept
+    for ref in ("s3://bucket/a.png", "https://ls.example.org/tasks/5/resolve/?fileuri=x"):
+        assert cache.lookup(store, ref) == cache.path_for(store, a)
+    assert cache.lookup(store, "/data/upload/1/a.png", ["https://ls.example.org"]) == cache.path_for(store, a)
+    assert cache.lookup(store, "/data/upload/1/a.png", ["https://other.example"]) is None
+    assert len(list(cache.media_dir(store).rglob("*"))) == 2  # one folder, one file
+    u = cache.usage(store)
+    assert (u.files, u.bytes, u.urls) == (1, len(PNG), 3)
+
+
+def test_an_older_cache_row_is_found_by_its_url(store) -> None:
+    """Rows written before media_urls existed are brought in (and found) by their one url."""
+    sha = cache.store_bytes(store, "https://ls.example.org/data/upload/9/old.png", PNG, "image/png")
+    with store.engine.begin() as conn:
+        conn.exec_driver_sql("DELETE FROM media_urls")
+    cache._ready.clear()
+    assert cache.lookup(store, "https://ls.example.org/data/upload/9/old.png") == cache.path_for(store, sha)
+    assert cache.urls_for(store, sha) == ["https://ls.example.org/data/upload/9/old.png"]
+
+
+def test_lru_eviction_touches_on_read(store) -> None:
+    shas = [cache.store_bytes(store, f"https://ls.example.org/data/upload/1/{i}.png", PNG + bytes([i]) * 1000,
+                              "image/png") for i in range(3)]
+    with store.transaction() as s:  # fetched in order 0, 1, 2 (0 is the oldest)
+        for i, sha in enumerate(shas):
+            s.execute(update(MediaCache).where(MediaCache.sha256 == sha)
+                      .values(last_used_at=f"2026-01-0{i + 1}T00:00:00.000000Z"))
+    # the reviewer looks at 0: it becomes the most recently used
+    assert cache.lookup(store, "https://ls.example.org/data/upload/1/0.png") is not None
+    size = len(PNG) + 1000
+    assert cache.evict(store, 2 * size) == 1  # evict flushes the noted use first
+    assert cache.lookup(store, "https://ls.example.org/data/upload/1/1.png") is None  # 1 was least recent
+    assert not cache.path_for(store, shas[1]).exists()
+    assert cache.lookup(store, "https://ls.example.org/data/upload/1/0.png") is not None
+    with store.session() as s:
+        assert s.scalar(select(cache.media_urls.c.url).where(cache.media_urls.c.sha256 == shas[1])) is None
+    assert cache.evict(store, 10**9) == 0
+
+
+def test_touch_is_written_off_the_calling_thread(store) -> None:
+    sha = cache.store_bytes(store, "https://ls.example.org/data/upload/1/t.png", PNG, "image/png")
+    with store.transaction() as s:
+        s.execute(update(MediaCache).values(last_used_at="2026-01-01T00:00:00.000000Z"))
+    assert cache.lookup(store, "https://ls.example.org/data/upload/1/t.png") is not None
+    with store.session() as s:  # not written yet: the lookup (on the UI thread) did not wait for a write
+        assert s.get(MediaCache, sha).last_used_at == "2026-01-01T00:00:00.000000Z"
+    import time
+
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with store.session() as s:
+            if s.get(MediaCache, sha).last_used_at > "2026-01-01T00:00:00.000000Z":
+                break
+        time.sleep(0.05)
+    else:
+        raise AssertionError("the use was never recorded")
+
+
+def test_cap_is_a_setting(store) -> None:
+    from app.services.media import media_cache_info, set_media_cache_cap
+    from app.services.settings import load_settings
+
+    assert cache.effective_cap_bytes(store) == 2048 * 1024**2
+    for i in range(4):
+        cache.store_bytes(store, f"https://ls.example.org/data/upload/1/{i}.png", PNG + bytes([i]) * (1024**2),
+                          "image/png")
+    assert media_cache_info(store).files == 4
+    info, removed, changes = set_media_cache_cap(store, 16)
+    assert (info.files, removed, info.cap_mb) == (4, 0, 16) and changes.settings
+    assert load_settings(store.data_dir).media_cache_cap_mb == 16
+    assert cache.effective_cap_bytes(store) == 16 * 1024**2 and cache.effective_cap_bytes(store, 5) == 5
+    assert cache.evict(store, 2 * 1024**2 + 200) == 2
+    with pytest.raises(ValueError, match="between 16"):
+        set_media_cache_cap(store, 3)
+    (store.data_dir / "settings.json").write_text(json.dumps({"media_cache_cap_mb": "lots"}))
+    assert cache.effective_cap_bytes(store) == cache.DEFAULT_CAP_BYTES
+
+
+def _server_project(store, tasks: dict[int, str]) -> tuple[int, list[int]]:
+    from app.models.importer import insert_project
+    from app.models.schema import Task as TaskRow
+    from app.models.store import now_iso
+
+    cfg = parse_config(IMG_CFG)
+    with store.transaction() as s:
+        p = insert_project(s, cfg, "team", media_root=None, server_id=7)
+        rows = [TaskRow(project_id=p.id, server_id=sid, position=i, data={"image": ref}, meta={},
+                        created_at=now_iso(), updated_at=now_iso()) for i, (sid, ref) in enumerate(tasks.items())]
+        s.add_all(rows)
+        s.flush()
+        return p.id, [r.id for r in rows]
+
+
+def test_fetch_uploads_local_files_and_storage_through_the_server(store, monkeypatch) -> None:
+    """Against a loopback server shaped like Label Studio 1.23.2 (io_storages/proxy_api.py, data_import/api.py):
+    uploads and local files need the token; the resolver answers 303 to a presigned link on another origin
+    (fetched without the token), 200 when the storage proxies, 404 with an empty body when no storage connected
+    to the project matches the URI, 424 with JSON when the storage failed to stream."""
+    from app.services.media import resolve_media as resolve
+    from app.sync.client import LSClient
+
+    for k in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
+        monkeypatch.delenv(k, raising=False)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    ls, s3 = Loopback().start(), Loopback().start()
+    try:
+        def authed(body: bytes, ctype: str = "image/png"):
+            def route(seen: Seen):
+                if seen.headers.get("authorization") != f"Token {TOKEN}":
+                    return 401, {"Content-Type": "application/json"}, b'{"detail":"Authentication required"}'
+                return 200, {"Content-Type": ctype}, body
+            return route
+
+        def resolver(seen: Seen):
+            if seen.headers.get("authorization") != f"Token {TOKEN}":
+                return 401, {}, b""
+            q = seen.path.split("fileuri=", 1)
+            if len(q) < 2:
+                return 400, {}, b""
+            uri = base64.urlsafe_b64decode(q[1].encode()).decode()
+            if uri.startswith("s3://bucket/"):  # storage connected with presign=True
+                return 303, {"Location": f"{s3.url}/bucket/{uri.rsplit('/', 1)[1]}?X-Amz-Signature=sig",
+                             "Cache-Control": "no-store, max-age=900"}, b""
+            if uri.startswith("azure-blob://proxied/"):  # presign=False: streamed through the server
+                return 200, {"Content-Type": "image/png", "Accept-Ranges": "bytes"}, PNG3
+            if uri.startswith("s3://broken/"):
+                return 424, {"Content-Type": "application/json"}, json.dumps(
+                    {"error": "Storage stream failed while proxying data", "detail": "NoSuchKey"}).encode()
+            return 404, {}, b""  # no storage connected to the project matches the URI
+
+        ls.routes["/data/upload/1/a.png"] = authed(PNG)
+        ls.routes["/data/upload/1/login.png"] = authed(b"<html>Sign in</html>", "text/html; charset=utf-8")
+        ls.routes["/data/local-files/?d=team/b.png"] = authed(PNG2)
+        ls.routes["/tasks/"] = resolver
+        s3.route("/bucket/c.png", body=PNG3 + b"c", headers={"Content-Type": "image/png"})
+        s3.route("/cdn/x.png", body=PNG + b"x", headers={"Content-Type": "image/png"})
+        refs = {11: "/data/upload/1/a.png", 12: f"{ls.url}/data/local-files/?d=team/b.png",
+                13: "s3://bucket/c.png", 14: "s3://bucket/c.png",  # one file, two tasks: fetched once
+                15: f"/tasks/15/resolve/?fileuri={b64('s3://bucket/c.png')}",  # a link the server wrote
+                16: "gs://nostorage/d.png", 17: "azure-blob://proxied/e.png", 18: "s3://broken/f.png",
+                19: f"{s3.url}/cdn/x.png", 20: "/data/upload/1/login.png", 21: "media/local-only.png"}
+        pid, task_ids = _server_project(store, refs)
+        client = LSClient(ls.url, TOKEN, retries=0, timeout=(2.0, 5.0))
+        rep = cache.fetch_media(store, client, pid, task_ids)
+        assert (rep.fetched, rep.failed) == (5, 3), rep.messages
+        # the token went to the server only; the presigned and CDN origins got none
+        assert s3.auth_headers() == [None, None] and TOKEN not in s3.everything()
+        assert [s.path.split("?")[0] for s in s3.seen].count("/bucket/c.png") == 1
+        for sid in (11, 12, 13, 14, 15, 17, 19):
+            assert cache.lookup(store, refs[sid], [ls.url]) is not None, refs[sid]
+        c_sha = cache.lookup(store, "s3://bucket/c.png").name
+        assert set(cache.urls_for(store, c_sha)) >= {
+            "s3://bucket/c.png", f"{ls.url}/tasks/13/resolve/?fileuri={b64('s3://bucket/c.png')}",
+            f"{ls.url}/tasks/14/resolve/?fileuri={b64('s3://bucket/c.png')}", f"{ls.url}{refs[15]}"}
+        gs_msg = cache.failure_reason("gs://nostorage/d.png")
+        assert gs_msg and "no cloud storage connected" in gs_msg and "404" in gs_msg
+        assert any("424" in m and "NoSuchKey" in m for m in rep.messages)
+        assert any("web page" in m for m in rep.messages)
+        # shown offline through the hook the GUI registers (SyncService.register_media_lookup)
+        unregister = register_cache_lookup(lambda u: (p := cache.lookup(store, u, [ls.url])) and str(p))
+        try:
+            for sid in (11, 13, 15, 17):
+                r = resolve(img(refs[sid]), None)
+                assert r.ok and r.format == "png", (refs[sid], r.error)
+            missing = resolve(img("gs://nostorage/d.png"), None)
+            assert not missing.ok and "Cloud Storage" in (missing.error or "")
+        finally:
+            unregister()
+        # a second pull downloads nothing again
+        before = len(ls.seen)
+        again = cache.fetch_media(store, client, pid, task_ids)
+        assert again.fetched == 0 and again.failed == 3 and len(ls.seen) - before == 3  # only the failures retried
+    finally:
+        ls.stop()
+        s3.stop()
+
+
+def test_storage_uri_message_without_a_fetch() -> None:
+    r = resolve_media(img("s3://bucket/never-fetched.png"), None)
+    assert not r.ok and "Cloud Storage" in (r.error or "") and "s3://bucket/never-fetched.png" in (r.error or "")
+    r = resolve_media(img("/data/upload/3/x.png"), None)
+    assert not r.ok and "offline media cache" in (r.error or "")
