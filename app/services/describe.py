@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from typing import Any
 
 
@@ -58,3 +59,45 @@ def describe_result(result: Iterable[dict[str, Any]] | None) -> list[str]:
         return ["(result not included in the export)"]
     lines = [describe_item(i) for i in result if isinstance(i, dict) and i.get("type") != "relation"]
     return lines or ["(empty result)"]
+
+
+# -- decisions ----------------------------------------------------------------------------------------------
+_VERB = {"accept": "accepted", "fix": "fixed", "reject": "rejected", "escalate": "escalated", "skip": "skipped",
+         "retract": "withdrew a decision on", "resolve": "resolved a conflict on"}
+
+
+def parse_stamp(stamp: str | None) -> datetime | None:
+    """An ISO 8601 time (``...Z``, an offset, or naive = UTC) as an aware UTC datetime; None if unreadable."""
+    if not stamp:
+        return None
+    try:
+        t = datetime.fromisoformat(stamp.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        return None
+    return (t if t.tzinfo else t.replace(tzinfo=UTC)).astimezone(UTC)
+
+
+def ago(stamp: str | None, now: datetime | None = None) -> str:
+    """``just now``, ``5 min ago``, ``2 h ago``, ``3 d ago``, else the date (a time from a clock ahead of
+    ours reads ``just now``, never ``in 3 min``)."""
+    then = parse_stamp(stamp)
+    if then is None:
+        return stamp or "at an unknown time"
+    secs = int(((now or datetime.now(UTC)) - then).total_seconds())
+    if secs < 60:
+        return "just now"
+    if secs < 3600:
+        return f"{secs // 60} min ago"
+    if secs < 86400:
+        return f"{secs // 3600} h ago"
+    if secs < 7 * 86400:
+        return f"{secs // 86400} d ago"
+    return f"on {then:%Y-%m-%d}"
+
+
+def describe_decision(*, who: str, verdict: str, target: str = "this annotation", created_at: str | None = None,
+                      reason: str | None = None, comment: str | None = None, now: datetime | None = None) -> str:
+    """One decision as a sentence, e.g. ``Priya rejected this annotation 2 h ago — Wrong label``."""
+    verb = _VERB.get(verdict, verdict)
+    note = " — ".join(x for x in (reason, comment) if x)
+    return f"{who} {verb} {target} {ago(created_at, now)}" + (f" — {note}" if note else "")

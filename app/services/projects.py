@@ -192,6 +192,20 @@ class ProjectService:
             return tuple(MemberInfo(m.user_id, m.email, member_name(m.email, m.first_name, m.last_name, m.user_id))
                          for m in rows)
 
+    def reviewer_names(self, project_id: int) -> dict[str, str]:
+        """Lower-cased e-mail -> how to call that person in the UI: first + last name from the project's
+        members when the server gave one, else the e-mail itself (reviewers are known by e-mail)."""
+        with self.store.session() as s:
+            rows = s.execute(select(Member.email, Member.first_name, Member.last_name)
+                             .where(Member.project_id == project_id, Member.email.is_not(None))).all()
+        out: dict[str, str] = {}
+        for email, first, last in rows:
+            if not email:
+                continue
+            full = " ".join(p.strip() for p in (first, last) if p and p.strip())
+            out[str(email).strip().lower()] = full or str(email)
+        return out
+
     def task_detail(self, task_id: int) -> TaskDetail:
         # column reads, not ORM entities: this runs once per task shown in review (the hot path)
         with self.store.session() as s:

@@ -5,6 +5,12 @@ key pressed in ``transition`` is swallowed — never doubled. The GUI splits a d
 :meth:`ReviewSession.begin` (UI thread), :meth:`ReviewSession.commit` (worker thread: the durable
 write) and :meth:`ReviewSession.finish` (UI thread: advance); :meth:`decide` does all three at
 once for scripts and tests. The next task is shown only after the decision is committed.
+
+Team review: other reviewers' decisions arrive by a pull as read-only rows (``decisions.origin`` =
+``server``). A task another reviewer already judged is out of the reviewer queue unless
+``show_decided_by_others``; escalations from every reviewer, local or pulled, make the expert queue; the
+task history (:meth:`ReviewSession.task_history`) shows everyone's decisions, and only this store's own
+(``local``) decisions can be undone.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from app.models.schema import Annotation, Task
+from app.models.schema import Annotation, Decision, DecisionSync, Task
 from app.services.changes import NOTHING, Changes
 from app.services.decisions import (
     JUDGEMENTS,
@@ -27,6 +33,7 @@ from app.services.decisions import (
     DecisionService,
     Recorded,
 )
+from app.services.describe import describe_decision, parse_stamp
 from app.services.projects import AnnotationInfo, ProjectService, TaskDetail
 
 ROLES = ("reviewer", "expert")
@@ -47,6 +54,78 @@ class Counters:
     pending_sync: int
     remaining: int
     total: int
+    # tasks of this queue's scope that another reviewer judged (pulled); of those, how many are left out of
+    # the queue (``show_decided_by_others`` off). Their verdicts count as decided either way.
+    decided_by_others: int = 0
+    hidden_by_others: int = 0
+
+
+@dataclass(frozen=True)
+class TeamDecision:
+    """One decision on a task, as history and side-by-side show it: mine or another reviewer's.
+
+    ``origin`` ``server`` = another reviewer's record brought by a pull (read-only here); ``local`` = made
+    in this store (``mine``: the only ones undo applies to). ``reviewer_name`` is the member's name when the
+    server gave one, else the e-mail.
+    """
+
+    uuid: str
+    project_id: int
+    task_id: int
+    annotation_id: int | None
+    prediction_id: int | None
+    verdict: str
+    reason: str | None
+    comment: str | None
+    reviewer: str
+    reviewer_name: str
+    role: str
+    created_at: str
+    origin: str
+    sync_state: str
+    retracted: bool = False
+    retracts: str | None = None
+
+    @property
+    def from_server(self) -> bool:
+        return self.origin == "server"
+
+    @property
+    def mine(self) -> bool:
+        return self.origin == "local"
+
+    def sentence(self, target: str = "this annotation", *, me: str | None = None, now: Any = None) -> str:
+        """``Priya rejected this annotation 2 h ago — Wrong label`` (``You`` for ``me``'s local decisions)."""
+        who = "You" if self.mine and me is not None and self.reviewer.lower() == me.lower() else self.reviewer_name
+        return describe_decision(who=who, verdict=self.verdict, target=target, created_at=self.created_at,
+                                 reason=self.reason, comment=self.comment, now=now)
+
+
+@dataclass(frozen=True)
+class Escalation:
+    """An open escalation: not retracted, no expert verdict on its task after it. Local or pulled."""
+
+    uuid: str
+    project_id: int
+    task_id: int
+    task_server_id: int | None
+    annotation_id: int | None
+    annotation_server_id: int | None
+    reviewer: str
+    reviewer_name: str
+    role: str
+    reason: str | None
+    comment: str | None
+    created_at: str
+    origin: str
+
+    @property
+    def from_server(self) -> bool:
+        return self.origin == "server"
+
+    @property
+    def note(self) -> str:
+        return " — ".join(x for x in (self.reason, self.comment) if x)
 
 
 @dataclass(frozen=True)
@@ -68,13 +147,105 @@ class SessionView:
     task: TaskDetail | None
     focus: int
     verdicts: dict[int, str] = field(default_factory=dict)
-    escalation: DecisionInfo | None = None
+    escalation: Escalation | None = None
     counters: Counters | None = None
+    team: tuple[TeamDecision, ...] = ()  # the task's decisions, everyone's, newest first
+
+
+_TEAM_COLUMNS = (Decision.id, Decision.uuid, Decision.task_id, Decision.annotation_id, Decision.prediction_id,
+                 Decision.verdict, Decision.reason, Decision.comment, Decision.reviewer, Decision.role,
+                 Decision.created_at, Decision.origin, Decision.retracts)
+
+
+def _when(created_at: str | None, row_id: int) -> tuple[float, int]:
+    """Sort key in decision time (pulled rows arrive later than they were made), then arrival order."""
+    t = parse_stamp(created_at)
+    return (t.timestamp() if t is not None else 0.0, row_id)
+
+
+def _name(names: dict[str, str], email: str | None) -> str:
+    if not email:
+        return "someone"
+    return names.get(email.strip().lower(), email)
+
+
+@dataclass(frozen=True)
+class _TeamState:
+    decided_by_others: frozenset[int]  # tasks with a live accept/fix/reject pulled from another reviewer
+    decided_here: frozenset[int]  # tasks with a live accept/fix/reject recorded in this store
+    escalations: dict[int, Escalation]  # task id -> its open escalation
+
+
+def _team_state(projects: ProjectService, project_id: int, names: dict[str, str]) -> _TeamState:
+    """One pass over the project's decisions (column reads): who decided which task, open escalations."""
+    with projects.store.session() as s:
+        rows = s.execute(select(*_TEAM_COLUMNS).where(Decision.project_id == project_id)).all()
+        retracted = {r.retracts for r in rows if r.retracts}
+        others: set[int] = set()
+        here: set[int] = set()
+        timeline = []
+        for r in rows:
+            if r.uuid in retracted or r.verdict == "retract":
+                continue
+            if r.verdict in JUDGEMENTS:
+                (others if r.origin == "server" else here).add(r.task_id)
+                if r.role == "expert":
+                    timeline.append(r)
+            elif r.verdict == "escalate":
+                timeline.append(r)
+        timeline.sort(key=lambda r: _when(r.created_at, r.id))
+        open_: dict[int, Any] = {}
+        for r in timeline:
+            if r.verdict == "escalate":
+                open_[r.task_id] = r
+            else:  # an expert's verdict after the escalation settles it, whoever made either and wherever
+                open_.pop(r.task_id, None)
+        escalations: dict[int, Escalation] = {}
+        if open_:
+            tsid = dict(s.execute(select(Task.id, Task.server_id).where(Task.id.in_(list(open_)))).all())
+            ann_ids = [r.annotation_id for r in open_.values() if r.annotation_id is not None]
+            asid = dict(s.execute(select(Annotation.id, Annotation.server_id)
+                                  .where(Annotation.id.in_(ann_ids))).all()) if ann_ids else {}
+            for tid, r in open_.items():
+                escalations[tid] = Escalation(
+                    uuid=r.uuid, project_id=project_id, task_id=tid, task_server_id=tsid.get(tid),
+                    annotation_id=r.annotation_id, annotation_server_id=asid.get(r.annotation_id),
+                    reviewer=r.reviewer, reviewer_name=_name(names, r.reviewer), role=r.role, reason=r.reason,
+                    comment=r.comment, created_at=r.created_at, origin=r.origin or "local")
+    return _TeamState(frozenset(others), frozenset(here), escalations)
+
+
+def open_escalations(projects: ProjectService, project_id: int) -> tuple[Escalation, ...]:
+    """Open escalations of a project from every reviewer (local or pulled), oldest first."""
+    state = _team_state(projects, project_id, projects.reviewer_names(project_id))
+    return tuple(sorted(state.escalations.values(), key=lambda e: _when(e.created_at, 0)))
+
+
+def task_decisions(projects: ProjectService, task_id: int, names: dict[str, str] | None = None
+                   ) -> tuple[TeamDecision, ...]:
+    """Everyone's decisions on one task (retraction events folded into ``retracted``), newest first."""
+    with projects.store.session() as s:
+        rows = s.execute(select(*_TEAM_COLUMNS, Decision.project_id, DecisionSync.state)
+                         .outerjoin(DecisionSync, DecisionSync.decision_id == Decision.id)
+                         .where(Decision.task_id == task_id)).all()
+    if not rows:
+        return ()
+    if names is None:
+        names = projects.reviewer_names(rows[0].project_id)
+    retracted = {r.retracts for r in rows if r.retracts}
+    return tuple(
+        TeamDecision(uuid=r.uuid, project_id=r.project_id, task_id=r.task_id, annotation_id=r.annotation_id,
+                     prediction_id=r.prediction_id, verdict=r.verdict, reason=r.reason, comment=r.comment,
+                     reviewer=r.reviewer, reviewer_name=_name(names, r.reviewer), role=r.role,
+                     created_at=r.created_at, origin=r.origin or "local", sync_state=r.state or "pending",
+                     retracted=r.uuid in retracted, retracts=r.retracts)
+        for r in sorted(rows, key=lambda r: _when(r.created_at, r.id), reverse=True) if r.verdict != "retract")
 
 
 class ReviewSession:
     def __init__(self, projects: ProjectService, project_id: int, *, reviewer: str, role: str = "reviewer",
-                 queue: QueueFilter | None = None, auto_advance: bool = True) -> None:
+                 queue: QueueFilter | None = None, auto_advance: bool = True,
+                 show_decided_by_others: bool = False) -> None:
         if role not in ROLES:
             raise ValueError(f"role must be one of {ROLES}")
         self.projects = projects
@@ -84,6 +255,7 @@ class ReviewSession:
         self.role = role
         self.queue = queue or QueueFilter()
         self.auto_advance = auto_advance
+        self.show_decided_by_others = show_decided_by_others
         self.state = "idle"
         self.swallowed = 0
         self.index = 0
@@ -92,11 +264,24 @@ class ReviewSession:
         self._shown_at = time.monotonic()
         self._history: list[DecisionInfo] = []  # this session's decisions, oldest first
         self._undone: list[DecisionInfo] = []  # redo stack
+        self._pinned: set[int] = set()  # tasks opened on purpose (re-review): kept in the queue
+        self._team_cache: tuple[int, tuple[TeamDecision, ...]] | None = None
+        self._names: dict[str, str] = {}
+        self._by_others: frozenset[int] = frozenset()
+        self._hidden_by_others = 0
         self.reload()
 
     # -- queue ---------------------------------------------------------------------------------
     def reload(self) -> None:
-        """(Re)build the queue and the verdict state from the store (start, sync, filter change)."""
+        """(Re)build the queue and the verdict state from the store (start, sync, filter change).
+
+        The task on screen stays on screen (same annotation focused) when it is still in the queue.
+        """
+        shown = self._detail.id if self._detail is not None else None
+        shown_ann = self.focused_annotation()
+        keep = set(self._pinned)
+        if shown is not None:
+            keep.add(shown)  # a pull never pulls the task from under the reviewer's eyes
         store = self.projects.store
         with store.session() as s:
             if self.queue.task_ids is not None:
@@ -116,16 +301,33 @@ class ReviewSession:
                 .where(Task.project_id == self.project_id, Annotation.was_cancelled.is_(False),
                        Annotation.deleted.is_(False))
                 .group_by(Annotation.task_id)).all())
-        escalated = self.decisions.open_escalations(self.project_id)
+        self._names = self.projects.reviewer_names(self.project_id)
+        team = _team_state(self.projects, self.project_id, self._names)
+        escalated = team.escalations
+        base = set(ids)
+        self._base_ids = base
+        self._by_others = frozenset(t for t in team.decided_by_others if t in base)
+        self._hidden_by_others = 0
         if self.role == "expert":
-            ids = [t for t in ids if t in escalated]
+            ids = [t for t in ids if t in escalated or t in keep]
+        elif not self.show_decided_by_others and self.queue.task_ids is None:
+            # another reviewer already judged it (and I did not): not mine to do again, unless opened on purpose
+            hide = {t for t in self._by_others if t not in team.decided_here and t not in keep}
+            if hide:
+                ids = [t for t in ids if t not in hide]
+                self._hidden_by_others = len(hide)
         self.task_ids = ids
         self.task_ids_set = set(ids)
         self._escalations = escalated
+        self._team_cache = None
         self._load_verdicts()
         self._recount()
+        if shown is not None and shown in self.task_ids_set:
+            self.index = ids.index(shown)
         self.index = min(self.index, max(len(ids) - 1, 0))
         self._load_current()
+        if shown_ann is not None and self._detail is not None and self._detail.id == shown:
+            self._focus_annotation(shown_ann.id)
 
     def _load_verdicts(self) -> None:
         self._verdicts = self.decisions.effective_verdicts(self.project_id)
@@ -184,6 +386,23 @@ class ReviewSession:
         if task_id in self.task_ids:
             return self.go(self.task_ids.index(task_id))
         return NOTHING
+
+    def open_task(self, task_id: int) -> Changes:
+        """Show this task whatever the queue's filters say (re-review of a conflict, a task picked from the
+        task list): it joins the queue and stays in it for this session. A task outside a drill-down filter
+        opens the whole queue. Unknown or deleted tasks: nothing happens."""
+        if self.state != "idle":
+            return NOTHING
+        if task_id in self.task_ids_set:
+            return self.go_to_task(task_id)
+        self._pinned.add(task_id)
+        if task_id not in self._base_ids and self.queue != QueueFilter():
+            self.queue = QueueFilter()
+        self.reload()
+        if task_id not in self.task_ids_set:
+            self._pinned.discard(task_id)
+            return NOTHING
+        return self.go_to_task(task_id) | Changes(queue=True)
 
     def next(self) -> Changes:
         return self.go(self.index + 1)
@@ -285,6 +504,7 @@ class ReviewSession:
                 return
 
     def _apply(self, infos: Sequence[DecisionInfo]) -> None:
+        self._team_cache = None
         self._apply_verdicts(infos)
         if any(i.verdict == "retract" for i in infos):
             self._recount()
@@ -303,10 +523,15 @@ class ReviewSession:
                     self._ann_task[info.annotation_id] = info.task_id
                 self._verdicts[info.annotation_id] = info.verdict
             elif info.verdict == "escalate":
-                self._escalations[info.task_id] = info
+                self._escalations[info.task_id] = Escalation(
+                    uuid=info.uuid, project_id=info.project_id, task_id=info.task_id,
+                    task_server_id=info.task_server_id, annotation_id=info.annotation_id,
+                    annotation_server_id=info.annotation_server_id, reviewer=info.reviewer,
+                    reviewer_name=_name(self._names, info.reviewer), role=info.role, reason=info.reason,
+                    comment=info.comment, created_at=info.created_at, origin="local")
             elif info.verdict == "retract":
                 self._load_verdicts()
-                self._escalations = self.decisions.open_escalations(self.project_id)
+                self._escalations = _team_state(self.projects, self.project_id, self._names).escalations
         if self.role == "expert":
             for info in infos:
                 if info.verdict in JUDGEMENTS:
@@ -314,13 +539,23 @@ class ReviewSession:
 
     # -- undo / redo -------------------------------------------------------------------------------
     def undo(self, decision_uuid: str | None = None) -> Changes:
-        """Retract the last (or the given) decision of this session and go back to its task."""
+        """Retract the last decision of this session, or the given one, and go back to its task.
+
+        Only decisions made in this store (``origin`` local) can be undone: another reviewer's decision,
+        brought by a pull, raises :class:`DecisionError` saying whose it is. A local decision of an earlier
+        session can be undone by its uuid (picked in the task history).
+        """
         if self.state != "idle":
             self.swallowed += 1
             return NOTHING
         live = [d for d in self._history if d.verdict != "retract" and not self._is_retracted(d.uuid)]
         if decision_uuid is not None:
             live = [d for d in live if d.uuid == decision_uuid]
+            if not live:
+                earlier = self._undoable(decision_uuid)
+                if earlier is None:
+                    return NOTHING
+                live = [earlier]
         if not live:
             return NOTHING
         target = live[-1]
@@ -351,6 +586,24 @@ class ReviewSession:
                 self.focus = i
         return Changes(queue=True)
 
+    def _undoable(self, decision_uuid: str) -> DecisionInfo | None:
+        """A decision outside this session's history that undo may retract; refuses others' decisions."""
+        with self.projects.store.session() as s:
+            row = s.execute(select(Decision.origin, Decision.reviewer, Decision.verdict)
+                            .where(Decision.uuid == decision_uuid, Decision.project_id == self.project_id)).first()
+        if row is None:
+            raise DecisionError("That decision is not in this project.")
+        if row.origin != "local":
+            who = _name(self._names, row.reviewer)
+            raise DecisionError(f"That {row.verdict} is {who}'s, made on another machine and brought by a sync: "
+                                "it is read-only here. Only your own decisions can be undone.")
+        if row.verdict == "retract":
+            return None
+        info = self.decisions.get(decision_uuid)
+        if info.retracted:
+            raise DecisionError("That decision was already undone.")
+        return info
+
     def _is_retracted(self, uuid: str) -> bool:
         return any(d.retracts == uuid for d in self._history)
 
@@ -362,11 +615,25 @@ class ReviewSession:
                for d in self._history if d.verdict != "retract"]
         return tuple(reversed(out[-n:]))
 
+    def task_history(self, task_id: int | None = None) -> tuple[TeamDecision, ...]:
+        """Everyone's decisions on the task (default: the one on screen), newest first; others' are marked
+        ``origin`` = ``server`` and read-only. Cached per task until a decision or a reload."""
+        if task_id is None:
+            if self._detail is None:
+                return ()
+            task_id = self._detail.id
+        if self._team_cache is not None and self._team_cache[0] == task_id:
+            return self._team_cache[1]
+        out = task_decisions(self.projects, task_id, self._names)
+        self._team_cache = (task_id, out)
+        return out
+
     def counters(self) -> Counters:
         made = sum(1 for d in self._history if d.verdict != "retract") - sum(
             1 for d in self._history if d.verdict == "retract")
         pending = self.decisions.pending_count(self.project_id)
-        return Counters(made=made, pending_sync=pending, remaining=self.remaining(), total=len(self.task_ids))
+        return Counters(made=made, pending_sync=pending, remaining=self.remaining(), total=len(self.task_ids),
+                        decided_by_others=len(self._by_others), hidden_by_others=self._hidden_by_others)
 
     def verdicts_for_current(self) -> dict[int, str]:
         d = self._detail
@@ -378,7 +645,13 @@ class ReviewSession:
         d = self._detail
         return SessionView(state=self.state, position=self.index, total=len(self.task_ids), task=d,
                            focus=self.focus, verdicts=self.verdicts_for_current(),
-                           escalation=self._escalations.get(d.id) if d else None, counters=self.counters())
+                           escalation=self._escalations.get(d.id) if d else None, counters=self.counters(),
+                           team=self.task_history())
+
+    def escalations(self) -> tuple[Escalation, ...]:
+        """The open escalations this session knows, oldest first (the expert queue's reasons)."""
+        return tuple(sorted(self._escalations.values(), key=lambda e: _when(e.created_at, 0)))
 
 
-__all__ = ["ReviewSession", "QueueFilter", "Counters", "Pending", "SessionView", "DecisionError"]
+__all__ = ["ReviewSession", "QueueFilter", "Counters", "Pending", "SessionView", "DecisionError", "TeamDecision",
+           "Escalation", "open_escalations", "task_decisions"]
