@@ -218,10 +218,15 @@ class SettingsDialog(QDialog):
         self.auto.setChecked(settings.auto_advance)
         self.preds = QCheckBox("Show model predictions beside the annotations")
         self.preds.setChecked(settings.show_predictions)
+        self.others = QCheckBox("Show tasks other reviewers already decided (brought by a sync)")
+        self.others.setObjectName("showDecidedByOthers")
+        self.others.setToolTip("Off: a task another reviewer judged leaves your reviewer queue")
+        self.others.setChecked(settings.show_decided_by_others)
         form.addRow("Reviewer (email)", self.reviewer)
         form.addRow("Queue", self.role)
         form.addRow("", self.auto)
         form.addRow("", self.preds)
+        form.addRow("", self.others)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
@@ -231,4 +236,5 @@ class SettingsDialog(QDialog):
     def value(self) -> Settings:
         return self.base.with_(reviewer=self.reviewer.text().strip() or self.base.reviewer,
                                role=self.role.currentText(), auto_advance=self.auto.isChecked(),
-                               show_predictions=self.preds.isChecked())
+                               show_predictions=self.preds.isChecked(),
+                               show_decided_by_others=self.others.isChecked())
