@@ -21,7 +21,13 @@ column           dtype      meaning
 
 Duplicated (task, evaluator, control) rows are reduced to the last one.
 
-``ground_truth``: the same columns without ``evaluator`` -- one reference result per (task, control).
+``ground_truth``: the same columns without ``evaluator`` -- one reference result per (task, control) --
+plus an optional ``source_evaluator`` column (str, or ``None``/``NaN``): the evaluator whose own result *is*
+the reference (an accepted annotation, a ground-truth flag on the server, an accepted prediction). That
+(task, evaluator) pair is never scored against the reference -- it is left out of the ``Ground truth``
+column, of accuracy and drift (:mod:`app.metrics.quality`) and of :func:`pair_disagreements` against
+``"Ground truth"`` -- while the evaluator's result keeps counting everywhere else (pairwise agreement with
+the other evaluators, consensus, volume, time). ``None`` when the reference is nobody's own result (a fix).
 
 ``params``: ``{control_name: {attribute: value}}`` -- the control's attributes that matchers read, e.g.
 ``{"sentiment": {"choice": "multiple"}, "quality": {"maxRating": 5}, "bbox": {"average": "precision"}}``.
@@ -76,6 +82,8 @@ GROUND_TRUTH = "Ground truth"
 CONSENSUS = "Consensus"
 AVG = "Avg."
 MODEL_PREFIX = "model:"
+#: optional ground-truth column: the evaluator whose own result is the reference (never scored against it)
+SOURCE_EVALUATOR = "source_evaluator"
 #: controls with at most this many distinct answers use the integer-code fast path
 CATEGORICAL_MAX_CODES = 64
 
@@ -83,6 +91,7 @@ __all__ = [
     "AVG",
     "CONSENSUS",
     "GROUND_TRUTH",
+    "SOURCE_EVALUATOR",
     "AgreementMatrix",
     "agreement_matrices",
     "agreement_matrix",
@@ -240,13 +249,19 @@ def _prepare(
     ev_codes = ev_index.get_indexer(sub["evaluator"])
     ann_codes = codes[: len(results)]
     gt_by_task = np.full(len(task_index), -1, np.int64)
+    src_by_task = np.full(len(task_index), -1, np.int64)  # evaluator whose own result is the reference
     if gt is not None and len(gt):
         gt_tasks = task_index.get_indexer(gt["task"])
         ok = gt_tasks >= 0
         gt_by_task[gt_tasks[ok]] = codes[len(results) :][ok]
+        src = _source_codes(gt, ev_index)
+        src_by_task[gt_tasks[ok]] = src[ok]
     order = np.argsort(task_codes, kind="stable")
     task_codes, ev_codes, ann_codes = task_codes[order], ev_codes[order], ann_codes[order]
     frame_index = sub.index.to_numpy()[order]
+    gt_code = gt_by_task[task_codes] if len(task_codes) else np.zeros(0, np.int64)
+    if len(task_codes):
+        gt_code = np.where(src_by_task[task_codes] == ev_codes, -1, gt_code)  # no self-scoring
 
     if ctype == "number" and get_matcher(ctype) is _BUILTIN["number"] and not p.get("scale"):
         from app.metrics.matching import numeric_scale
@@ -268,7 +283,7 @@ def _prepare(
         ev=ev_codes,
         code=ann_codes.astype(np.int64),
         frame_index=frame_index,
-        gt_code=gt_by_task[task_codes] if len(task_codes) else np.zeros(0, np.int64),
+        gt_code=gt_code,
         reps=reps,
         n_codes=K,
         rep_digests=list(uniq) if by_digest else None,
@@ -283,6 +298,14 @@ def _prepare(
 
             p["scale"] = numeric_scale("rating", p)
     return ctl
+
+
+def _source_codes(ground_truth: pd.DataFrame, ev_index: pd.Index) -> np.ndarray:
+    """Per ground-truth row: the code of the evaluator whose own result is the reference, or -1."""
+    if SOURCE_EVALUATOR not in ground_truth.columns:
+        return np.full(len(ground_truth), -1, np.int64)
+    names = ground_truth[SOURCE_EVALUATOR].astype(object).where(ground_truth[SOURCE_EVALUATOR].notna(), None)
+    return np.asarray(ev_index.get_indexer(names.to_numpy()), dtype=np.int64)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -511,9 +534,16 @@ def _overall(
     t = task_index.get_indexer(pres["task"])
     e = ev_index.get_indexer(pres["evaluator"])
     gt_tasks = np.zeros(len(task_index), bool)
+    scored = np.ones(len(t), bool)
     if ground_truth is not None and len(ground_truth):
-        gt_tasks[task_index.get_indexer(ground_truth["task"])] = True
-    gt_cnt = np.bincount(e, weights=gt_tasks[t], minlength=E).astype(np.int64)
+        gt_t = task_index.get_indexer(ground_truth["task"])
+        gt_tasks[gt_t] = True
+        src = _source_codes(ground_truth, ev_index)
+        own = (gt_t >= 0) & (src >= 0)
+        if own.any():  # a pair whose result is the reference shares no scored task with it
+            own_keys = np.unique(gt_t[own].astype(np.int64) * E + src[own])
+            scored = ~np.isin(t.astype(np.int64) * E + e, own_keys)
+    gt_cnt = np.bincount(e, weights=gt_tasks[t] & scored, minlength=E).astype(np.int64)
     if mode == "pairwise":
         if E * E <= CONFUSION_CELL_LIMIT:
             shared = pair_confusion(t, e, np.zeros_like(e), E, 1)[:, :, 0, 0]
@@ -639,6 +669,8 @@ def pair_disagreements(
             raise ValueError("ground_truth is required to compare with 'Ground truth'")
         ref = ground_truth if control is None else ground_truth[ground_truth["control"] == control]
         right = ref.drop_duplicates(["task", "control"], keep="last")
+        if SOURCE_EVALUATOR in right.columns:  # a's own result as the reference is no comparison
+            right = right[right[SOURCE_EVALUATOR].astype(object) != a]
     else:
         right = sel[sel["evaluator"] == b].drop_duplicates(["task", "control"], keep="last")
     m = left[["task", "control", "type", "result"]].merge(

@@ -5,6 +5,10 @@ Inputs follow the contract of :mod:`app.metrics.matrix` (``annotations``, ``grou
 columns ``evaluator`` (whose annotation was judged) and ``verdict`` (``accept``, ``fix``, ``reject``,
 ``escalate``, ``skip``) holding the *effective* decisions (retracted ones removed).
 
+An evaluator is never scored against a reference that is its own result (``source_evaluator`` of the
+ground-truth frame, see :mod:`app.metrics.matrix`): that task is out of its accuracy and drift, and still in
+its volume, agreement, speed and entropy.
+
 Scores are pooled over controls: every (task, control) a pair shares is one comparison, so agreement
 is overlap-weighted (evaluators who share more work weigh more).
 """
