@@ -419,9 +419,12 @@ class LSClient:
                         raise NotFoundError(f"Media not found: {urlsplit(absolute).path}", status=404)
                     if status in (401, 403):
                         raise AuthError(f"The media server refused access ({status}).", status=status)
-                    if status >= 400:
+                    if status >= 500 or status == 429:
                         raise ServerError(f"Media download failed ({status}): {_detail(resp)[:200]}",
                                           status=status)
+                    if status >= 400:
+                        raise RequestError(f"Media download refused ({status}): {_detail(resp)[:200]}",
+                                           status=status)
                     length = resp.headers.get("Content-Length")
                     if length and length.isdigit() and int(length) > max_bytes:
                         raise RequestError(f"Media file larger than the cache limit ({max_bytes} bytes).")
