@@ -227,6 +227,18 @@ class SettingsDialog(QDialog):
         form.addRow("", self.auto)
         form.addRow("", self.preds)
         form.addRow("", self.others)
+        # offline media cache cap (least recently used files beyond it are removed; also `reviewdesk media`)
+        from PySide6.QtWidgets import QSpinBox
+
+        self.media_cap = QSpinBox()
+        self.media_cap.setObjectName("mediaCacheCap")
+        self.media_cap.setRange(16, 1024 * 1024)
+        self.media_cap.setSingleStep(256)
+        self.media_cap.setSuffix(" MiB")
+        self.media_cap.setValue(settings.media_cache_cap_mb)
+        self.media_cap.setToolTip("Pulled images and audio are kept for offline review up to this size; the least "
+                                  "recently viewed files are removed first.")
+        form.addRow("Offline media cache", self.media_cap)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
@@ -237,4 +249,5 @@ class SettingsDialog(QDialog):
         return self.base.with_(reviewer=self.reviewer.text().strip() or self.base.reviewer,
                                role=self.role.currentText(), auto_advance=self.auto.isChecked(),
                                show_predictions=self.preds.isChecked(),
-                               show_decided_by_others=self.others.isChecked())
+                               show_decided_by_others=self.others.isChecked(),
+                               media_cache_cap_mb=self.media_cap.value())
