@@ -543,3 +543,32 @@ def apply_media_cache_cap(store: Any) -> int:
     from app.sync.media import effective_cap_bytes, evict
 
     return evict(store, effective_cap_bytes(store))
+
+
+def fetch_project_media(store: Any, project_id: int, *, client_factory: Any = None,
+                        cancel: threading.Event | None = None) -> Any:
+    """Fetch the media of every task of a pulled project that is not cached yet (a pull fetches only the
+    media of tasks it changed: this retries the rest, e.g. after a storage was connected on the server).
+
+    Returns :class:`app.sync.media.MediaFetchReport` (``messages`` say why a file is not available).
+    Raises ``LookupError`` for a project that did not come from a server.
+    """
+    from sqlalchemy import select
+
+    from app.models.schema import Project, Server, Task
+    from app.services.sync import SyncService
+    from app.sync.media import fetch_media
+
+    with store.session() as s:
+        project = s.get(Project, project_id)
+        if project is None:
+            raise LookupError(f"No project {project_id}.")
+        server = s.get(Server, project.server_ref) if project.server_ref is not None else None
+        if server is None:
+            raise LookupError(f"Project {project_id} was not pulled from a server; its media are local files.")
+        ids = list(s.scalars(select(Task.id).where(Task.project_id == project_id, Task.deleted.is_(False))))
+    svc = SyncService(store, client_factory=client_factory) if client_factory else SyncService(store)
+    client = svc.client(server)
+    if cancel is not None:
+        client.cancel_event = cancel
+    return fetch_media(store, client, project_id, ids, cancel=cancel)

@@ -68,12 +68,15 @@ _side = MetaData()
 media_urls = Table(
     "media_urls", _side,
     Column("url", String, primary_key=True),
-    Column("sha256", String, nullable=False),  # REFERENCES media_cache ON DELETE CASCADE (in the DDL)
+    Column("sha256", String, nullable=False),
     Column("seen_at", String, nullable=False),
 )
+# No foreign key on purpose: a later batch migration that rebuilds media_cache (drop + rename, with
+# foreign_keys=ON) would cascade-delete every name. Eviction deletes the names itself; reads join media_cache,
+# so a stray name never resolves to a file that is gone.
 _URL_DDL = (
-    "CREATE TABLE IF NOT EXISTS media_urls (url VARCHAR NOT NULL PRIMARY KEY, sha256 VARCHAR NOT NULL "
-    "REFERENCES media_cache (sha256) ON DELETE CASCADE, seen_at VARCHAR NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS media_urls (url VARCHAR NOT NULL PRIMARY KEY, sha256 VARCHAR NOT NULL, "
+    "seen_at VARCHAR NOT NULL)",
     "CREATE INDEX IF NOT EXISTS ix_media_urls_sha256 ON media_urls (sha256)",
     "INSERT OR IGNORE INTO media_urls (url, sha256, seen_at) SELECT url, sha256, fetched_at FROM media_cache",
 )
@@ -82,14 +85,22 @@ _ready_lock = threading.Lock()
 
 
 def ensure_url_index(store: Store) -> None:
-    """Create ``media_urls`` (once per store and process) and bring in the URL of every older cache row."""
+    """Create ``media_urls`` when the store has none yet, bringing in the URL of every existing cache row.
+
+    Checked once per store and process, with a read: when the table exists nothing is written (a first cache
+    lookup on the UI thread never waits for a pull's write lock).
+    """
     key = (id(store.engine), str(store.path))
     with _ready_lock:
         if key in _ready:
             return
-        with store.engine.begin() as conn:
-            for stmt in _URL_DDL:
-                conn.execute(text(stmt))
+        with store.engine.connect() as conn:
+            exists = conn.execute(text("SELECT 1 FROM sqlite_master WHERE type='table' AND name='media_urls'"
+                                       )).first() is not None
+        if not exists:
+            with store.engine.begin() as conn:
+                for stmt in _URL_DDL:
+                    conn.execute(text(stmt))
         _ready.add(key)
 
 

@@ -257,10 +257,16 @@ def test_an_older_cache_row_is_found_by_its_url(store) -> None:
     """Rows written before media_urls existed are brought in (and found) by their one url."""
     sha = cache.store_bytes(store, "https://ls.example.org/data/upload/9/old.png", PNG, "image/png")
     with store.engine.begin() as conn:
-        conn.exec_driver_sql("DELETE FROM media_urls")
+        conn.exec_driver_sql("DROP TABLE media_urls")  # a store from before the side table
     cache._ready.clear()
     assert cache.lookup(store, "https://ls.example.org/data/upload/9/old.png") == cache.path_for(store, sha)
-    assert cache.urls_for(store, sha) == ["https://ls.example.org/data/upload/9/old.png"]
+    with store.session() as s:
+        assert s.execute(select(cache.media_urls.c.url, cache.media_urls.c.sha256)).all() == [
+            ("https://ls.example.org/data/upload/9/old.png", sha)]
+    # a name whose bytes are gone (e.g. rows removed by another tool) never resolves
+    with store.engine.begin() as conn:
+        conn.exec_driver_sql("DELETE FROM media_cache")
+    assert cache.lookup(store, "https://ls.example.org/data/upload/9/old.png") is None
 
 
 def test_lru_eviction_touches_on_read(store) -> None:
@@ -425,3 +431,39 @@ def test_storage_uri_message_without_a_fetch() -> None:
     assert not r.ok and "Cloud Storage" in (r.error or "") and "s3://bucket/never-fetched.png" in (r.error or "")
     r = resolve_media(img("/data/upload/3/x.png"), None)
     assert not r.ok and "offline media cache" in (r.error or "")
+
+
+def test_media_command_fetches_what_a_pull_left_and_sets_the_cap(store, data_dir, monkeypatch, capsys) -> None:
+    """``reviewdesk media --fetch PROJECT`` retries every missing file of a pulled project and says why one is
+    not available; ``--cap-mb`` saves the cap and evicts at once."""
+    from app.cli import main
+    from app.models.schema import Project, Server
+    from app.models.store import now_iso
+
+    for k in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
+        monkeypatch.delenv(k, raising=False)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    monkeypatch.setenv("REVIEWDESK_TOKEN", TOKEN)
+    import keyring
+
+    monkeypatch.setattr(keyring, "get_password", lambda *_a: None)
+    ls = Loopback().start()
+    try:
+        ls.route("/data/upload/1/a.png", body=PNG, headers={"Content-Type": "image/png"})
+        pid, _ids = _server_project(store, {31: "/data/upload/1/a.png", 32: "s3://nostorage/z.png"})
+        with store.transaction() as s:
+            srv = Server(url=ls.url, created_at=now_iso())
+            s.add(srv)
+            s.flush()
+            s.get(Project, pid).server_ref = srv.id
+        store.close()
+        code = main(["--data-dir", str(data_dir), "media", "--fetch", str(pid), "--json"])
+        out = json.loads(capsys.readouterr().out)
+        assert code == 1 and out["fetch"]["fetched"] == 1 and out["fetch"]["failed"] == 1
+        assert "no cloud storage connected" in out["fetch"]["messages"][0] and out["files"] == 1
+        assert ls.auth_headers()[0] == f"Token {TOKEN}"
+        assert main(["--data-dir", str(data_dir), "media", "--cap-mb", "64"]) == 0
+        assert "of 64 MiB cap" in capsys.readouterr().out
+        assert main(["--data-dir", str(data_dir), "media", "--fetch", "999"]) == 1
+    finally:
+        ls.stop()
