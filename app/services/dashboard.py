@@ -1,13 +1,17 @@
 """Assemble metric frames from the store and compute the QA dashboard's numbers (Qt-free).
 
 Frames follow the input contract of :mod:`app.metrics.matrix`: one row per (task, evaluator, control).
-Evaluators are annotators (by e-mail or name) and model versions (``model:<version>``). Annotations
-flagged ``ground_truth`` on the server, and decisions folded into ground truth, form the reference
-column; they are not scored as an evaluator.
+Evaluators are annotators (by e-mail or name) and model versions (``model:<version>``). The reference of a
+task is its adjudicated result (an accept or fix folded into ground truth, made here or pulled), else an
+annotation flagged ``ground_truth`` on the server. An annotation (or prediction) that is the reference stays
+an evaluator -- pairwise agreement, volume, time -- but is never scored against itself; the annotations a
+ReviewDesk fix creates on the server are no evaluator. So the same decisions give the same numbers before a
+push and after the pull that brings them back (DESIGN.md section 7; ``_build_frames``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 from collections.abc import Callable, Mapping
@@ -20,6 +24,7 @@ from sqlalchemy import select, text
 
 from app.metrics import (
     GROUND_TRUTH,
+    SOURCE_EVALUATOR,
     AgreementMatrix,
     agreement_matrices,
     annotator_quality,
@@ -28,9 +33,10 @@ from app.metrics import (
     task_agreement,
 )
 from app.models.config import LabelingConfig, parse_config
-from app.models.schema import Decision, Project
+from app.models.schema import Project
 from app.models.store import Store
 from app.services.projects import member_name
+from app.sync.records import META_KEY, meta_records
 
 MODEL_PREFIX = "model:"
 MIN_OVERLAP = 5  # cells with fewer shared tasks are greyed out
@@ -71,11 +77,17 @@ def _params(cfg: LabelingConfig) -> dict[str, dict[str, Any]]:
 
 
 def data_version(store: Store, project_id: int) -> tuple[Any, ...]:
-    """Cheap fingerprint of everything the dashboard reads (changes when decisions or a sync land)."""
+    """Cheap fingerprint of everything the dashboard reads (changes when decisions or a sync land).
+
+    Besides annotations, predictions, decisions and ground truth: ground-truth flags, task meta (other
+    reviewers' decision records name the annotations their fixes created), the delivery effects of this
+    store's decisions (the flags and annotations its pushes created) and members (evaluator names).
+    Element 0 stays the annotation count.
+    """
     with store.session() as s:
         conn = s.connection()
         ann = conn.execute(text(
-            "SELECT count(*), max(a.id), max(a.updated_at), sum(a.deleted) FROM annotations a "
+            "SELECT count(*), max(a.id), max(a.updated_at), sum(a.deleted), sum(a.ground_truth) FROM annotations a "
             "JOIN tasks t ON t.id = a.task_id WHERE t.project_id = :p AND t.deleted = 0"), {"p": project_id}).one()
         pred = conn.execute(text(
             "SELECT count(*), max(p.id) FROM predictions p JOIN tasks t ON t.id = p.task_id "
@@ -83,7 +95,16 @@ def data_version(store: Store, project_id: int) -> tuple[Any, ...]:
         dec = conn.execute(text("SELECT max(id) FROM decisions WHERE project_id = :p"), {"p": project_id}).scalar()
         gt = conn.execute(text("SELECT max(g.id) FROM ground_truth g JOIN tasks t ON t.id = g.task_id "
                                "WHERE t.project_id = :p"), {"p": project_id}).scalar()
-        return (*tuple(ann), *tuple(pred), dec, gt)
+        meta = conn.execute(text(
+            "SELECT max(updated_at), count(*), total(length(meta)) FROM tasks WHERE project_id = :p AND deleted = 0 "
+            "AND instr(meta, :k) > 0"), {"p": project_id, "k": META_KEY}).one()
+        eff = conn.execute(text(
+            "SELECT max(ds.updated_at), total(length(ds.effect)) FROM decision_sync ds "
+            "JOIN decisions d ON d.id = ds.decision_id WHERE d.project_id = :p"), {"p": project_id}).one()
+        mem = hashlib.sha1(repr(conn.execute(text(  # noqa: S324 - a fingerprint, not security
+            "SELECT user_id, email, first_name, last_name FROM members WHERE project_id = :p ORDER BY id"),
+            {"p": project_id}).all()).encode(), usedforsecurity=False).hexdigest()
+        return (*tuple(ann), *tuple(pred), dec, gt, *tuple(meta), *tuple(eff), mem)
 
 
 _CACHE: dict[tuple[str, int], ProjectFrames] = {}
@@ -104,8 +125,75 @@ def load_frames(store: Store, project_id: int, *, progress: Callable[[int], None
     return frames
 
 
+def _json(raw: Any) -> Any:
+    return json.loads(raw) if isinstance(raw, str) else raw
+
+
+def _sid(v: Any) -> int | None:
+    try:
+        return int(v) if v is not None and not isinstance(v, bool) else None
+    except (TypeError, ValueError):
+        return None
+
+
+@dataclass
+class _SyncFacts:
+    """What the sync left in the store that decides who is an evaluator and which flag is a reference."""
+
+    retracted: set[str]  # decision UUIDs undone (local retractions and retract records in task meta)
+    fix_annotations: set[tuple[int, int]]  # (task, server id): reviewer annotations a push created
+    # (task, server id) of such an annotation -> server id of the prediction its accept copied (the model is
+    # then the reference's own evaluator)
+    fix_of_prediction: dict[tuple[int, int], int]
+    own_flags: set[tuple[int, int]]  # (task, server id): ground-truth flags this store's pushes set
+    decisions: dict[str, tuple[str, int | None, int | None]]  # uuid -> (verdict, annotation id, prediction id)
+
+
+def _sync_facts(conn: Any, project_id: int) -> _SyncFacts:
+    facts = _SyncFacts(set(), set(), {}, set(), {})
+    for uuid, tid, aid, pid, verdict, retracts, effect in conn.execute(text(
+            "SELECT d.uuid, d.task_id, d.annotation_id, d.prediction_id, d.verdict, d.retracts, ds.effect "
+            "FROM decisions d LEFT JOIN decision_sync ds ON ds.decision_id = d.id WHERE d.project_id = :p"),
+            {"p": project_id}):
+        facts.decisions[uuid] = (verdict, aid, pid)
+        if retracts is not None:
+            facts.retracted.add(retracts)
+        eff = _json(effect)
+        if isinstance(eff, dict):
+            fix = _sid(eff.get("fix_annotation"))
+            if fix is not None:
+                facts.fix_annotations.add((tid, fix))
+                facts.own_flags.add((tid, fix))
+            flagged = _sid(eff.get("ground_truth"))
+            if flagged is not None:
+                facts.own_flags.add((tid, flagged))
+    for tid, meta in conn.execute(text(  # other reviewers' records come with the pulled task meta
+            "SELECT id, meta FROM tasks WHERE project_id = :p AND deleted = 0 AND instr(meta, :k) > 0"),
+            {"p": project_id, "k": META_KEY}):
+        for r in meta_records(_json(meta)):
+            fix = _sid(r.get("fix_annotation"))
+            if fix is not None:
+                facts.fix_annotations.add((tid, fix))
+                pred = _sid(r.get("prediction"))
+                if r.get("verdict") == "accept" and pred is not None:
+                    facts.fix_of_prediction[(tid, fix)] = pred
+            if r.get("verdict") == "retract" and isinstance(r.get("retracts"), str):
+                facts.retracted.add(r["retracts"])
+    return facts
+
+
 def _build_frames(store: Store, project_id: int, version: tuple[Any, ...],
                   progress: Callable[[int], None] | None) -> ProjectFrames:
+    """Frames for the engine, with the reference of each task and whose own result it is (DESIGN.md section 7).
+
+    Reference: the latest non-retracted ``ground_truth`` row (a local or pulled accept/fix), else the latest
+    annotation flagged ``ground_truth`` on the server -- except flags this store's own pushes set: those stand
+    for a local decision, whose ground-truth row (or its retraction, or a project that does not fold) decides.
+    An annotation that is the reference keeps its evaluator (pairwise agreement, volume, time) and is only
+    kept out of the comparison with itself (``source_evaluator`` of the ground-truth frame). The reviewer
+    annotations a fix (or an accepted prediction) creates on the server are the reference, never an evaluator.
+    Decisions of every origin (local, and other reviewers' pulled from the server) count in the rates.
+    """
     with store.session() as s:
         xml = s.scalar(select(Project.label_config).where(Project.id == project_id))
         if xml is None:
@@ -119,27 +207,34 @@ def _build_frames(store: Store, project_id: int, version: tuple[Any, ...],
                 "SELECT user_id, email, first_name, last_name FROM members WHERE project_id = :p"), {"p": project_id}):
             if uid is not None:
                 members[uid] = member_name(email, first, last, uid)
+        facts = _sync_facts(conn, project_id)
         rows_task: list[int] = []
         rows_ev: list[str] = []
         rows_ctl: list[str] = []
         rows_res: list[list[Any]] = []
         rows_lead: list[float] = []
         rows_at: list[str | None] = []
-        gt_flag: dict[int, list[Any]] = {}
+        # task -> (flagged result, its evaluator, server id of the prediction it copies)
+        gt_flag: dict[int, tuple[list[Any], str | None, int | None]] = {}
         ann_ev: dict[int, str] = {}
+        ann_result: dict[int, Any] = {}
         n = 0
         q = conn.execute(text(
-            "SELECT a.id, a.task_id, a.completed_by, a.result, a.lead_time, a.created_at, a.ground_truth "
-            "FROM annotations a JOIN tasks t ON t.id = a.task_id "
+            "SELECT a.id, a.task_id, a.server_id, a.completed_by, a.result, a.lead_time, a.created_at, "
+            "a.ground_truth FROM annotations a JOIN tasks t ON t.id = a.task_id "
             "WHERE t.project_id = :p AND t.deleted = 0 AND a.was_cancelled = 0 AND a.deleted = 0 ORDER BY a.id"),
             {"p": project_id})
-        for aid, tid, uid, raw, lead, at, is_gt in q:
-            result = json.loads(raw) if isinstance(raw, str) else (raw or [])
-            if is_gt:
-                gt_flag[tid] = result
-                continue
-            ev = members.get(uid) or (f"user #{uid}" if uid is not None else "unknown")
+        for aid, tid, sid, uid, raw, lead, at, is_gt in q:
+            result = _json(raw) or []
+            key = (tid, sid)
+            evaluator = sid is None or key not in facts.fix_annotations
+            ev = (members.get(uid) or (f"user #{uid}" if uid is not None else "unknown")) if evaluator else None
+            if is_gt and key not in facts.own_flags:
+                gt_flag[tid] = (result, ev, facts.fix_of_prediction.get(key))
+            if ev is None:
+                continue  # a reviewer's fix on the server: the reference itself, not an evaluator
             ann_ev[aid] = ev
+            ann_result[aid] = result
             by_ctl: dict[str, list[Any]] = {c: [] for c in controls}
             for item in result:
                 if isinstance(item, dict):
@@ -156,44 +251,59 @@ def _build_frames(store: Store, project_id: int, version: tuple[Any, ...],
             n += 1
             if progress and n % 50_000 == 0:
                 progress(n)
-        for tid, mv, raw, at in conn.execute(text(
-                "SELECT p.task_id, p.model_version, p.result, p.created_at FROM predictions p "
+        pred_ev: dict[int, str] = {}
+        pred_sid_ev: dict[tuple[int, int], str] = {}
+        for prid, tid, psid, mv, raw, at in conn.execute(text(
+                "SELECT p.id, p.task_id, p.server_id, p.model_version, p.result, p.created_at FROM predictions p "
                 "JOIN tasks t ON t.id = p.task_id WHERE t.project_id = :p AND t.deleted = 0 "
                 "AND p.result IS NOT NULL ORDER BY p.id"), {"p": project_id}):
-            result = json.loads(raw) if isinstance(raw, str) else (raw or [])
+            result = _json(raw) or []
+            ev = f"{MODEL_PREFIX}{mv or 'unversioned'}"
+            pred_ev[prid] = ev
+            if psid is not None:
+                pred_sid_ev[(tid, psid)] = ev
             by_ctl = {}
             for item in result:
                 if isinstance(item, dict) and item.get("from_name") in ctype:
                     by_ctl.setdefault(item["from_name"], []).append(item)
             for c, items in by_ctl.items():  # a model is scored only on the controls it predicts
                 rows_task.append(tid)
-                rows_ev.append(f"{MODEL_PREFIX}{mv or 'unversioned'}")
+                rows_ev.append(ev)
                 rows_ctl.append(c)
                 rows_res.append(items)
                 rows_lead.append(np.nan)
                 rows_at.append(at)
         # adjudicated ground truth (latest non-retracted decision fold) wins over server flags
-        retracted = set(s.scalars(select(Decision.retracts).where(Decision.project_id == project_id,
-                                                                  Decision.retracts.is_not(None))))
-        adjudicated: dict[int, list[Any]] = {}
-        for tid, raw, duuid in conn.execute(text(
-                "SELECT g.task_id, g.result, g.decision_uuid FROM ground_truth g JOIN tasks t ON t.id = g.task_id "
-                "WHERE t.project_id = :p ORDER BY g.id"), {"p": project_id}):
-            if duuid is None or duuid not in retracted:
-                adjudicated[tid] = json.loads(raw) if isinstance(raw, str) else raw
-        reference = {**gt_flag, **adjudicated}
+        retracted = facts.retracted
+        adjudicated: dict[int, tuple[list[Any], str | None]] = {}
+        for tid, raw, aid, duuid in conn.execute(text(
+                "SELECT g.task_id, g.result, g.annotation_id, g.decision_uuid FROM ground_truth g "
+                "JOIN tasks t ON t.id = g.task_id WHERE t.project_id = :p ORDER BY g.id"), {"p": project_id}):
+            if duuid is not None and duuid in retracted:
+                continue
+            result = _json(raw)
+            verdict, d_ann, d_pred = facts.decisions.get(duuid, (None, aid, None)) if duuid else (None, aid, None)
+            source: str | None = None
+            if verdict == "accept":  # the accepted annotation (or prediction) is the reference itself
+                source = ann_ev.get(d_ann) if d_ann is not None else pred_ev.get(d_pred)  # type: ignore[arg-type]
+            elif verdict is None and aid is not None and _same(ann_result.get(aid), result):
+                source = ann_ev.get(aid)  # no decision known: the source annotation, when it is the reference
+            adjudicated[tid] = (result, source)
+        flagged = {tid: (result, pred_sid_ev.get((tid, psid)) if psid is not None else ev)
+                   for tid, (result, ev, psid) in gt_flag.items()}
+        reference = {**flagged, **adjudicated}
         gt_rows = []
-        for tid, result in reference.items():
+        for tid, (result, source) in reference.items():
             for c in controls:
                 items = [i for i in (result or []) if isinstance(i, dict) and i.get("from_name") == c]
-                gt_rows.append((tid, c, ctype[c], items))
+                gt_rows.append((tid, c, ctype[c], items, source))
         dec_rows = []
         verdicts: dict[int, str] = {}
         for aid, verdict, uid in conn.execute(text(
                 "SELECT annotation_id, verdict, uuid FROM decisions WHERE project_id = :p "
-                "AND annotation_id IS NOT NULL AND verdict IN ('accept','fix','reject') ORDER BY id"),
+                "AND annotation_id IS NOT NULL AND verdict IN ('accept','fix','reject') ORDER BY created_at, id"),
                 {"p": project_id}):
-            if uid not in retracted:
+            if uid not in retracted:  # any origin: this store's and other reviewers' decisions alike
                 verdicts[aid] = verdict
         for aid, verdict in verdicts.items():
             if aid in ann_ev:
@@ -203,12 +313,18 @@ def _build_frames(store: Store, project_id: int, version: tuple[Any, ...],
                         "result": rows_res, "lead_time": np.asarray(rows_lead, dtype=float),
                         "created_at": pd.to_datetime(pd.Series(rows_at, dtype="object"), utc=True,
                                                      errors="coerce", format="ISO8601")})
-    gt = pd.DataFrame(gt_rows, columns=["task", "control", "type", "result"])
+    gt = pd.DataFrame(gt_rows, columns=["task", "control", "type", "result", SOURCE_EVALUATOR])
     dec = pd.DataFrame(dec_rows, columns=["evaluator", "verdict"])
     return ProjectFrames(ann, gt, _params(cfg), dec, tuple(controls), members, version)
 
 
-CACHE_FORMAT = 2
+def _same(a: Any, b: Any) -> bool:
+    if a is None or b is None:
+        return False
+    return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+
+
+CACHE_FORMAT = 3  # 3: references are evaluators too (no self-scoring), fix annotations are not
 
 
 def _cache_path(store: Store, project_id: int, mode: str) -> Any:
