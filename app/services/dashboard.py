@@ -151,15 +151,15 @@ class _SyncFacts:
 
 def _sync_facts(conn: Any, project_id: int) -> _SyncFacts:
     facts = _SyncFacts(set(), set(), {}, set(), {})
-    for uuid, tid, aid, pid, verdict, retracts, effect in conn.execute(text(
-            "SELECT d.uuid, d.task_id, d.annotation_id, d.prediction_id, d.verdict, d.retracts, ds.effect "
+    for uuid, tid, aid, pid, verdict, retracts, origin, effect in conn.execute(text(
+            "SELECT d.uuid, d.task_id, d.annotation_id, d.prediction_id, d.verdict, d.retracts, d.origin, ds.effect "
             "FROM decisions d LEFT JOIN decision_sync ds ON ds.decision_id = d.id WHERE d.project_id = :p"),
             {"p": project_id}):
         facts.decisions[uuid] = (verdict, aid, pid)
         if retracts is not None:
             facts.retracted.add(retracts)
         eff = _json(effect)
-        if isinstance(eff, dict):
+        if isinstance(eff, dict) and (origin or "local") == "local":  # what this store's pushes did
             fix = _sid(eff.get("fix_annotation"))
             if fix is not None:
                 facts.fix_annotations.add((tid, fix))

@@ -487,11 +487,15 @@ def _pull_into(src: Store, src_pid: int, dst: Store, dst_pid: int, *, fold: bool
             for r in records:
                 ann = local.get((t_id, r.get("annotation")))
                 fix = local.get((t_id, r.get("fix_annotation")))
-                s.add(Decision(uuid=r["uuid"], project_id=dst_pid, task_id=t_id, annotation_id=ann.id if ann else None,
-                               prediction_id=preds.get((t_id, r.get("prediction"))), verdict=r["verdict"],
-                               result=fix.result if fix is not None and r["verdict"] == "fix" else None,
-                               reason=r.get("reason"), comment=r.get("comment"), reviewer=r["reviewer"],
-                               role=r["role"], created_at=r["at"], retracts=r.get("retracts"), origin="server"))
+                d = Decision(uuid=r["uuid"], project_id=dst_pid, task_id=t_id, annotation_id=ann.id if ann else None,
+                             prediction_id=preds.get((t_id, r.get("prediction"))), verdict=r["verdict"],
+                             result=fix.result if fix is not None and r["verdict"] == "fix" else None,
+                             reason=r.get("reason"), comment=r.get("comment"), reviewer=r["reviewer"],
+                             role=r["role"], created_at=r["at"], retracts=r.get("retracts"), origin="server")
+                s.add(d)
+                s.flush()
+                s.add(DecisionSync(decision_id=d.id, state="synced", updated_at=r["at"],
+                                   effect={"origin": "server", "record": r}))
                 if fold and r["verdict"] in ("accept", "fix") and r["uuid"] not in retracted:
                     result = fix.result if fix is not None else ann.result  # type: ignore[union-attr]
                     s.add(GroundTruth(task_id=t_id, result=result, source="decision",
