@@ -413,7 +413,8 @@ def team_records(s: Session, project_id: int, raw_tasks: list[dict[str, Any]], c
     known = {d.uuid for d, _ in rows}
     lost = []
     for d, ds in rows:
-        if d.origin != "local" or ds.state != "synced" or d.verdict not in PUSHED:
+        on_record = ds.state == "synced" or (ds.state == "conflict" and (ds.effect or {}).get("on_server"))
+        if d.origin != "local" or not on_record or d.verdict not in PUSHED:
             continue
         needed = (ds.effect or {}).get("records") or [d.uuid]
         if any(u not in present.get(d.task_id, set()) for u in needed):

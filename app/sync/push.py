@@ -526,8 +526,13 @@ def mark_lost(s: Session, decision_uuids: list[str], actor: str, *, where: str) 
             ds.last_error = "Erased on the server by another client's write; it will be written again."
             n += 1
         elif ds.state == "conflict" and eff.get("on_server"):
-            eff["on_server"] = False
-            ds.effect = eff
+            # a disagreement that was on the record: queue it again (the push finds the conflict again and
+            # puts it back on the record, or applies it if the other verdict is gone by now)
+            for k in ("conflict", "on_server", "contest"):
+                eff.pop(k, None)
+            eff["lost"] = int(eff.get("lost", 0)) + 1
+            ds.state, ds.effect, ds.updated_at = "pending", eff, now_iso()
+            n += 1
     if n:
         append_event(s, actor, "sync.lost", {"uuids": decision_uuids[:200], "where": where, "count": n})
     return n

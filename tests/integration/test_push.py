@@ -143,7 +143,13 @@ def test_another_reviewers_decision_on_the_same_annotation_is_a_conflict(ls, rd_
     from app.services.projects import ProjectService
 
     assert task_id == ProjectService(rd_store).find_task(local_project(rd_store, ls_pid), task["id"])
-    assert states(rd_store)[u_mine] == "cancelled"
+    # my verdict went on the record as contested (so the other side sees the disagreement), with no effect
+    # on the server; the re-review retracts it there too
+    assert [r.get("contested") for r in ls.decision_records(task["id"]) if r["uuid"] == u_mine] == [[u_theirs]]
+    assert ls.task(task["id"])["annotations"][0]["ground_truth"] is False
+    assert mine.push().synced == 1
+    assert [r["retracts"] for r in ls.decision_records(task["id"]) if r["verdict"] == "retract"] == [u_mine]
+    assert states(rd_store)[u_mine] == "synced" and mine.conflicts() == ()
     other_store.close()
 
 
