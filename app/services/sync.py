@@ -234,8 +234,12 @@ class SyncService:
         """Pull Label Studio project ``project`` (its server id) from ``url`` into the store."""
         server = self._server(url, create=True)
         client = self.client(server)
+        from app.services.settings import load_settings
+
+        cap = max(1, int(load_settings(self.store.data_dir).media_cache_cap_mb)) * 1024 * 1024
         report = pull_project(self.store, client, server.id, project, full=full, media=media, progress=progress,
-                              cancel=cancel, page_size=page_size, actor=server.user_email or "sync")
+                              cancel=cancel, page_size=page_size, actor=server.user_email or "sync",
+                              media_cap_bytes=cap)
         return PullOutcome(report, PULL_CHANGES | Changes(
             decisions=report.conflicts > 0 or report.server_decisions > 0 or report.lost > 0,
             queue=report.server_decisions > 0, sync=report.lost > 0 or report.conflicts > 0))
@@ -413,13 +417,15 @@ class SyncService:
     def register_media_lookup(self) -> Callable[[], None] | None:
         """Let ``app.services.media`` find files in the sync media cache. Returns an unregister function."""
         try:
-            from app.services.media import register_cache_lookup  # type: ignore[attr-defined]
+            from app.services.media import register_cache_lookup
         except ImportError:
             return None
         from app.sync.media import lookup
 
+        with self.store.session() as s:  # server URLs once (no keyring read per image on the UI thread)
+            urls = list(s.scalars(select(Server.url)))
+
         def find(url: str) -> str | None:
-            urls = [srv.url for srv in self.servers()]
             p = lookup(self.store, url, urls)
             return str(p) if p else None
 
