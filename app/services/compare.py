@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,17 +35,48 @@ class ControlRow:
 
 
 @dataclass(frozen=True)
+class DecisionNote:
+    """One live decision on a compared annotation, e.g. ``Priya rejected 2 h ago — Wrong label``."""
+
+    text: str
+    verdict: str
+    origin: str  # local | server (another reviewer's, pulled: read-only)
+    reviewer: str
+
+    @property
+    def from_server(self) -> bool:
+        return self.origin == "server"
+
+
+@dataclass(frozen=True)
 class Comparison:
     evaluators: tuple[str, ...]
     annotation_ids: tuple[int, ...]
     rows: tuple[ControlRow, ...]
+    notes: tuple[tuple[DecisionNote, ...], ...] = ()  # per annotation: live decisions on it, newest first
 
     @property
     def disagreements(self) -> int:
         return sum(1 for r in self.rows if r.differs)
 
 
-def compare_annotations(detail: TaskDetail, config: LabelingConfig) -> Comparison:
+def decision_notes(annotation_ids: Sequence[int], decisions: Sequence[Any], *, me: str | None = None,
+                   per_annotation: int = 3) -> tuple[tuple[DecisionNote, ...], ...]:
+    """Per annotation, its live (not undone) decisions from everyone, newest first (at most
+    ``per_annotation``). ``decisions`` are :class:`app.services.review.TeamDecision` values, newest first."""
+    out: dict[int, list[DecisionNote]] = {a: [] for a in annotation_ids}
+    for d in decisions:
+        lst = out.get(d.annotation_id) if d.annotation_id is not None else None
+        if lst is None or d.retracted or d.verdict in ("retract", "skip") or len(lst) >= per_annotation:
+            continue
+        lst.append(DecisionNote(d.sentence("", me=me), d.verdict, d.origin, d.reviewer))
+    return tuple(tuple(out[a]) for a in annotation_ids)
+
+
+def compare_annotations(detail: TaskDetail, config: LabelingConfig, decisions: Sequence[Any] = (), *,
+                        me: str | None = None) -> Comparison:
+    """The task's annotations side by side per control; ``decisions`` (the task's history, newest first)
+    adds who decided what on each annotation, others' included."""
     anns = [a for a in detail.annotations if not a.was_cancelled] or list(detail.annotations)
     names = [c.name for c in config.controls] + [u.name for u in config.unknown]
     seen_extra: list[str] = []
@@ -62,4 +94,5 @@ def compare_annotations(detail: TaskDetail, config: LabelingConfig) -> Compariso
         cells = tuple(tuple(describe_item(it).split(": ", 1)[-1] for it in items) or ("—",) for items in per)
         canon = {_canonical(items) for items in per}
         rows.append(ControlRow(name, tag.tag if tag else "?", cells, len(canon) > 1))
-    return Comparison(tuple(a.evaluator for a in anns), tuple(a.id for a in anns), tuple(rows))
+    ids = tuple(a.id for a in anns)
+    return Comparison(tuple(a.evaluator for a in anns), ids, tuple(rows), decision_notes(ids, decisions, me=me))

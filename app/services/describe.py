@@ -95,9 +95,15 @@ def ago(stamp: str | None, now: datetime | None = None) -> str:
     return f"on {then:%Y-%m-%d}"
 
 
+def past_tense(verdict: str) -> str:
+    """``reject`` -> ``rejected`` (the verbs of the review loop)."""
+    return _VERB.get(verdict, verdict)
+
+
 def describe_decision(*, who: str, verdict: str, target: str = "this annotation", created_at: str | None = None,
                       reason: str | None = None, comment: str | None = None, now: datetime | None = None) -> str:
     """One decision as a sentence, e.g. ``Priya rejected this annotation 2 h ago — Wrong label``."""
     verb = _VERB.get(verdict, verdict)
     note = " — ".join(x for x in (reason, comment) if x)
-    return f"{who} {verb} {target} {ago(created_at, now)}" + (f" — {note}" if note else "")
+    return f"{who} {verb}" + (f" {target}" if target else "") + f" {ago(created_at, now)}" + (
+        f" — {note}" if note else "")

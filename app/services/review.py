@@ -577,6 +577,12 @@ class ReviewSession:
         self._apply(rec.decisions)
         return rec.changes | self.go_to_task(d.task_id)
 
+    def focus_annotation(self, annotation_id: int) -> Changes:
+        """Focus this annotation of the task on screen (picked in the task history)."""
+        if self.state != "idle":
+            return NOTHING
+        return self._focus_annotation(annotation_id)
+
     def _focus_annotation(self, annotation_id: int | None) -> Changes:
         d = self._detail
         if d is None or annotation_id is None:
@@ -584,7 +590,8 @@ class ReviewSession:
         for i, a in enumerate(d.annotations):
             if a.id == annotation_id:
                 self.focus = i
-        return Changes(queue=True)
+                return Changes(queue=True)
+        return NOTHING
 
     def _undoable(self, decision_uuid: str) -> DecisionInfo | None:
         """A decision outside this session's history that undo may retract; refuses others' decisions."""
@@ -595,8 +602,8 @@ class ReviewSession:
             raise DecisionError("That decision is not in this project.")
         if row.origin != "local":
             who = _name(self._names, row.reviewer)
-            raise DecisionError(f"That {row.verdict} is {who}'s, made on another machine and brought by a sync: "
-                                "it is read-only here. Only your own decisions can be undone.")
+            raise DecisionError(f"{who}'s {row.verdict} came from the server: read-only here — only your own "
+                                "decisions can be undone.")
         if row.verdict == "retract":
             return None
         info = self.decisions.get(decision_uuid)
@@ -614,6 +621,10 @@ class ReviewSession:
         out = [DecisionInfo(**{**d.__dict__, "retracted": d.uuid in retracted})
                for d in self._history if d.verdict != "retract"]
         return tuple(reversed(out[-n:]))
+
+    def display_name(self, email: str | None) -> str:
+        """The project member's name for an e-mail when the server gave one, else the e-mail."""
+        return _name(self._names, email)
 
     def task_history(self, task_id: int | None = None) -> tuple[TeamDecision, ...]:
         """Everyone's decisions on the task (default: the one on screen), newest first; others' are marked

@@ -123,8 +123,9 @@ class MainWindow(QMainWindow):
         self.task_view.doubleClicked.connect(self._review_task_at)
 
         self.review = ReviewPanel(self.projects, self.keymap, reviewer=self.settings.reviewer,
-                                  role=self.settings.role, auto_advance=self.settings.auto_advance)
-        self.review.changed.connect(self.apply)
+                                  role=self.settings.role, auto_advance=self.settings.auto_advance,
+                                  show_decided_by_others=self.settings.show_decided_by_others)
+        self.review.changed.connect(lambda changes: self.apply(changes, from_review=True))
 
         browse = QSplitter(Qt.Orientation.Horizontal)
         browse.addWidget(_panel("Tasks", self.task_view))
@@ -182,6 +183,13 @@ class MainWindow(QMainWindow):
         act.triggered.connect(self.reject_reasons_dialog)
         review_menu.addAction(act)
         review_menu.addSeparator()
+        self.others_action = QAction("Show tasks &other reviewers already decided", self)
+        self.others_action.setObjectName("showDecidedByOthers")
+        self.others_action.setCheckable(True)
+        self.others_action.setChecked(self.settings.show_decided_by_others)
+        self.others_action.setToolTip("Off: a task another reviewer judged (brought by a sync) leaves your queue")
+        self.others_action.toggled.connect(self.set_show_decided_by_others)
+        review_menu.addAction(self.others_action)
         act = QAction("Show the &whole queue", self)
         act.triggered.connect(lambda: self.review.set_queue(None))
         review_menu.addAction(act)
@@ -195,19 +203,23 @@ class MainWindow(QMainWindow):
         help_menu.addAction(about)
 
     # -- refresh from Changes ----------------------------------------------------------------
-    def apply(self, changes: Changes) -> None:
+    def apply(self, changes: Changes, *, from_review: bool = False) -> None:
+        """Refresh from a service call's ``Changes``. The review panel already drew its own decisions
+        (``from_review``); anything else that changes decisions or the queue (a pull bringing other reviewers'
+        decisions, a push, a conflict resolution) refreshes its queue and the task history in place."""
         if changes.projects:
             self.reload_projects(select=self.current_project())
-        elif changes.tasks or changes.annotations:
+        if changes.tasks or changes.annotations:
             self.task_model.refresh()
-            if self.review.session is not None:
-                self.review.session.reload()
-                self.review.refresh()
+        if not from_review:
+            self.review.apply_changes(changes)
         self.dashboard.apply(changes)
-        if changes.decisions:
+        if changes.decisions and from_review:
             self.statusBar().showMessage("Decision saved.", 2000)
 
     def reload_projects(self, select: int | None = None) -> None:
+        """Rebuild the project list; the selected project stays open (its review session is not reset)."""
+        before = self.current_project()
         self.project_list.blockSignals(True)
         self.project_list.clear()
         chosen = None
@@ -219,6 +231,10 @@ class MainWindow(QMainWindow):
             self.project_list.addItem(item)
             if chosen is None or p.id == select:
                 chosen = item
+        if chosen is not None and before is not None and int(chosen.data(Qt.ItemDataRole.UserRole)) == before:
+            self.project_list.setCurrentItem(chosen)  # same project: keep the queue, position and history
+            self.project_list.blockSignals(False)
+            return
         self.project_list.blockSignals(False)
         if chosen is not None:
             self.project_list.setCurrentItem(chosen)
@@ -257,13 +273,39 @@ class MainWindow(QMainWindow):
 
     def _review_task_at(self, index: QModelIndex) -> None:
         row = self.task_model.row(index.row())
+        if row is not None:
+            self.review_task(row.id)
+
+    def review_task(self, task_id: int) -> bool:
+        """Open this task in the Review tab and switch to it (re-review from the conflicts view, a double
+        click in the task list) — even a task the queue leaves out, e.g. one another reviewer decided."""
+        try:
+            detail = self.projects.task_detail(task_id)
+        except LookupError:
+            self.statusBar().showMessage(f"Task {task_id} is no longer in this store.", 8000)
+            return False
+        if self.current_project() != detail.project_id:
+            for i in range(self.project_list.count()):
+                item = self.project_list.item(i)
+                if int(item.data(Qt.ItemDataRole.UserRole)) == detail.project_id:
+                    self.project_list.setCurrentItem(item)
+                    break
         self.tabs.setCurrentWidget(self.review)
-        if row is None or self.review.session is None:
-            return
-        self.review.session.go_to_task(row.id)
-        self.review.refresh()
-        self.tabs.setCurrentWidget(self.review)
-        self.review.setFocus()
+        opened = self.review.open_task(task_id)
+        if not opened:
+            self.statusBar().showMessage(f"Task {detail.server_id or task_id} cannot be reviewed here.", 8000)
+        return opened
+
+    def set_show_decided_by_others(self, on: bool) -> None:
+        """The setting (Review menu, settings dialog): tasks other reviewers decided in or out of my queue."""
+        if self.others_action.isChecked() != on:
+            self.others_action.blockSignals(True)
+            self.others_action.setChecked(on)
+            self.others_action.blockSignals(False)
+        if self.settings.show_decided_by_others != on:
+            self.settings = self.settings.with_(show_decided_by_others=on)
+            save_settings(self.store.data_dir, self.settings)
+        self.review.set_show_decided_by_others(on)
 
     def open_queue(self, queue: QueueFilter) -> None:
         """Show the review queue filtered (drill-down from the dashboard, an annotator, …)."""
@@ -279,6 +321,10 @@ class MainWindow(QMainWindow):
             self.review.reviewer = self.settings.reviewer
             self.review.role = self.settings.role
             self.review.auto_advance = self.settings.auto_advance
+            self.review.show_decided_by_others = self.settings.show_decided_by_others
+            self.others_action.blockSignals(True)
+            self.others_action.setChecked(self.settings.show_decided_by_others)
+            self.others_action.blockSignals(False)
             self.review.open_project(self.current_project())
 
     def reject_reasons_dialog(self) -> None:

@@ -3,6 +3,10 @@
 Keys come from the keymap (data). A decision is written on a worker thread; while it is being
 written the session is in ``transition`` and further decision keys are swallowed. The next task is
 shown only after the commit returns.
+
+The right-hand side shows the task's history — everyone's decisions on it, other reviewers' (pulled from
+the server, read-only) marked as such — above this session's own decisions. The panel refreshes from the
+``Changes`` of the rest of the app (:meth:`ReviewPanel.apply_changes`: a pull, a push, a conflict resolution).
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import QObject, Qt, QThreadPool, QTimer, Signal
-from PySide6.QtGui import QFont, QKeySequence, QShortcut
+from PySide6.QtGui import QBrush, QColor, QFont, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QDialog,
     QHBoxLayout,
@@ -33,9 +37,10 @@ from app.models.store import StoreError
 from app.services.changes import NOTHING, Changes
 from app.services.compare import compare_annotations
 from app.services.decisions import DecisionError, DecisionInfo
+from app.services.describe import ago
 from app.services.keymap import Keymap
-from app.services.projects import ProjectService
-from app.services.review import Pending, QueueFilter, ReviewSession
+from app.services.projects import ProjectService, TaskDetail
+from app.services.review import Pending, QueueFilter, ReviewSession, TeamDecision
 from app.views.dialogs import FixJsonDialog, InstructionsDialog, ReasonDialog, keys_html
 from app.views.renderers import TaskView
 from app.views.worker import Job
@@ -45,6 +50,12 @@ VERDICT_STYLE = {
     "fix": ("✎ fixed", "#b26a00"),
     "reject": ("✗ rejected", "#b00020"),
 }
+VERDICT_MARK = {"accept": "✓", "fix": "✎", "reject": "✗", "escalate": "⚑", "skip": "»"}
+SYNC_WORDS = {"pending": "not sent yet", "synced": "sent", "conflict": "in conflict", "local": "kept on this computer",
+              "cancelled": "never sent"}
+SERVER_BG = "#e8f1fb"  # another reviewer's decision (pulled): read-only
+# Changes that can move tasks in or out of the queue or change what the history shows
+RELOAD_ON = ("decisions", "queue", "tasks", "annotations", "members")
 ESCALATION_REASONS = ("Edge case", "Annotators disagree", "Guideline unclear", "Needs domain expertise",
                       "Possible data problem")
 
@@ -54,7 +65,8 @@ class ReviewPanel(QWidget):
     taskShown = Signal(int)  # local task id, after it is on screen
 
     def __init__(self, projects: ProjectService, keymap: Keymap, *, reviewer: str, role: str = "reviewer",
-                 auto_advance: bool = True, parent: QWidget | None = None) -> None:
+                 auto_advance: bool = True, show_decided_by_others: bool = False,
+                 parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("reviewPanel")
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
@@ -63,6 +75,8 @@ class ReviewPanel(QWidget):
         self.reviewer = reviewer
         self.role = role
         self.auto_advance = auto_advance
+        self.show_decided_by_others = show_decided_by_others
+        self._stale = False  # Changes arrived while a decision was being written: reload after it
         self.session: ReviewSession | None = None
         self.config: LabelingConfig | None = None
         self.instructions: str | None = None
@@ -88,6 +102,17 @@ class ReviewPanel(QWidget):
         self.history.setObjectName("historyList")
         self.history.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
         self.history.itemActivated.connect(self._reopen_history)
+        self.history.itemSelectionChanged.connect(lambda: self._only_one_selected(self.history))
+        self.task_history = QListWidget()
+        self.task_history.setObjectName("taskHistoryList")
+        self.task_history.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
+        self.task_history.setWordWrap(True)
+        self.task_history.setTextElideMode(Qt.TextElideMode.ElideNone)
+        self.task_history.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.task_history.setResizeMode(QListWidget.ResizeMode.Adjust)
+        self.task_history.setSpacing(1)
+        self.task_history.itemActivated.connect(self._focus_history_annotation)
+        self.task_history.itemSelectionChanged.connect(lambda: self._only_one_selected(self.task_history))
         self.undo_selected = QPushButton("Undo selected")
         self.undo_selected.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.undo_selected.clicked.connect(self._undo_selected)
@@ -115,15 +140,22 @@ class ReviewPanel(QWidget):
         self.views.currentChanged.connect(self._views_changed)
         self._last_view: Any = None
         self._history_key: tuple[Any, ...] = ()
+        self._task_history_key: tuple[Any, ...] = ()
         self._shown_task: int | None = None
         ll.addWidget(self.views, 1)
         ll.addWidget(self.hints)
         right = QWidget()
         rl = QVBoxLayout(right)
         rl.setContentsMargins(0, 0, 0, 0)
-        title = QLabel("<b>History</b> (this session, newest first — Enter re-opens)")
+        task_title = QLabel("<b>This task</b> — everyone's decisions, newest first; "
+                            f"<span style='background:{SERVER_BG}'>another reviewer's</span> are read-only")
+        task_title.setWordWrap(True)
+        rl.addWidget(task_title)
+        rl.addWidget(self.task_history, 3)
+        title = QLabel("<b>This session</b> — yours, newest first (Enter re-opens)")
+        title.setWordWrap(True)
         rl.addWidget(title)
-        rl.addWidget(self.history, 1)
+        rl.addWidget(self.history, 2)
         rl.addWidget(self.undo_selected)
         rl.addWidget(self.counters)
         split = QSplitter(Qt.Orientation.Horizontal)
@@ -211,10 +243,59 @@ class ReviewPanel(QWidget):
         self.config = self.projects.config(project_id)
         self.instructions = self.projects.instructions(project_id)
         self.session = ReviewSession(self.projects, project_id, reviewer=self.reviewer, role=self.role,
-                                     queue=queue, auto_advance=self.auto_advance)
+                                     queue=queue, auto_advance=self.auto_advance,
+                                     show_decided_by_others=self.show_decided_by_others)
         self.history.clear()
         self._history_key = ()
+        self._task_history_key = ()
+        self._stale = False
         self.refresh()
+
+    # -- refresh from the rest of the app ------------------------------------------------------------
+    def apply_changes(self, changes: Changes) -> None:
+        """Refresh from another part of the app's ``Changes`` (a pull bringing others' decisions, a push, a
+        conflict resolution): the queue and the task's history update in place, the task on screen stays."""
+        if self.session is None or not any(getattr(changes, name) for name in RELOAD_ON):
+            return
+        if self.busy() or self.session.state != "idle":
+            self._stale = True  # reloaded once the decision being written is committed
+            return
+        self._reload()
+
+    def _reload(self) -> None:
+        s = self.session
+        if s is None:
+            return
+        self._stale = False
+        before = s.current
+        s.reload()
+        if s.current != before and not self.task_view.in_fix_mode():
+            self._shown_task = None  # the annotations on screen changed (or another task): draw again
+        self._history_key = ()
+        self._task_history_key = ()
+        self.refresh()
+
+    def open_task(self, task_id: int) -> bool:
+        """Show this task for review even when the queue would leave it out (re-review of a conflict)."""
+        self.ensure_open()
+        s = self.session
+        if s is None:
+            return False
+        s.open_task(task_id)
+        self.refresh()
+        self.setFocus()
+        return s.current is not None and s.current.id == task_id
+
+    def set_show_decided_by_others(self, on: bool) -> None:
+        """The setting: tasks another reviewer already decided come back into (or leave) the queue."""
+        self.show_decided_by_others = on
+        s = self.session
+        if s is not None and s.show_decided_by_others != on:
+            s.show_decided_by_others = on
+            if self.busy() or s.state != "idle":
+                self._stale = True
+            else:
+                self._reload()
 
     def set_queue(self, queue: QueueFilter | None) -> None:
         pending = getattr(self, "_deferred", None)
@@ -251,7 +332,10 @@ class ReviewPanel(QWidget):
         changes = self.session.finish(pending, recorded)
         self._set_busy(False)
         self.last_error = None
-        self.refresh()
+        if self._stale:
+            self._reload()
+        else:
+            self.refresh()
         self.changed.emit(changes)
 
     def _failed(self, pending: Pending, exc: BaseException, job: Job) -> None:
@@ -263,7 +347,10 @@ class ReviewPanel(QWidget):
             self.last_error = str(exc)
         else:
             self.last_error = f"The decision was not saved: {exc}"
-        self.refresh()
+        if self._stale:
+            self._reload()
+        else:
+            self.refresh()
 
     def _set_busy(self, busy: bool) -> None:
         self.header.setEnabled(not busy)
@@ -381,10 +468,30 @@ class ReviewPanel(QWidget):
                 return
 
     def _undo_selected(self) -> None:
-        item = self.history.currentItem()
+        """Undo the decision selected in either list; another reviewer's is refused with a message."""
+        item = None
+        for lst in (self.task_history, self.history):
+            if lst.selectedItems():
+                item = lst.currentItem()
+                break
         if item is not None:
             self.undo(item.data(Qt.ItemDataRole.UserRole))
             self.setFocus()
+
+    def _only_one_selected(self, lst: QListWidget) -> None:
+        """Undo acts on one selection: selecting in one list clears the other."""
+        if lst.selectedItems():
+            other = self.history if lst is self.task_history else self.task_history
+            other.blockSignals(True)
+            other.clearSelection()
+            other.blockSignals(False)
+
+    def _focus_history_annotation(self, item: QListWidgetItem) -> None:
+        s = self.session
+        ann = item.data(Qt.ItemDataRole.UserRole + 1)
+        if s is not None and ann is not None and s.focus_annotation(int(ann)):
+            self.refresh()
+        self.setFocus()
 
     # -- drawing -------------------------------------------------------------------------------------------
     def _render_empty(self, message: str) -> None:
@@ -399,12 +506,19 @@ class ReviewPanel(QWidget):
         view = s.view()
         c = view.counters
         if c is not None:
+            others = ""
+            if c.hidden_by_others:
+                others = (f"<br><span style='color:#555'>{c.hidden_by_others} decided by other reviewers "
+                          "(hidden — Review → Show tasks others decided)</span>")
+            elif c.decided_by_others:
+                others = f"<br><span style='color:#555'>{c.decided_by_others} decided by other reviewers</span>"
             self.counters.setText(f"Decisions: <b>{c.made}</b> · pending sync: <b>{c.pending_sync}</b><br>"
-                                  f"Remaining: <b>{c.remaining}</b> of {c.total} tasks")
+                                  f"Remaining: <b>{c.remaining}</b> of {c.total} tasks{others}")
         if view.task is None:
             label = "expert queue" if self.role == "expert" else "queue"
             self._render_empty(f"The {label} is empty." + (" Nothing was escalated yet." if self.role == "expert"
                                                             else ""))
+            self._render_task_history(None, ())
             self._render_history()
             return
         t = view.task
@@ -418,8 +532,10 @@ class ReviewPanel(QWidget):
             f"&nbsp;&nbsp;{view.position + 1} of {view.total} · {queue_label}{err}")
         if view.escalation is not None:
             e = view.escalation
-            note = " — ".join(x for x in (e.reason, e.comment) if x)
-            self.banner.setText(f"Escalated by {e.reviewer}: {note}")
+            where = " (another reviewer, via the server)" if e.from_server else ""
+            who = "you" if not e.from_server and e.reviewer.lower() == self.reviewer.lower() else e.reviewer_name
+            self.banner.setText(f"⚑ Escalated by {who}{where} {ago(e.created_at)}: {e.note}")
+            self.banner.setToolTip(f"{e.reviewer} · {e.created_at}")
             self.banner.show()
         else:
             self.banner.hide()
@@ -440,6 +556,7 @@ class ReviewPanel(QWidget):
         else:
             self.task_view.set_focus_annotation(focused.id if focused else None)
         self._render_history()
+        self._render_task_history(t, view.team)
         self.taskShown.emit(t.id)
 
     def _views_changed(self, _index: int) -> None:
@@ -459,6 +576,58 @@ class ReviewPanel(QWidget):
         self.history.clear()
         for d in items:
             self.history.addItem(self._history_item(d))
+
+    def _render_task_history(self, task: TaskDetail | None, team: tuple[TeamDecision, ...]) -> None:
+        """Everyone's decisions on the task on screen; another reviewer's are tinted and read-only."""
+        key = (task.id if task else None, tuple((d.uuid, d.retracted, d.sync_state) for d in team),
+               int(time.time() // 60))  # the relative times move on
+        if key == self._task_history_key:
+            return
+        self._task_history_key = key
+        self.task_history.clear()
+        if task is None:
+            return
+        if not team:
+            item = QListWidgetItem("No decisions on this task yet.")
+            item.setFlags(Qt.ItemFlag.NoItemFlags)
+            self.task_history.addItem(item)
+            return
+        s = self.session
+        evaluators = {a.id: s.display_name(a.evaluator) if s is not None else a.evaluator for a in task.annotations}
+        for d in team:
+            self.task_history.addItem(self._task_history_item(d, evaluators, len(task.annotations)))
+
+    def _task_history_item(self, d: TeamDecision, evaluators: dict[int, str], n_annotations: int
+                           ) -> QListWidgetItem:
+        if d.annotation_id is not None:
+            target = "this annotation" if n_annotations <= 1 else f"{evaluators.get(d.annotation_id, 'an')}'s annotation"
+        elif d.prediction_id is not None:
+            target = "the model's prediction"
+        else:
+            target = "this task"
+        mark = VERDICT_MARK.get(d.verdict, "•")
+        text = f"{mark} {d.sentence(target, me=self.reviewer)}"
+        if d.from_server:
+            text += "\n☁ another reviewer · read-only"
+        else:
+            whose = "yours" if d.reviewer.lower() == self.reviewer.lower() else f"made here by {d.reviewer_name}"
+            text += f"\n{whose} · {SYNC_WORDS.get(d.sync_state, d.sync_state)}"
+        if d.retracted:
+            text += " · undone"
+        item = QListWidgetItem(text)
+        item.setData(Qt.ItemDataRole.UserRole, d.uuid)
+        item.setData(Qt.ItemDataRole.UserRole + 1, d.annotation_id)
+        item.setToolTip(f"{d.verdict} by {d.reviewer} ({d.role}) at {d.created_at}"
+                        + (" — another reviewer's decision, brought from the server by a sync; read-only here"
+                           if d.from_server else ""))
+        if d.from_server:
+            item.setBackground(QBrush(QColor(SERVER_BG)))
+        if d.retracted:
+            f = QFont(self.task_history.font())  # the list's own font: a default QFont measured wrong (elided)
+            f.setStrikeOut(True)
+            item.setFont(f)
+            item.setForeground(Qt.GlobalColor.gray)
+        return item
 
     def _history_item(self, d: DecisionInfo) -> QListWidgetItem:
         label, _ = VERDICT_STYLE.get(d.verdict, (d.verdict, "#333"))
@@ -486,7 +655,7 @@ class ReviewPanel(QWidget):
                     parts.append(f"<p style='font-size:12pt; background:#f6f8fa; padding:8px'>{e(v)}</p>")
                 else:
                     parts.append(f"<p><b>{e(obj.name)}</b> ({e(obj.tag)}): <code>{e(str(v))}</code></p>")
-        cmp_ = compare_annotations(t, self.config)
+        cmp_ = compare_annotations(t, self.config, getattr(view, "team", ()), me=self.reviewer)
         if not cmp_.evaluators:
             parts.append("<p><i>This task has no annotations to review.</i></p>")
             return "".join(parts)
@@ -494,12 +663,19 @@ class ReviewPanel(QWidget):
         if t.annotations:
             focus_id = t.annotations[view.focus % len(t.annotations)].id
         head = ["<th align='left' style='padding:4px'>Control</th>"]
-        for name, aid in zip(cmp_.evaluators, cmp_.annotation_ids, strict=True):
+        notes = cmp_.notes or tuple(() for _ in cmp_.annotation_ids)
+        for name, aid, ann_notes in zip(cmp_.evaluators, cmp_.annotation_ids, notes, strict=True):
             verdict = view.verdicts.get(aid)
             badge = ""
             if verdict:
                 label, color = VERDICT_STYLE[verdict]
                 badge = f"<br><span style='color:{color}'>{label}</span>"
+            for n in ann_notes:
+                _, color = VERDICT_STYLE.get(n.verdict, ("", "#333"))
+                tag = (f" <span style='background:{SERVER_BG}; color:#1f4e8c'>&nbsp;server&nbsp;</span>"
+                       if n.from_server else "")
+                badge += (f"<br><small style='font-weight:normal; color:{color}'>"
+                          f"{e(VERDICT_MARK.get(n.verdict, '•'))} {e(n.text)}</small>{tag}")
             style = "background:#dbe9ff; border:2px solid #2f6fdf;" if aid == focus_id else "background:#eef0f3;"
             marker = "▶ " if aid == focus_id else ""
             head.append(f"<th align='left' style='padding:4px; {style}'>{marker}{e(name)}{badge}</th>")

@@ -41,7 +41,8 @@ from PySide6.QtWidgets import (
 
 from app.models.store import Store
 from app.services.changes import Changes
-from app.services.describe import describe_result
+from app.services.describe import ago, describe_result, past_tense
+from app.services.projects import ProjectService
 from app.services.sync import ConflictInfo, SyncService, SyncStatus
 from app.sync.errors import AuthError
 from app.views.worker import Cancelled, Job
@@ -154,6 +155,10 @@ class ConflictDialog(QDialog):
         self.mine.setObjectName("conflictMine")
         self.theirs = QTextBrowser()
         self.theirs.setObjectName("conflictTheirs")
+        self.summary = QLabel()
+        self.summary.setObjectName("conflictSummary")
+        self.summary.setWordWrap(True)
+        self.summary.setTextFormat(Qt.TextFormat.RichText)
         sides = QSplitter(Qt.Orientation.Horizontal)
         for title, w in (("Mine", self.mine), ("Theirs (server now)", self.theirs)):
             box = QWidget()
@@ -163,7 +168,8 @@ class ConflictDialog(QDialog):
             v.addWidget(w)
             sides.addWidget(box)
         self.rereview_btn = QPushButton("Re-review")
-        self.rereview_btn.setToolTip("Drop my decision and open the task again, as it is on the server now")
+        self.rereview_btn.setToolTip("Drop my decision and open the task in the Review tab, as it is on the "
+                                     "server now")
         self.keep_btn = QPushButton("Keep mine")
         self.keep_btn.setToolTip("Push my decision anyway (recorded as forced)")
         self.discard_btn = QPushButton("Discard mine")
@@ -177,27 +183,51 @@ class ConflictDialog(QDialog):
         row.addWidget(self.rereview_btn)
         row.addWidget(self.keep_btn)
         row.addWidget(self.discard_btn)
+        self.items.setWordWrap(True)
+        right = QWidget()
+        rv = QVBoxLayout(right)
+        rv.setContentsMargins(0, 0, 0, 0)
+        rv.addWidget(self.summary)
+        rv.addWidget(sides, 1)
         top = QSplitter(Qt.Orientation.Horizontal)
         top.addWidget(self.items)
-        top.addWidget(sides)
-        top.setSizes([280, 720])
+        top.addWidget(right)
+        top.setSizes([300, 700])
         lay = QVBoxLayout(self)
         lay.addWidget(top)
         lay.addLayout(row)
         self.conflicts: tuple[ConflictInfo, ...] = ()
+        self._names: dict[int, dict[str, str]] = {}
         self.reload()
 
+    def name(self, project_id: int, email: Any) -> str:
+        """A reviewer as the project's members call them (name when the server gave one, else the e-mail)."""
+        if not email:
+            return "another reviewer"
+        if project_id not in self._names:
+            self._names[project_id] = ProjectService(self.controller.store).reviewer_names(project_id)
+        return self._names[project_id].get(str(email).strip().lower(), str(email))
+
+    def headline(self, c: ConflictInfo) -> str:
+        """One line naming both sides, e.g. ``You: reject · Priya Shah: accept``."""
+        if c.kind == "other_reviewer":
+            t = c.theirs or {}
+            return f"You: {c.verdict} · {self.name(c.project_id, t.get('reviewer'))}: {t.get('verdict', '?')}"
+        return f"You: {c.verdict} · the annotation {'changed' if c.kind == 'changed' else 'is gone'}"
+
     def reload(self) -> None:
+        self._names = {}
         self.conflicts = self.controller.service.conflicts()
         self.items.clear()
         for c in self.conflicts:
-            QListWidgetItem(f"Task {c.task_server_id} · {c.verdict}\n{c.message}", self.items)
+            QListWidgetItem(f"Task {c.task_server_id} · {self.headline(c)}\n{c.message}", self.items)
         has = bool(self.conflicts)
         for b in (self.rereview_btn, self.keep_btn, self.discard_btn):
             b.setEnabled(has)
         if has:
             self.items.setCurrentRow(0)
         else:
+            self.summary.setText("")
             self.mine.setHtml("<p>No conflicts. Everything you decided can be sent as it is.</p>")
             self.theirs.clear()
 
@@ -216,7 +246,17 @@ class ConflictDialog(QDialog):
                 return "<i>(none)</i>"
             return "<br>".join(e(x) for x in describe_result(list(result)))
 
-        mine = [f"<p><b>{e(c.verdict)}</b> by {e(c.reviewer)} at {e(c.created_at)}</p>"]
+        t = c.theirs or {}
+        if c.kind == "other_reviewer":
+            who = self.name(c.project_id, t.get("reviewer"))
+            self.summary.setText(
+                f"<b>Two reviewers disagree on task {e(str(c.task_server_id))}</b>: you "
+                f"<b>{e(past_tense(c.verdict))}</b> the annotation, {e(who)} "
+                f"<b>{e(past_tense(str(t.get('verdict', '?'))))}</b> it. Keep mine, discard mine, or re-review it.")
+        else:
+            self.summary.setText(f"<b>Task {e(str(c.task_server_id))}</b>: you <b>{e(c.verdict)}</b> — "
+                                 f"{e(c.message)}")
+        mine = [f"<p><b>{e(c.verdict)}</b> by you ({e(c.reviewer)}) {e(ago(c.created_at))}</p>"]
         if c.reason or c.comment:
             mine.append(f"<p>{e(' — '.join(x for x in (c.reason, c.comment) if x))}</p>")
         if c.verdict == "fix":
@@ -224,10 +264,12 @@ class ConflictDialog(QDialog):
         mine.append(f"<h4>The annotation as I saw it</h4><p>{lines(c.seen_result)}</p>")
         self.mine.setHtml("".join(mine))
         theirs = [f"<p style='color:#a33'>{e(c.message)}</p>"]
-        t = c.theirs or {}
         if c.kind == "other_reviewer":
-            theirs.append(f"<p><b>{e(str(t.get('verdict')))}</b> by {e(str(t.get('reviewer')))} "
-                          f"at {e(str(t.get('at')))}</p>")
+            who = self.name(c.project_id, t.get("reviewer"))
+            email = f" ({e(str(t.get('reviewer')))})" if who != t.get("reviewer") and t.get("reviewer") else ""
+            role = " — expert" if t.get("role") == "expert" else ""
+            theirs.append(f"<p><b>{e(str(t.get('verdict')))}</b> by {e(who)}{email}{role} "
+                          f"{e(ago(str(t.get('at'))) if t.get('at') else '')}</p>")
             if t.get("reason") or t.get("comment"):
                 theirs.append(f"<p>{e(' — '.join(str(t[k]) for k in ('reason', 'comment') if t.get(k)))}</p>")
         elif t.get("result") is not None:
@@ -249,7 +291,12 @@ class ConflictDialog(QDialog):
             changes = ctl.service.discard_mine(c.uuid, actor=ctl.reviewer())
         else:
             task_id, changes = ctl.service.rereview(c.uuid, actor=ctl.reviewer())
-            ctl.open_task(task_id)
+            ctl.changed(changes)  # the queue and history know the retraction before the task opens
+            if ctl.open_task(task_id):
+                self.accept()  # the task is open in the Review tab, in front
+                return
+            self.reload()
+            return
         ctl.changed(changes)
         self.reload()
 
@@ -357,10 +404,16 @@ class SyncController(QObject):
             self.on_changes(changes)
         self.refresh_status()
 
-    def open_task(self, task_id: int) -> None:
+    def open_task(self, task_id: int) -> bool:
+        """Open the task for review in the window's Review tab (``review_task``); a window without one shows
+        it (``show_task``). True when it is open in the Review tab."""
+        review = getattr(self.window, "review_task", None)
+        if callable(review):
+            return bool(review(task_id))
         show = getattr(self.window, "show_task", None)
         if callable(show):
             show(task_id)
+        return False
 
     def run_job(self, fn: Callable[[Callable[[int], None], threading.Event], Any], done: Callable[[Any], None],
                 failed: Callable[[BaseException], None], label: str | None) -> Job:

@@ -388,6 +388,19 @@ class TaskView(QWidget):
                 w.deleteLater()
 
     def _build(self, config: LabelingConfig) -> None:
+        # Built while on screen (the first task after an empty queue, another project), the new cards were
+        # shown by a queued call after the scroll areas had sized their pages without them, and stayed
+        # squashed until some later relayout. Built under a hidden splitter, they are shown all at once.
+        hide = self.split.isVisible()
+        if hide:
+            self.split.hide()
+        try:
+            self._build_widgets(config)
+        finally:
+            if hide:
+                self.split.show()
+
+    def _build_widgets(self, config: LabelingConfig) -> None:
         self._clear(self.objects_lay)
         self._clear(self.controls_lay)
         self.renderers = {}
