@@ -16,8 +16,18 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QObject, Qt, QThreadPool, QTimer, Signal
-from PySide6.QtGui import QBrush, QColor, QFont, QKeySequence, QShortcut
+from PySide6.QtCore import (
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    QRect,
+    QSize,
+    Qt,
+    QThreadPool,
+    QTimer,
+    Signal,
+)
+from PySide6.QtGui import QBrush, QColor, QFont, QFontMetrics, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QDialog,
     QHBoxLayout,
@@ -26,6 +36,8 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QPushButton,
     QSplitter,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
     QTabWidget,
     QTextBrowser,
     QVBoxLayout,
@@ -58,6 +70,28 @@ SERVER_BG = "#e8f1fb"  # another reviewer's decision (pulled): read-only
 RELOAD_ON = ("decisions", "queue", "tasks", "annotations", "members")
 ESCALATION_REASONS = ("Edge case", "Annotators disagree", "Guideline unclear", "Needs domain expertise",
                       "Possible data problem")
+
+
+class WrapDelegate(QStyledItemDelegate):
+    """Item heights for word-wrapped list items, measured at the width the text really gets.
+
+    A plain ``QListWidget`` with word wrap measures items wider than it then draws them, so a long entry
+    lost its last line to an ellipsis. Measuring a little narrower than drawn never clips."""
+
+    SAFETY = 14  # text margins and focus frame of the item, with room to spare
+
+    def __init__(self, view: QListWidget) -> None:
+        super().__init__(view)
+        self.view = view
+
+    def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> QSize:  # noqa: N802
+        opt = QStyleOptionViewItem(option)
+        self.initStyleOption(opt, index)
+        width = max(80, self.view.viewport().width() - 2 * self.view.spacing() - self.SAFETY)
+        text = opt.text
+        rect = QFontMetrics(opt.font).boundingRect(
+            QRect(0, 0, width, 1_000_000), int(Qt.TextFlag.TextWordWrap), text)
+        return QSize(width, rect.height() + 8)
 
 
 class ReviewPanel(QWidget):
@@ -111,6 +145,7 @@ class ReviewPanel(QWidget):
         self.task_history.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.task_history.setResizeMode(QListWidget.ResizeMode.Adjust)
         self.task_history.setSpacing(1)
+        self.task_history.setItemDelegate(WrapDelegate(self.task_history))
         self.task_history.itemActivated.connect(self._focus_history_annotation)
         self.task_history.itemSelectionChanged.connect(lambda: self._only_one_selected(self.task_history))
         self.undo_selected = QPushButton("Undo selected")

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from app.models.schema import Decision, DecisionSync, Member
+from app.models.schema import Decision, DecisionSync, Member, Project, Server
 from app.models.store import Store, now_iso
 from app.services.decisions import DecisionRequest, DecisionService
 from app.services.settings import load_settings, save_settings
@@ -108,8 +108,30 @@ def test_server_decision_shows_in_history_and_side_by_side_with_name(qtbot, team
     w.review.grab().save(str(shots_dir / "team_side_by_side.png"))
 
 
-def test_rereview_opens_the_task_in_the_review_tab(qtbot, team_store, shots_dir: Path) -> None:
+@pytest.fixture
+def server_project(team_store, monkeypatch):
+    """The demo project as if pulled from a server (decisions queue for a push); never online here."""
+    import keyring
+
+    from app.services.sync import SyncService
+    from tests.memkeyring import MemoryKeyring
+
+    old = keyring.get_keyring()
+    keyring.set_keyring(MemoryKeyring())
+    monkeypatch.setattr(SyncService, "check_online", lambda self, url=None: False)
     store, pid = team_store
+    with store.transaction() as s:
+        srv = Server(url="https://ls.example.org", edition="community", user_email="me@example.com",
+                     created_at=now_iso())
+        s.add(srv)
+        s.flush()
+        s.get(Project, pid).server_ref = srv.id
+    yield store, pid
+    keyring.set_keyring(old)
+
+
+def test_rereview_opens_the_task_in_the_review_tab(qtbot, server_project, shots_dir: Path) -> None:
+    store, pid = server_project
     w = open_window(qtbot, store, pid)
     s = w.review.session
     target = w.projects.task_detail(s.task_ids[6])
@@ -118,14 +140,15 @@ def test_rereview_opens_the_task_in_the_review_tab(qtbot, team_store, shots_dir:
                                                                annotation_id=ann.id, reason="Wrong label")],
                                          reviewer=w.settings.reviewer).decisions[0].uuid
     theirs = pulled(store, pid, target.id, ann.id, "accept", hours_ago=1)
-    with store.transaction() as db:  # the push found Priya's accept on the same annotation
+    with store.transaction() as db:  # the push found Priya's accept on the same annotation (as push.py records it)
         ds = db.scalar(select(DecisionSync).join(Decision, Decision.id == DecisionSync.decision_id)
                        .where(Decision.uuid == mine))
         ds.state = "conflict"
         ds.last_error = "Another reviewer decided differently on this annotation."
-        ds.effect = {"conflict": {"kind": "other_reviewer", "theirs": {
-            "uuid": theirs, "verdict": "accept", "annotation": ann.server_id, "reviewer": PRIYA,
-            "role": "reviewer", "at": stamp(1)}}}
+        ds.effect = {"on_server": True, "contest": True, "records": [mine], "conflict": {
+            "kind": "other_reviewer", "found_at": now_iso(), "theirs": {
+                "uuid": theirs, "verdict": "accept", "annotation": ann.server_id, "reviewer": PRIYA,
+                "role": "reviewer", "at": stamp(1)}}}
     w.apply(PULL_CHANGES)
     w.tabs.setCurrentIndex(1)  # the user is in the Tasks tab
     dlg = w.sync.show_conflicts()
@@ -141,6 +164,7 @@ def test_rereview_opens_the_task_in_the_review_tab(qtbot, team_store, shots_dir:
     assert w.review.session is s and s.current.id == target.id  # decided by Priya, yet opened for me
     assert not dlg.isVisible()
     assert DecisionService(store).get(mine).retracted
+    assert w.sync.widget.conflicts.text() == "0 conflicts"
     texts = task_history_texts(w)
     assert any("Priya Shah accepted" in x for x in texts) and any("You rejected" in x and "undone" in x
                                                                   for x in texts)
