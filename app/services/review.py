@@ -173,52 +173,41 @@ def _name(names: dict[str, str], email: str | None) -> str:
 class _TeamState:
     decided_by_others: frozenset[int]  # tasks with a live accept/fix/reject pulled from another reviewer
     decided_here: frozenset[int]  # tasks with a live accept/fix/reject recorded in this store
-    escalations: dict[int, Escalation]  # task id -> its open escalation
 
 
-def _team_state(projects: ProjectService, project_id: int, names: dict[str, str]) -> _TeamState:
-    """One pass over the project's decisions (column reads): who decided which task, open escalations."""
+def _team_state(projects: ProjectService, project_id: int) -> _TeamState:
+    """One pass over the project's decisions (column reads): who decided which task."""
     with projects.store.session() as s:
-        rows = s.execute(select(*_TEAM_COLUMNS).where(Decision.project_id == project_id)).all()
-        retracted = {r.retracts for r in rows if r.retracts}
-        others: set[int] = set()
-        here: set[int] = set()
-        timeline = []
-        for r in rows:
-            if r.uuid in retracted or r.verdict == "retract":
-                continue
-            if r.verdict in JUDGEMENTS:
-                (others if r.origin == "server" else here).add(r.task_id)
-                if r.role == "expert":
-                    timeline.append(r)
-            elif r.verdict == "escalate":
-                timeline.append(r)
-        timeline.sort(key=lambda r: _when(r.created_at, r.id))
-        open_: dict[int, Any] = {}
-        for r in timeline:
-            if r.verdict == "escalate":
-                open_[r.task_id] = r
-            else:  # an expert's verdict after the escalation settles it, whoever made either and wherever
-                open_.pop(r.task_id, None)
-        escalations: dict[int, Escalation] = {}
-        if open_:
-            tsid = dict(s.execute(select(Task.id, Task.server_id).where(Task.id.in_(list(open_)))).all())
-            ann_ids = [r.annotation_id for r in open_.values() if r.annotation_id is not None]
-            asid = dict(s.execute(select(Annotation.id, Annotation.server_id)
-                                  .where(Annotation.id.in_(ann_ids))).all()) if ann_ids else {}
-            for tid, r in open_.items():
-                escalations[tid] = Escalation(
-                    uuid=r.uuid, project_id=project_id, task_id=tid, task_server_id=tsid.get(tid),
-                    annotation_id=r.annotation_id, annotation_server_id=asid.get(r.annotation_id),
-                    reviewer=r.reviewer, reviewer_name=_name(names, r.reviewer), role=r.role, reason=r.reason,
-                    comment=r.comment, created_at=r.created_at, origin=r.origin or "local")
-    return _TeamState(frozenset(others), frozenset(here), escalations)
+        rows = s.execute(select(Decision.uuid, Decision.task_id, Decision.verdict, Decision.origin,
+                                Decision.retracts).where(Decision.project_id == project_id)).all()
+    retracted = {r.retracts for r in rows if r.retracts}
+    others: set[int] = set()
+    here: set[int] = set()
+    for r in rows:
+        if r.verdict in JUDGEMENTS and r.uuid not in retracted:
+            (others if r.origin == "server" else here).add(r.task_id)
+    return _TeamState(frozenset(others), frozenset(here))
+
+
+def _escalation(d: DecisionInfo, names: dict[str, str]) -> Escalation:
+    return Escalation(uuid=d.uuid, project_id=d.project_id, task_id=d.task_id, task_server_id=d.task_server_id,
+                      annotation_id=d.annotation_id, annotation_server_id=d.annotation_server_id,
+                      reviewer=d.reviewer, reviewer_name=_name(names, d.reviewer), role=d.role, reason=d.reason,
+                      comment=d.comment, created_at=d.created_at, origin=getattr(d, "origin", "local") or "local")
+
+
+def _settles(verdict: DecisionInfo, e: Escalation) -> bool:
+    """An expert's verdict settles an escalation on the same annotation, or any on its task when either is
+    task-level (the rule of :meth:`DecisionService.escalations`, kept in step for the session's bookkeeping)."""
+    return e.task_id == verdict.task_id and (
+        e.annotation_id is None or verdict.annotation_id is None or e.annotation_id == verdict.annotation_id)
 
 
 def open_escalations(projects: ProjectService, project_id: int) -> tuple[Escalation, ...]:
-    """Open escalations of a project from every reviewer (local or pulled), oldest first."""
-    state = _team_state(projects, project_id, projects.reviewer_names(project_id))
-    return tuple(sorted(state.escalations.values(), key=lambda e: _when(e.created_at, 0)))
+    """Open escalations of a project from every reviewer (local or pulled), oldest first, with the escalating
+    reviewer's name (the same set as ``reviewdesk escalations``: :meth:`DecisionService.escalations`)."""
+    names = projects.reviewer_names(project_id)
+    return tuple(_escalation(d, names) for d in DecisionService(projects.store).escalations(project_id))
 
 
 def task_decisions(projects: ProjectService, task_id: int, names: dict[str, str] | None = None
@@ -302,8 +291,9 @@ class ReviewSession:
                        Annotation.deleted.is_(False))
                 .group_by(Annotation.task_id)).all())
         self._names = self.projects.reviewer_names(self.project_id)
-        team = _team_state(self.projects, self.project_id, self._names)
-        escalated = team.escalations
+        team = _team_state(self.projects, self.project_id)
+        self._load_escalations()
+        escalated = self._escalations
         base = set(ids)
         self._base_ids = base
         self._by_others = frozenset(t for t in team.decided_by_others if t in base)
@@ -318,7 +308,6 @@ class ReviewSession:
                 self._hidden_by_others = len(hide)
         self.task_ids = ids
         self.task_ids_set = set(ids)
-        self._escalations = escalated
         self._team_cache = None
         self._load_verdicts()
         self._recount()
@@ -523,19 +512,28 @@ class ReviewSession:
                     self._ann_task[info.annotation_id] = info.task_id
                 self._verdicts[info.annotation_id] = info.verdict
             elif info.verdict == "escalate":
-                self._escalations[info.task_id] = Escalation(
-                    uuid=info.uuid, project_id=info.project_id, task_id=info.task_id,
-                    task_server_id=info.task_server_id, annotation_id=info.annotation_id,
-                    annotation_server_id=info.annotation_server_id, reviewer=info.reviewer,
-                    reviewer_name=_name(self._names, info.reviewer), role=info.role, reason=info.reason,
-                    comment=info.comment, created_at=info.created_at, origin="local")
+                self._esc_lists.setdefault(info.task_id, []).append(_escalation(info, self._names))
+                self._escalations[info.task_id] = self._esc_lists[info.task_id][-1]
             elif info.verdict == "retract":
                 self._load_verdicts()
-                self._escalations = _team_state(self.projects, self.project_id, self._names).escalations
-        if self.role == "expert":
-            for info in infos:
-                if info.verdict in JUDGEMENTS:
+                self._load_escalations()
+        for info in infos:
+            if info.role == "expert" and info.verdict in JUDGEMENTS and info.task_id in self._esc_lists:
+                left = [e for e in self._esc_lists[info.task_id] if not _settles(info, e)]
+                if left:
+                    self._esc_lists[info.task_id] = left
+                    self._escalations[info.task_id] = left[-1]
+                else:
+                    del self._esc_lists[info.task_id]
                     self._escalations.pop(info.task_id, None)
+
+    def _load_escalations(self) -> None:
+        """Open escalations from every reviewer, local or pulled (task id -> oldest first; the latest shows)."""
+        lists: dict[int, list[Escalation]] = {}
+        for d in self.decisions.escalations(self.project_id):
+            lists.setdefault(d.task_id, []).append(_escalation(d, self._names))
+        self._esc_lists = lists
+        self._escalations: dict[int, Escalation] = {t: es[-1] for t, es in lists.items()}
 
     # -- undo / redo -------------------------------------------------------------------------------
     def undo(self, decision_uuid: str | None = None) -> Changes:
@@ -661,7 +659,8 @@ class ReviewSession:
 
     def escalations(self) -> tuple[Escalation, ...]:
         """The open escalations this session knows, oldest first (the expert queue's reasons)."""
-        return tuple(sorted(self._escalations.values(), key=lambda e: _when(e.created_at, 0)))
+        return tuple(sorted((e for es in self._esc_lists.values() for e in es),
+                            key=lambda e: _when(e.created_at, 0)))
 
 
 __all__ = ["ReviewSession", "QueueFilter", "Counters", "Pending", "SessionView", "DecisionError", "TeamDecision",

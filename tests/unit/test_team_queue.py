@@ -168,22 +168,29 @@ def test_expert_queue_lists_escalations_from_any_reviewer(demo, store):
                                                                    (local_t, "local", ME)}
 
 
-def test_escalation_is_settled_by_an_expert_verdict_after_it_from_any_machine(demo, store):
+def test_escalation_is_settled_by_an_expert_verdict_from_any_machine(demo, store):
     projects, pid = demo
     ids = session(demo).task_ids
     a, b, c, d = (projects.task_detail(t) for t in ids[:4])
     for t in (a, b, c, d):
         pulled(store, pid, t.id, t.annotations[0].id, "escalate", reason="Edge case", at=stamp(hours_ago=3))
-    # b: another expert decided (pulled); c: the escalation was withdrawn; d: an expert verdict made BEFORE it
+    # b: another expert decided (pulled); c: the escalation was withdrawn; d: an expert verdict on ANOTHER
+    # annotation of the task (the escalated one still waits)
     pulled(store, pid, b.id, b.annotations[0].id, "accept", reviewer="lead@example.com", role="expert",
            at=stamp(hours_ago=1))
     esc_c = next(x.uuid for x in task_decisions(projects, c.id) if x.verdict == "escalate")
     pulled(store, pid, c.id, c.annotations[0].id, "retract", retracts=esc_c)
-    pulled(store, pid, d.id, d.annotations[0].id, "accept", reviewer="lead@example.com", role="expert",
-           at=stamp(hours_ago=5))
+    pulled(store, pid, d.id, d.annotations[1].id, "accept", reviewer="lead@example.com", role="expert",
+           at=stamp(hours_ago=1))
     expert = session(demo, reviewer="sme@example.com", role="expert")
     assert expert.task_ids == [a.id, d.id]
-    # a: settled by this expert's verdict, here
+    # the GUI's expert queue and `reviewdesk escalations` list the same
+    assert [e.uuid for e in expert.escalations()] == [e.uuid for e in DecisionService(store).escalations(pid)]
+    # a: an expert verdict on another annotation leaves it open; on the escalated one settles it
+    expert.cycle_annotation()
+    expert.decide("accept")
+    assert expert.current.id == a.id and expert.task_is_open(a.id) and expert.view().escalation is not None
+    expert.focus_annotation(a.annotations[0].id)
     expert.decide("accept")
     assert expert.current.id == d.id and not expert.task_is_open(a.id)
     assert [x.task_id for x in open_escalations(projects, pid)] == [d.id]
