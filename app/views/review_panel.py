@@ -153,6 +153,7 @@ class ReviewPanel(QWidget):
         self.undo_selected.clicked.connect(self._undo_selected)
         self.counters = QLabel()
         self.counters.setObjectName("counters")
+        self.counters.setWordWrap(True)  # a long line must not widen the side column (and squeeze the task)
         self.hints = QLabel()
         self.hints.setObjectName("keyHints")
         self.hints.setWordWrap(True)
@@ -543,8 +544,8 @@ class ReviewPanel(QWidget):
         if c is not None:
             others = ""
             if c.hidden_by_others:
-                others = (f"<br><span style='color:#555'>{c.hidden_by_others} decided by other reviewers "
-                          "(hidden — Review → Show tasks others decided)</span>")
+                others = (f"<br><span style='color:#555'>{c.hidden_by_others} decided by other reviewers, "
+                          "hidden (Review menu)</span>")
             elif c.decided_by_others:
                 others = f"<br><span style='color:#555'>{c.decided_by_others} decided by other reviewers</span>"
             self.counters.setText(f"Decisions: <b>{c.made}</b> · pending sync: <b>{c.pending_sync}</b><br>"

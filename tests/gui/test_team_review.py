@@ -18,6 +18,7 @@ from sqlalchemy import select
 from app.models.schema import Decision, DecisionSync, Member, Project, Server
 from app.models.store import Store, now_iso
 from app.services.decisions import DecisionRequest, DecisionService
+from app.services.projects import ProjectService
 from app.services.settings import load_settings, save_settings
 from app.services.sync import PULL_CHANGES
 from app.views.dialogs import SettingsDialog
@@ -199,17 +200,16 @@ def test_expert_queue_shows_a_pulled_escalation(qtbot, team_store, shots_dir: Pa
 
 def test_toggle_shows_tasks_other_reviewers_decided(qtbot, team_store) -> None:
     store, pid = team_store
-    first = [r.id for r in __import__("app.services.projects", fromlist=["ProjectService"])
-             .ProjectService(store).task_page(pid, 0, 3)]
-    from app.services.projects import ProjectService
-
+    first = [r.id for r in ProjectService(store).task_page(pid, 0, 3)]
     t0 = ProjectService(store).task_detail(first[0])
     for a in t0.annotations:
         pulled(store, pid, t0.id, a.id, "accept")
     w = open_window(qtbot, store, pid)
     s = w.review.session
     assert t0.id not in s.task_ids and s.current.id == first[1]
-    assert "1 decided by other reviewers (hidden" in w.review.counters.text()
+    assert "1 decided by other reviewers, hidden" in w.review.counters.text()
+    qtbot.wait(50)
+    assert w.review.counters.parentWidget().width() < 400  # a longer counter line never widens the side column
     assert not w.others_action.isChecked()
     w.others_action.trigger()  # Review → Show tasks other reviewers already decided
     assert w.others_action.isChecked()
