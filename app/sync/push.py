@@ -110,6 +110,7 @@ class Group:
     known_uuids: set[str]
     items: list[Item]
     own_updated: dict[int, set[str]] = field(default_factory=dict)
+    ls_project: int | None = None
 
 
 @dataclass
@@ -184,7 +185,8 @@ def load_groups(s: Session, server_ref: int) -> tuple[list[Group], dict[int, boo
                       "annotation_sid": tann.server_id if tann else None}
         g = groups.get(task.id)
         if g is None:
-            g = groups[task.id] = Group(task.id, task.server_id, rec.record_uuids(task.meta), [])
+            g = groups[task.id] = Group(task.id, task.server_id, rec.record_uuids(task.meta), [],
+                                        ls_project=projects[d.project_id].server_id)
         g.items.append(Item(
             decision_id=d.id, uuid=d.uuid, project_id=d.project_id, verdict=d.verdict,
             annotation_sid=ann.server_id if ann else None, annotation_local=d.annotation_id,
@@ -231,6 +233,8 @@ class GroupPusher:
         self.me = me
         self._lock = threading.Lock()
         self.written: dict[int, set[str]] = {}  # task server id -> record uuids written and read back
+        self.since: dict[int, str] = {}  # server project id -> the earliest updated_at our writes produced
+        self.project_of: dict[int, int | None] = {}  # task server id -> server project id
 
     def push(self, g: Group, cancel: threading.Event | None) -> list[Outcome]:
         last: SyncError | None = None
@@ -331,7 +335,7 @@ class GroupPusher:
         if not new_records:
             return
         merged = rec.merge(meta, new_records)
-        self.client.patch_task(g.task_sid, {"meta": merged})
+        written = self.client.patch_task(g.task_sid, {"meta": merged})
         check = self.client.task(g.task_sid)
         present = rec.record_uuids(check.get("meta"))
         missing = [r["uuid"] for r in new_records if r["uuid"] not in present]
@@ -339,6 +343,11 @@ class GroupPusher:
             raise _Transient("Another client overwrote the task meta while we wrote it; trying again.")
         with self._lock:
             self.written.setdefault(g.task_sid, set()).update(r["uuid"] for r in new_records)
+            stamp = written.get("updated_at") if isinstance(written, dict) else None
+            if g.ls_project is not None and isinstance(stamp, str):
+                key = g.ls_project
+                self.since[key] = min(self.since.get(key, stamp), stamp)
+            self.project_of[g.task_sid] = g.ls_project
         for duuid, (state, eff, needed, err) in planned.items():
             eff = {**eff, "records": needed} if state == "synced" else eff
             done[duuid] = Outcome(duuid, state, eff, err)
@@ -538,27 +547,47 @@ def mark_lost(s: Session, decision_uuids: list[str], actor: str, *, where: str) 
     return n
 
 
-def _recheck(store: Store, client: LSClient, written: dict[int, set[str]], concurrency: int,
-             actor: str) -> int:
-    """Re-read every task written in this round after a short jittered delay; re-queue what vanished."""
+def _recheck(store: Store, client: LSClient, pusher: GroupPusher, concurrency: int, actor: str) -> int:
+    """Re-read every task written in this round after a short jittered delay; re-queue what vanished.
+
+    One list query per project (tasks updated since our earliest write, ``id``/``meta`` only) instead of a read
+    per task; a written task the listing missed (it moved while paging) is read on its own.
+    """
+    written = pusher.written
     if not written:
         return 0
     time.sleep(random.uniform(*RECHECK_DELAY))
+    from app.sync.pull import OVERLAP, format_ls_dt, parse_ls_dt, updated_filter
+
+    present: dict[int, set[str]] = {}
+    for ls_project, since in pusher.since.items():
+        lower = format_ls_dt(parse_ls_dt(since) - OVERLAP)
+        for page in range(1, 1000):
+            try:
+                body = client.tasks_page(ls_project, page=page, page_size=500, query=updated_filter(lower),
+                                         fields=None, include="id,meta,updated_at")
+            except SyncError:
+                break
+            batch = body.get("tasks") or []
+            for t in batch:
+                if isinstance(t.get("id"), int) and t["id"] in written:
+                    present[t["id"]] = rec.record_uuids(t.get("meta"))
+            if len(batch) < 500:
+                break
 
     def read(task_sid: int) -> tuple[int, set[str] | None]:
         try:
             return task_sid, rec.record_uuids(client.task(task_sid).get("meta"))
-        except NotFoundError:
-            return task_sid, None
         except SyncError:
-            return task_sid, None  # unknown: the verifying pull decides
+            return task_sid, None  # unknown (gone, or unreachable): the verifying pull decides
 
-    missing: list[str] = []
-    with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="push-recheck") as pool:
-        for task_sid, present in pool.map(read, list(written)):
-            if present is None:
-                continue
-            missing.extend(u for u in written[task_sid] if u not in present)
+    rest = [sid for sid in written if sid not in present]
+    if rest:
+        with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="push-recheck") as pool:
+            for task_sid, got in pool.map(read, rest):
+                if got is not None:
+                    present[task_sid] = got
+    missing = [u for sid, uuids in written.items() if sid in present for u in uuids if u not in present[sid]]
     if not missing:
         return 0
     decisions = sorted({u.split("/", 1)[0] for u in missing})
@@ -595,12 +624,12 @@ def push_server(store: Store, client: LSClient, server_ref: int, *, edition: str
             break
         if pusher is None:
             pusher = _make_pusher(store, client, edition, pids)
-        pusher.written = {}
+        pusher.written, pusher.since, pusher.project_of = {}, {}, {}
         attempted.update(i.uuid for g in groups for i in g.items)
         fatal = _push_round(store, pusher, groups, concurrency, progress, cancel, actor, final, errors)
         if fatal is not None or not recheck:
             break
-        lost = _recheck(store, client, pusher.written, concurrency, actor)
+        lost = _recheck(store, client, pusher, concurrency, actor)
         if not lost:
             break
         reappended += lost
