@@ -62,6 +62,18 @@ DIMENSIONS: dict[str, str] = {
 }
 
 
+def by_id(task: dict[str, Any]) -> dict[str, Any]:
+    """A task's annotations and predictions in id (creation) order, on either back end.
+
+    Label Studio does not order them: SQLite happens to return them by id, PostgreSQL in heap order, where an
+    annotation moves to the end once it is updated (e.g. its ground-truth flag). Tests index them by position.
+    """
+    for key in ("annotations", "predictions"):
+        if isinstance(task.get(key), list) and all(isinstance(x, dict) for x in task[key]):
+            task[key] = sorted(task[key], key=lambda x: x.get("id") or 0)
+    return task
+
+
 def _session(token: str) -> requests.Session:
     s = requests.Session()
     s.headers["Authorization"] = f"Token {token}"
@@ -100,7 +112,7 @@ class LS:
         self.call("POST", f"/api/projects/{project}/import", json=tasks)
 
     def task(self, task_id: int) -> dict[str, Any]:
-        return self.call("GET", f"/api/tasks/{task_id}/")
+        return by_id(self.call("GET", f"/api/tasks/{task_id}/"))
 
     def tasks(self, project: int) -> list[dict[str, Any]]:
         out, page = [], 1
@@ -110,7 +122,7 @@ class LS:
             if r.status_code == 404:
                 return out
             body = r.json()
-            out.extend(body["tasks"])
+            out.extend(by_id(t) for t in body["tasks"])
             if len(body["tasks"]) < 500:
                 return out
             page += 1
