@@ -108,6 +108,9 @@ def cmd_pull(args: argparse.Namespace) -> int:
             f"{r.tasks_new} new, {r.tasks_updated} updated, {r.tasks_deleted} deleted tasks; "
             f"{r.media_fetched} media files" + (f" ({r.media_failed} failed)" if r.media_failed else "")
             + (f"; {r.conflicts} decisions now in conflict (see `reviewdesk conflicts`)" if r.conflicts else "")
+            + (f"; {r.server_decisions} decisions by other reviewers" if r.server_decisions else "")
+            + (f"; {r.lost} of your decisions were erased on the server by another client and are queued "
+               "again (run `reviewdesk push`)" if r.lost else "")
             + ".")
     emit(args, asdict(r), text)
     return 0
@@ -127,6 +130,8 @@ def _push_text(out: Any) -> str:
             line += f", {r.cancelled} cancelled by undo"
         if r.failed:
             line += f", {r.failed} still queued"
+        if r.reappended:
+            line += f", {r.reappended} written again after another client's write erased them"
         lines.append(line + ".")
         lines += [f"  {e}" for e in r.errors]
         if r.auth_required:
