@@ -239,7 +239,7 @@ class SyncService:
         cap = max(1, int(load_settings(self.store.data_dir).media_cache_cap_mb)) * 1024 * 1024
         report = pull_project(self.store, client, server.id, project, full=full, media=media, progress=progress,
                               cancel=cancel, page_size=page_size, actor=server.user_email or "sync",
-                              media_cap_bytes=cap)
+                              media_cap_bytes=cap, edition=server.edition)
         return PullOutcome(report, PULL_CHANGES | Changes(
             decisions=report.conflicts > 0 or report.server_decisions > 0 or report.lost > 0,
             queue=report.server_decisions > 0, sync=report.lost > 0 or report.conflicts > 0))

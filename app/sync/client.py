@@ -384,6 +384,11 @@ class LSClient:
         body = self.request("GET", "/api/annotation-reviews/", params={"annotation": annotation_id})
         return list(body.get("results", [])) if isinstance(body, dict) else list(body or [])
 
+    def project_reviews(self, project_id: int) -> list[dict[str, Any]]:
+        """Enterprise: every annotation review of a project (a plain list; Community answers 404)."""
+        body = self.request("GET", "/api/annotation-reviews/", params={"annotation__task__project": project_id})
+        return list(body.get("results", [])) if isinstance(body, dict) else list(body or [])
+
     def create_review(self, body: dict[str, Any]) -> dict[str, Any]:
         return self.request("POST", "/api/annotation-reviews/", json_body=body)
 

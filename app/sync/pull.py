@@ -50,7 +50,7 @@ from app.models.schema import (
 from app.models.store import Store, now_iso
 from app.sync import records as rec
 from app.sync.client import LSClient
-from app.sync.errors import Cancelled
+from app.sync.errors import Cancelled, NotFoundError, RequestError
 
 PAGE_SIZE = 500
 OVERLAP = timedelta(seconds=2)
@@ -460,6 +460,50 @@ def team_records(s: Session, project_id: int, raw_tasks: list[dict[str, Any]], c
     _team_conflicts(s, rows, made, counts)
 
 
+def enterprise_reviews(s: Session, project_id: int, reviews: list[dict[str, Any]], counts: _Counts,
+                       actor: str = "sync") -> int:
+    """Label Studio Enterprise annotation reviews made outside ReviewDesk -> read-only ``origin = server``
+    decisions (UUID ``ls-review-<id>``): accepted -> accept (fix when the reviewer changed the result),
+    rejected -> reject. ReviewDesk's own reviews carry ``[reviewdesk UUID]`` and are already decisions."""
+    ann_sids = {r.get("annotation") for r in reviews if isinstance(r.get("annotation"), int)}
+    if not ann_sids:
+        return 0
+    anns = {a.server_id: a for a in s.execute(
+        select(Annotation.id, Annotation.task_id, Annotation.server_id, Annotation.result)
+        .join(Task, Task.id == Annotation.task_id)
+        .where(Task.project_id == project_id, Annotation.server_id.in_(ann_sids)))}
+    emails = dict(s.execute(select(Member.user_id, Member.email).where(Member.project_id == project_id)).all())
+    uuids = {f"ls-review-{r.get('id')}": r for r in reviews if r.get("id") is not None}
+    known = set(s.scalars(select(Decision.uuid).where(Decision.uuid.in_(list(uuids)))))
+    now = now_iso()
+    made: list[tuple[Decision, dict[str, Any]]] = []
+    for uuid, r in uuids.items():
+        a = anns.get(r.get("annotation"))
+        if uuid in known or a is None or r.get("accepted") is None or "[reviewdesk " in str(r.get("comment") or ""):
+            continue
+        result = r.get("result") if isinstance(r.get("result"), list) and r.get("result") else None
+        verdict = "reject" if r["accepted"] is False else ("fix" if result is not None and result != a.result
+                                                          else "accept")
+        by = r.get("created_by")
+        who = emails.get(by) if isinstance(by, int) else (by.get("email") if isinstance(by, dict) else None)
+        d = Decision(uuid=uuid, project_id=project_id, task_id=a.task_id, annotation_id=a.id, verdict=verdict,
+                     result=result if verdict == "fix" else None, reviewer=who or f"user #{by}", role="reviewer",
+                     created_at=_str(r.get("created_at")) or now, origin="server")
+        s.add(d)
+        made.append((d, {"uuid": uuid, "verdict": verdict, "annotation": r.get("annotation"),
+                         "reviewer": d.reviewer, "role": "reviewer", "at": d.created_at, "review": r.get("id")}))
+    if not made:
+        return 0
+    s.flush()
+    for d, record in made:
+        s.add(DecisionSync(decision_id=d.id, state="synced", updated_at=now,
+                           effect={"origin": "server", "record": record, "enterprise_review": True}))
+    counts.server_decisions += len(made)
+    append_event(s, actor, "sync.server_decisions", {"project_id": project_id, "count": len(made),
+                                                     "source": "annotation-reviews"})
+    return len(made)
+
+
 def _str(v: Any) -> str | None:
     return v if isinstance(v, str) and v else None
 
@@ -531,7 +575,7 @@ def pull_project(store: Store, client: LSClient, server_ref: int, ls_project_id:
                  page_size: int = PAGE_SIZE, overlap: timedelta = OVERLAP, full: bool = False,
                  reconcile_ids: bool | None = None, media: bool = True, media_cap_bytes: int | None = None,
                  progress: Progress | None = None, cancel: threading.Event | None = None,
-                 actor: str = "sync") -> PullReport:
+                 actor: str = "sync", edition: str | None = None) -> PullReport:
     client.cancel_event = cancel
 
     def check() -> None:
@@ -616,6 +660,17 @@ def pull_project(store: Store, client: LSClient, server_ref: int, ls_project_id:
                 assert st is not None
                 if st.pull_cursor is None or final > st.pull_cursor:
                     st.pull_cursor = final
+
+    if edition == "enterprise":
+        # reviews made in Label Studio's own review stream (not through ReviewDesk) are decisions too
+        check()
+        try:
+            reviews = client.project_reviews(ls_project_id)
+        except (NotFoundError, RequestError):
+            reviews = []
+        if reviews:
+            with store.transaction() as s:
+                enterprise_reviews(s, pid, reviews, counts, actor)
 
     # deleted tasks: reconcile ids when counts disagree, when asked, or once a day
     reconciled = False

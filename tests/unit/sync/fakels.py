@@ -153,6 +153,8 @@ class FakeLS(BaseAdapter):
                 return 201, self.reviews[-1]
             ann = int(q.get("annotation", ["0"])[0])
             return 200, [r for r in self.reviews if r["annotation"] == ann or not ann]
+        if seg[:2] == ["api", "annotation-reviews"]:
+            return 404, {"detail": "Not found."}
         if seg[:2] == ["api", "comments"] and self.enterprise:
             if method == "POST":
                 self.comments.append(dict(body, id=len(self.comments) + 1))
