@@ -153,7 +153,6 @@ class ReviewPanel(QWidget):
         self.undo_selected.clicked.connect(self._undo_selected)
         self.counters = QLabel()
         self.counters.setObjectName("counters")
-        self.counters.setWordWrap(True)  # a long line must not widen the side column (and squeeze the task)
         self.hints = QLabel()
         self.hints.setObjectName("keyHints")
         self.hints.setWordWrap(True)
@@ -544,10 +543,12 @@ class ReviewPanel(QWidget):
         if c is not None:
             others = ""
             if c.hidden_by_others:
-                others = (f"<br><span style='color:#555'>{c.hidden_by_others} decided by other reviewers, "
-                          "hidden (Review menu)</span>")
+                # short lines: the label does not wrap (hot path), and a long one would widen the side column
+                others = f"<br><span style='color:#555'>{c.hidden_by_others:,} decided by others, hidden</span>"
             elif c.decided_by_others:
-                others = f"<br><span style='color:#555'>{c.decided_by_others} decided by other reviewers</span>"
+                others = f"<br><span style='color:#555'>{c.decided_by_others:,} decided by others</span>"
+            self.counters.setToolTip("Tasks another reviewer already judged leave your queue unless Review → "
+                                     "Show tasks other reviewers already decided is on" if c.hidden_by_others else "")
             self.counters.setText(f"Decisions: <b>{c.made}</b> · pending sync: <b>{c.pending_sync}</b><br>"
                                   f"Remaining: <b>{c.remaining}</b> of {c.total} tasks{others}")
         if view.task is None:
@@ -615,8 +616,11 @@ class ReviewPanel(QWidget):
 
     def _render_task_history(self, task: TaskDetail | None, team: tuple[TeamDecision, ...]) -> None:
         """Everyone's decisions on the task on screen; another reviewer's are tinted and read-only."""
-        key = (task.id if task else None, tuple((d.uuid, d.retracted, d.sync_state) for d in team),
-               int(time.time() // 60))  # the relative times move on
+        if task is not None and not team:
+            key: tuple[Any, ...] = ("no decisions",)  # the common case in the hot path: nothing to redraw
+        else:
+            key = (task.id if task else None, tuple((d.uuid, d.retracted, d.sync_state) for d in team),
+                   int(time.time() // 60))  # the relative times move on
         if key == self._task_history_key:
             return
         self._task_history_key = key

@@ -207,14 +207,14 @@ def test_toggle_shows_tasks_other_reviewers_decided(qtbot, team_store) -> None:
     w = open_window(qtbot, store, pid)
     s = w.review.session
     assert t0.id not in s.task_ids and s.current.id == first[1]
-    assert "1 decided by other reviewers, hidden" in w.review.counters.text()
+    assert "1 decided by others, hidden" in w.review.counters.text()
     qtbot.wait(50)
     assert w.review.counters.parentWidget().width() < 400  # a longer counter line never widens the side column
     assert not w.others_action.isChecked()
     w.others_action.trigger()  # Review → Show tasks other reviewers already decided
     assert w.others_action.isChecked()
     assert w.review.session is s and s.task_ids[0] == t0.id and s.current.id == first[1]
-    assert "1 decided by other reviewers" in w.review.counters.text()
+    assert "1 decided by others" in w.review.counters.text()
     assert "hidden" not in w.review.counters.text()
     assert json.loads((store.data_dir / "settings.json").read_text())["show_decided_by_others"] is True
     dlg = SettingsDialog(w.settings, w)
