@@ -424,6 +424,9 @@ def team_records(s: Session, project_id: int, raw_tasks: list[dict[str, Any]], c
 
     fresh = [(tasks[sid], r) for sid, rs in recs_by_sid.items() if sid in tasks for r in rs
              if r["uuid"] not in known and r.get("verdict") in PUSHED]
+    if fresh:  # a UUID already used anywhere in this store (a copied meta, another project) is not new
+        known |= set(s.scalars(select(Decision.uuid).where(Decision.uuid.in_([r["uuid"] for _, r in fresh]))))
+        fresh = [(t, r) for t, r in fresh if r["uuid"] not in known]
     if not fresh:
         return
     ann_rows = s.execute(select(Annotation.id, Annotation.task_id, Annotation.server_id, Annotation.result)
