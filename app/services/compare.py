@@ -74,25 +74,45 @@ def decision_notes(annotation_ids: Sequence[int], decisions: Sequence[Any], *, m
 
 
 def compare_annotations(detail: TaskDetail, config: LabelingConfig, decisions: Sequence[Any] = (), *,
-                        me: str | None = None) -> Comparison:
+                        me: str | None = None, fixed: dict[int, Sequence[Any]] | None = None,
+                        names: dict[int, str] | None = None) -> Comparison:
     """The task's annotations side by side per control; ``decisions`` (the task's history, newest first)
-    adds who decided what on each annotation, others' included."""
+    adds who decided what on each annotation, others' included. ``fixed`` (annotation id -> its fixed result)
+    shows a saved fix as ``original → fixed``; ``names`` (annotation id -> display name) names the columns."""
+    display = names or {}
     anns = [a for a in detail.annotations if not a.was_cancelled] or list(detail.annotations)
-    names = [c.name for c in config.controls] + [u.name for u in config.unknown]
+    controls = [c.name for c in config.controls] + [u.name for u in config.unknown]
     seen_extra: list[str] = []
     for a in anns:
         for it in a.result:
             fn = it.get("from_name") if isinstance(it, dict) else None
-            if isinstance(fn, str) and fn not in names and fn not in seen_extra:
+            if isinstance(fn, str) and fn not in controls and fn not in seen_extra:
                 seen_extra.append(fn)
     rows = []
-    for name in names + seen_extra:
+    for name in controls + seen_extra:
         tag = config.tag(name)
         per = [[it for it in a.result if isinstance(it, dict) and it.get("from_name") == name] for a in anns]
         if not any(per):
             continue
-        cells = tuple(tuple(describe_item(it).split(": ", 1)[-1] for it in items) or ("—",) for items in per)
+        cells = tuple(_cell(items) for items in per)
+        if fixed:
+            cells = tuple(_fixed_cell(cell, fixed.get(a.id), name) for cell, a in zip(cells, anns, strict=True))
         canon = {_canonical(items) for items in per}
         rows.append(ControlRow(name, tag.tag if tag else "?", cells, len(canon) > 1))
     ids = tuple(a.id for a in anns)
-    return Comparison(tuple(a.evaluator for a in anns), ids, tuple(rows), decision_notes(ids, decisions, me=me))
+    evaluators = tuple(display.get(a.id, a.evaluator) for a in anns)
+    return Comparison(evaluators, ids, tuple(rows), decision_notes(ids, decisions, me=me))
+
+
+def _cell(items: Sequence[dict[str, Any]]) -> tuple[str, ...]:
+    return tuple(describe_item(it).split(": ", 1)[-1] for it in items) or ("—",)
+
+
+def _fixed_cell(cell: tuple[str, ...], fixed: Sequence[Any] | None, control: str) -> tuple[str, ...]:
+    """``original → fixed`` when a saved fix changed this control's value."""
+    if fixed is None:
+        return cell
+    new = _cell([it for it in fixed if isinstance(it, dict) and it.get("from_name") == control])
+    if new == cell:
+        return cell
+    return (f"{'; '.join(cell)} → {'; '.join(new)}",)

@@ -107,3 +107,18 @@ def describe_decision(*, who: str, verdict: str, target: str = "this annotation"
     note = " — ".join(x for x in (reason, comment) if x)
     return f"{who} {verb}" + (f" {target}" if target else "") + f" {ago(created_at, now)}" + (
         f" — {note}" if note else "")
+
+
+def evaluator_name(evaluator: str | None, names: dict[str, str] | None = None) -> str:
+    """One name format for an evaluator everywhere: the project member's display name when the server gave
+    one (``names``: lower-cased e-mail -> name), else a name made from the e-mail's local part
+    (``anna.k@lab.org`` -> ``Anna K``); the e-mail itself goes in tooltips."""
+    if not evaluator:
+        return "unknown"
+    key = evaluator.strip().lower()
+    if names and key in names and names[key].strip().lower() != key:
+        return names[key]
+    if "@" not in evaluator:
+        return evaluator
+    local = evaluator.split("@")[0].replace(".", " ").replace("_", " ").strip()
+    return local.title() if local else evaluator

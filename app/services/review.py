@@ -15,6 +15,7 @@ task history (:meth:`ReviewSession.task_history`) shows everyone's decisions, an
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -33,7 +34,7 @@ from app.services.decisions import (
     DecisionService,
     Recorded,
 )
-from app.services.describe import describe_decision, parse_stamp
+from app.services.describe import describe_decision, evaluator_name, parse_stamp
 from app.services.projects import AnnotationInfo, ProjectService, TaskDetail
 
 ROLES = ("reviewer", "expert")
@@ -85,6 +86,7 @@ class TeamDecision:
     sync_state: str
     retracted: bool = False
     retracts: str | None = None
+    result: tuple[Any, ...] | None = None  # a fix's fixed result
 
     @property
     def from_server(self) -> bool:
@@ -128,6 +130,39 @@ class Escalation:
         return " — ".join(x for x in (self.reason, self.comment) if x)
 
 
+STATUS_WORDS = {"accept": ("✓", "accepted"), "fix": ("✎", "fixed"), "reject": ("✗", "rejected"),
+                "escalate": ("⚑", "escalated")}
+
+
+@dataclass(frozen=True)
+class AnnotationStatus:
+    """Where one annotation of the task on screen stands: its live verdict (or an open escalation), whose.
+
+    ``mine`` = decided by this reviewer in this store; else ``reviewer_name`` says who (a pulled decision of
+    another reviewer, or a colleague on the same store). ``fixed`` is the fixed result of a ``fix``."""
+
+    verdict: str
+    reviewer: str
+    reviewer_name: str
+    origin: str
+    mine: bool
+    fixed: tuple[Any, ...] | None = None
+
+    @property
+    def decided(self) -> bool:
+        return self.verdict in JUDGEMENTS
+
+    @property
+    def mark(self) -> str:
+        return STATUS_WORDS.get(self.verdict, ("•", self.verdict))[0]
+
+    @property
+    def label(self) -> str:
+        """``✓ accepted`` (mine) or ``✗ rejected by Priya Shah``."""
+        mark, word = STATUS_WORDS.get(self.verdict, ("•", self.verdict))
+        return f"{mark} {word}" + ("" if self.mine else f" by {self.reviewer_name}")
+
+
 @dataclass(frozen=True)
 class Pending:
     """A decision that :meth:`ReviewSession.begin` accepted and that must now be committed."""
@@ -150,11 +185,19 @@ class SessionView:
     escalation: Escalation | None = None
     counters: Counters | None = None
     team: tuple[TeamDecision, ...] = ()  # the task's decisions, everyone's, newest first
+    statuses: dict[int, AnnotationStatus] = field(default_factory=dict)  # annotation id -> its status
+    evaluator_slots: dict[int, int] = field(default_factory=dict)  # annotation id -> the evaluator's fixed slot
+    evaluator_names: dict[int, str] = field(default_factory=dict)  # annotation id -> display name
+
+    @property
+    def decided(self) -> int:
+        """How many of the task's annotations have a live accept/fix/reject (anyone's)."""
+        return sum(1 for st in self.statuses.values() if st.decided)
 
 
 _TEAM_COLUMNS = (Decision.id, Decision.uuid, Decision.task_id, Decision.annotation_id, Decision.prediction_id,
                  Decision.verdict, Decision.reason, Decision.comment, Decision.reviewer, Decision.role,
-                 Decision.created_at, Decision.origin, Decision.retracts)
+                 Decision.created_at, Decision.origin, Decision.retracts, Decision.result)
 
 
 def _when(created_at: str | None, row_id: int) -> tuple[float, int]:
@@ -227,7 +270,8 @@ def task_decisions(projects: ProjectService, task_id: int, names: dict[str, str]
                      prediction_id=r.prediction_id, verdict=r.verdict, reason=r.reason, comment=r.comment,
                      reviewer=r.reviewer, reviewer_name=_name(names, r.reviewer), role=r.role,
                      created_at=r.created_at, origin=r.origin or "local", sync_state=r.state or "pending",
-                     retracted=r.uuid in retracted, retracts=r.retracts)
+                     retracted=r.uuid in retracted, retracts=r.retracts,
+                     result=tuple(r.result) if isinstance(r.result, list) else None)
         for r in sorted(rows, key=lambda r: _when(r.created_at, r.id), reverse=True) if r.verdict != "retract")
 
 
@@ -252,7 +296,9 @@ class ReviewSession:
         self._detail: TaskDetail | None = None
         self._shown_at = time.monotonic()
         self._history: list[DecisionInfo] = []  # this session's decisions, oldest first
-        self._undone: list[DecisionInfo] = []  # redo stack
+        self._undone: list[tuple[DecisionInfo, ...]] = []  # redo stack: one keystroke's decisions each
+        self._batch: dict[str, tuple[str, ...]] = {}  # decision uuid -> the uuids recorded by the same keystroke
+        self._slots: dict[int | None, int] = {}  # evaluator (server user id) -> fixed colour/position slot
         self._pinned: set[int] = set()  # tasks opened on purpose (re-review): kept in the queue
         self._team_cache: tuple[int, tuple[TeamDecision, ...]] | None = None
         self._names: dict[str, str] = {}
@@ -290,6 +336,11 @@ class ReviewSession:
                 .where(Task.project_id == self.project_id, Annotation.was_cancelled.is_(False),
                        Annotation.deleted.is_(False))
                 .group_by(Annotation.task_id)).all())
+            # each evaluator keeps one colour and one position for the whole project (in user-id order)
+            users = sorted(set(s.scalars(select(Annotation.completed_by).join(Task, Task.id == Annotation.task_id)
+                                         .where(Task.project_id == self.project_id).distinct())),
+                           key=lambda u: (u is None, u or 0))
+            self._slots = {u: i for i, u in enumerate(users)}
         self._names = self.projects.reviewer_names(self.project_id)
         team = _team_state(self.projects, self.project_id)
         self._load_escalations()
@@ -330,8 +381,14 @@ class ReviewSession:
         self._open = {t for t in self.task_ids if self._compute_open(t)}
 
     def _load_current(self) -> None:
-        self._detail = self.projects.task_detail(self.task_ids[self.index]) if self.task_ids else None
-        self.focus = 0
+        d = self.projects.task_detail(self.task_ids[self.index]) if self.task_ids else None
+        if d is not None and len(d.annotations) > 1:
+            # the same evaluator in the same place on every task of the project
+            d = dataclasses.replace(d, annotations=tuple(sorted(
+                d.annotations, key=lambda a: self._slots.get(a.completed_by, len(self._slots)))))
+        self._detail = d
+        # the first annotation nobody has decided yet (going back to a task lands where work is left)
+        self.focus = next((i for i, a in enumerate(d.annotations) if a.id not in self._verdicts), 0) if d else 0
         self._shown_at = time.monotonic()
 
     def _compute_open(self, task_id: int) -> bool:
@@ -457,6 +514,9 @@ class ReviewSession:
             return NOTHING
         self._apply(recorded.decisions)
         self._history.extend(recorded.decisions)
+        batch = tuple(d.uuid for d in recorded.decisions)
+        for u in batch:
+            self._batch[u] = batch
         self._undone.clear()
         changes = recorded.changes
         verdict = pending.requests[0].verdict
@@ -557,23 +617,35 @@ class ReviewSession:
         if not live:
             return NOTHING
         target = live[-1]
-        rec = self.decisions.retract(target.uuid, reviewer=self.reviewer, role=self.role)
+        group = [target]
+        if decision_uuid is None:
+            # the whole keystroke: Shift+A's accept and its rejects go back together
+            batch = set(self._batch.get(target.uuid, (target.uuid,)))
+            group = [d for d in live if d.uuid in batch]
+        rec = self.decisions.retract_many([d.uuid for d in group], reviewer=self.reviewer, role=self.role)
         self._history.extend(rec.decisions)
-        self._undone.append(target)
+        self._undone.append(tuple(group))
         self._apply(rec.decisions)
-        return rec.changes | self.go_to_task(target.task_id) | self._focus_annotation(target.annotation_id)
+        return rec.changes | self.go_to_task(target.task_id) | self._focus_annotation(group[0].annotation_id)
+
+    def last_undone(self) -> tuple[DecisionInfo, ...]:
+        """The decisions the last undo took back (one keystroke's), for the status bar."""
+        return self._undone[-1] if self._undone else ()
 
     def redo(self) -> Changes:
         if self.state != "idle" or not self._undone:
             return NOTHING
-        d = self._undone.pop()
-        req = DecisionRequest(task_id=d.task_id, verdict=d.verdict, annotation_id=d.annotation_id,
-                              prediction_id=d.prediction_id, result=list(d.result) if d.result else None,
-                              reason=d.reason, comment=d.comment, lead_time_ms=d.lead_time_ms)
-        rec = self.decisions.record(self.project_id, [req], reviewer=self.reviewer, role=self.role)
+        group = self._undone.pop()
+        reqs = [DecisionRequest(task_id=d.task_id, verdict=d.verdict, annotation_id=d.annotation_id,
+                                prediction_id=d.prediction_id, result=list(d.result) if d.result else None,
+                                reason=d.reason, comment=d.comment, lead_time_ms=d.lead_time_ms) for d in group]
+        rec = self.decisions.record(self.project_id, reqs, reviewer=self.reviewer, role=self.role)
         self._history.extend(rec.decisions)
+        batch = tuple(d.uuid for d in rec.decisions)
+        for u in batch:
+            self._batch[u] = batch
         self._apply(rec.decisions)
-        return rec.changes | self.go_to_task(d.task_id)
+        return rec.changes | self.go_to_task(group[0].task_id) | self._focus_annotation(group[0].annotation_id)
 
     def focus_annotation(self, annotation_id: int) -> Changes:
         """Focus this annotation of the task on screen (picked in the task history)."""
@@ -650,12 +722,47 @@ class ReviewSession:
             return {}
         return {a.id: self._verdicts[a.id] for a in d.annotations if a.id in self._verdicts}
 
+    def statuses(self, team: Sequence[TeamDecision] | None = None) -> dict[int, AnnotationStatus]:
+        """Each annotation of the task on screen: its live verdict (anyone's, newest wins) or open escalation."""
+        d = self._detail
+        if d is None:
+            return {}
+        if team is None:
+            team = self.task_history()
+        ids = {a.id for a in d.annotations}
+        out: dict[int, AnnotationStatus] = {}
+        me = self.reviewer.lower()
+        for t in team:  # newest first
+            if t.annotation_id not in ids or t.annotation_id in out or t.retracted or t.verdict not in JUDGEMENTS:
+                continue
+            out[t.annotation_id] = AnnotationStatus(
+                t.verdict, t.reviewer, t.reviewer_name, t.origin, t.mine and t.reviewer.lower() == me,
+                t.result if t.verdict == "fix" else None)
+        for e in self._esc_lists.get(d.id, ()):
+            if e.annotation_id in ids and e.annotation_id not in out:
+                out[e.annotation_id] = AnnotationStatus(
+                    "escalate", e.reviewer, e.reviewer_name, e.origin,
+                    not e.from_server and e.reviewer.lower() == me)
+        return out
+
+    def evaluator_slot(self, completed_by: int | None) -> int:
+        """The evaluator's fixed slot in this project (its colour and its place among the chips)."""
+        return self._slots.get(completed_by, len(self._slots))
+
+    def evaluator_name(self, evaluator: str) -> str:
+        """One name format everywhere: the member's display name, else a name made from the e-mail."""
+        return evaluator_name(evaluator, self._names)
+
     def view(self) -> SessionView:
         d = self._detail
+        team = self.task_history()
+        anns = d.annotations if d else ()
         return SessionView(state=self.state, position=self.index, total=len(self.task_ids), task=d,
                            focus=self.focus, verdicts=self.verdicts_for_current(),
                            escalation=self._escalations.get(d.id) if d else None, counters=self.counters(),
-                           team=self.task_history())
+                           team=team, statuses=self.statuses(team),
+                           evaluator_slots={a.id: self.evaluator_slot(a.completed_by) for a in anns},
+                           evaluator_names={a.id: self.evaluator_name(a.evaluator) for a in anns})
 
     def escalations(self) -> tuple[Escalation, ...]:
         """The open escalations this session knows, oldest first (the expert queue's reasons)."""
@@ -663,5 +770,5 @@ class ReviewSession:
                             key=lambda e: _when(e.created_at, 0)))
 
 
-__all__ = ["ReviewSession", "QueueFilter", "Counters", "Pending", "SessionView", "DecisionError", "TeamDecision",
+__all__ = ["ReviewSession", "AnnotationStatus", "STATUS_WORDS", "QueueFilter", "Counters", "Pending", "SessionView", "DecisionError", "TeamDecision",
            "Escalation", "open_escalations", "task_decisions"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 from collections.abc import Sequence
 from typing import Any
@@ -34,35 +35,75 @@ from app.services.settings import Settings
 
 
 class ReasonDialog(QDialog):
-    """Pick a reason with 1-9 (or arrows + Enter); optional comment; Enter submits, Esc cancels."""
+    """Pick a reason with its digit (or arrows), then type an optional comment; Enter records, Esc cancels.
+
+    ``subject`` says what is being decided (``Reject <b>Tom Becker</b>'s annotation · task 1001``). The digit
+    moves the cursor into the comment box; whatever is typed after it lands there (it used to go to the
+    list's type-ahead search and was lost)."""
 
     def __init__(self, title: str, reasons: Sequence[str], parent: QWidget | None = None, *,
-                 require_comment: bool = False) -> None:
+                 require_comment: bool = False, subject: str = "") -> None:
         super().__init__(parent)
         self.setWindowTitle(title)
         self.require_comment = require_comment
         lay = QVBoxLayout(self)
-        lay.addWidget(QLabel("Press <b>1</b>–<b>9</b> for a reason, type an optional comment, "
-                             "<b>Enter</b> to confirm, <b>Esc</b> to cancel."))
+        self.subject = QLabel(subject or html.escape(title))
+        self.subject.setObjectName("reasonSubject")
+        self.subject.setTextFormat(Qt.TextFormat.RichText)
+        self.subject.setWordWrap(True)
+        self.subject.setStyleSheet("font-size: 12pt;")
+        lay.addWidget(self.subject)
+        self.reasons = list(reasons[:9])
+        n = len(self.reasons)
+        keys = "<b>1</b>" if n == 1 else f"<b>1</b>–<b>{n}</b>"
+        self.help = QLabel(f"Press {keys} for a reason, then type an optional comment; "
+                           "<b>Enter</b> records, <b>Esc</b> cancels." if n else
+                           "Type a comment; <b>Enter</b> records, <b>Esc</b> cancels.")
+        self.help.setObjectName("reasonHelp")
+        self.help.setWordWrap(True)
+        lay.addWidget(self.help)
         self.list = QListWidget()
         self.list.setObjectName("reasons")
-        for i, r in enumerate(reasons[:9], start=1):
+        for i, r in enumerate(self.reasons, start=1):
             self.list.addItem(QListWidgetItem(f"{i}  {r}"))
-        self.reasons = list(reasons[:9])
         self.list.setCurrentRow(0)
+        self.list.installEventFilter(self)
         lay.addWidget(self.list)
         self.comment = QLineEdit()
         self.comment.setObjectName("comment")
-        self.comment.setPlaceholderText("Comment (optional) — Enter confirms")
+        self.comment.setPlaceholderText("Comment (optional) — Enter records")
         self.comment.returnPressed.connect(self.accept)
         lay.addWidget(self.comment)
-        self.resize(420, 320)
+        self.resize(460, 340)
 
-    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 - Qt override
+    def _digit(self, text: str) -> bool:
+        return len(text) == 1 and text.isdigit() and 1 <= int(text) <= len(self.reasons)
+
+    def _route(self, event: QKeyEvent) -> bool:
+        """A key typed outside the comment box: a reason digit picks the reason and moves to the comment;
+        other text goes into the comment (nothing typed is lost); Enter records."""
         text = event.text()
-        if text.isdigit() and text != "0" and int(text) <= len(self.reasons) and not self.comment.hasFocus():
+        if self._digit(text):
             self.list.setCurrentRow(int(text) - 1)
             self.comment.setFocus()
+            return True
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            self.accept()
+            return True
+        if text and text.isprintable() and not (event.modifiers() & (Qt.KeyboardModifier.ControlModifier
+                                                                     | Qt.KeyboardModifier.AltModifier)):
+            self.comment.setFocus()
+            self.comment.insert(text)
+            return True
+        return False
+
+    def eventFilter(self, obj: Any, event: Any) -> bool:  # noqa: N802 - Qt override
+        if obj is self.list and event.type() == event.Type.KeyPress and self._route(event):
+            return True
+        return super().eventFilter(obj, event)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 - Qt override
+        if not self.comment.hasFocus() and self._route(event):
             return
         if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
             self.accept()

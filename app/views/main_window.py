@@ -124,8 +124,10 @@ class MainWindow(QMainWindow):
 
         self.review = ReviewPanel(self.projects, self.keymap, reviewer=self.settings.reviewer,
                                   role=self.settings.role, auto_advance=self.settings.auto_advance,
-                                  show_decided_by_others=self.settings.show_decided_by_others)
+                                  show_decided_by_others=self.settings.show_decided_by_others,
+                                  show_predictions=self.settings.show_predictions)
         self.review.changed.connect(lambda changes: self.apply(changes, from_review=True))
+        self.review.status.connect(lambda text: self.statusBar().showMessage(text, 8000))
 
         browse = QSplitter(Qt.Orientation.Horizontal)
         browse.addWidget(_panel("Tasks", self.task_view))
@@ -322,6 +324,7 @@ class MainWindow(QMainWindow):
             self.review.role = self.settings.role
             self.review.auto_advance = self.settings.auto_advance
             self.review.show_decided_by_others = self.settings.show_decided_by_others
+            self.review.show_predictions = self.settings.show_predictions
             self.others_action.blockSignals(True)
             self.others_action.setChecked(self.settings.show_decided_by_others)
             self.others_action.blockSignals(False)

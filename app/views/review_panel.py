@@ -97,10 +97,11 @@ class WrapDelegate(QStyledItemDelegate):
 class ReviewPanel(QWidget):
     changed = Signal(object)  # Changes, for the rest of the window
     taskShown = Signal(int)  # local task id, after it is on screen
+    status = Signal(str)  # a short message for the window's status bar ("Undone: ...")
 
     def __init__(self, projects: ProjectService, keymap: Keymap, *, reviewer: str, role: str = "reviewer",
                  auto_advance: bool = True, show_decided_by_others: bool = False,
-                 parent: QWidget | None = None) -> None:
+                 show_predictions: bool = False, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("reviewPanel")
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
@@ -110,6 +111,7 @@ class ReviewPanel(QWidget):
         self.role = role
         self.auto_advance = auto_advance
         self.show_decided_by_others = show_decided_by_others
+        self.show_predictions = show_predictions  # the setting: model predictions as extra layers
         self._stale = False  # Changes arrived while a decision was being written: reload after it
         self.session: ReviewSession | None = None
         self.config: LabelingConfig | None = None
@@ -127,6 +129,7 @@ class ReviewPanel(QWidget):
         self.banner = QLabel()
         self.banner.setObjectName("escalationBanner")
         self.banner.setWordWrap(True)
+        self.banner.setTextFormat(Qt.TextFormat.PlainText)
         self.banner.setStyleSheet("background:#fff4e5; border:1px solid #f0b45b; padding:6px;")
         self.banner.hide()
         self.compare = QTextBrowser()
@@ -153,6 +156,11 @@ class ReviewPanel(QWidget):
         self.undo_selected.clicked.connect(self._undo_selected)
         self.counters = QLabel()
         self.counters.setObjectName("counters")
+        self.preview = QLabel()
+        self.preview.setObjectName("shiftAPreview")
+        self.preview.setTextFormat(Qt.TextFormat.PlainText)
+        self.preview.setWordWrap(True)
+        self.preview.setStyleSheet("color:#555")
         self.hints = QLabel()
         self.hints.setObjectName("keyHints")
         self.hints.setWordWrap(True)
@@ -178,6 +186,7 @@ class ReviewPanel(QWidget):
         self._task_history_key: tuple[Any, ...] = ()
         self._shown_task: int | None = None
         ll.addWidget(self.views, 1)
+        ll.addWidget(self.preview)
         ll.addWidget(self.hints)
         right = QWidget()
         rl = QVBoxLayout(right)
@@ -404,12 +413,37 @@ class ReviewPanel(QWidget):
             return
         answer = self._dialog("reject")
         if answer is None:
-            dlg = ReasonDialog("Reject — why?", s.decisions.reject_reasons(s.project_id), self)
+            dlg = ReasonDialog("Reject — why?", s.decisions.reject_reasons(s.project_id), self,
+                               subject=self._subject("Reject", "#b00020"))
             if dlg.exec() != QDialog.DialogCode.Accepted:
                 return
             answer = (dlg.reason(), dlg.comment_text())
         if answer:
             self.decide("reject", reason=answer[0], comment=answer[1])
+
+    def _subject(self, verb: str, colour: str, to: str = "") -> str:
+        """``Reject Tom Becker's annotation · task 1001``: the verdict and whose annotation, for a popup."""
+        s = self.session
+        if s is None or s.current is None:
+            return verb
+        a = s.focused_annotation()
+        whose = (f"<b>{html.escape(s.evaluator_name(a.evaluator))}</b>'s annotation" if a is not None
+                 else "this task")
+        t = s.current
+        return (f"<b style='color:{colour}'>{verb}</b> {whose}{to} · task {t.server_id or t.id}")
+
+    def shift_a_preview(self) -> str:
+        """What Shift+A would do on the task on screen: whom it accepts and whom it rejects."""
+        s = self.session
+        if s is None or s.current is None or len(s.current.annotations) < 2:
+            return ""
+        a = s.focused_annotation()
+        if a is None:
+            return ""
+        others = [s.evaluator_name(o.evaluator) for o in s.current.annotations if o.id != a.id]
+        keys = self.keymap.keys("accept_focused_reject_others")
+        key = keys[0] if keys else "Shift+A"
+        return f"{key}: accept {s.evaluator_name(a.evaluator)}, reject {', '.join(others)}"
 
     def escalate(self) -> None:
         s = self.session
@@ -417,7 +451,8 @@ class ReviewPanel(QWidget):
             return
         answer = self._dialog("escalate")
         if answer is None:
-            dlg = ReasonDialog("Escalate to an expert — why?", ESCALATION_REASONS, self)
+            dlg = ReasonDialog("Escalate to an expert — why?", ESCALATION_REASONS, self,
+                               subject=self._subject("Escalate", "#8a4fbf", to=" to an expert"))
             if dlg.exec() != QDialog.DialogCode.Accepted:
                 return
             answer = (dlg.reason(), dlg.comment_text())
@@ -460,10 +495,29 @@ class ReviewPanel(QWidget):
             changes = s.undo(decision_uuid)
         except (DecisionError, StoreError) as exc:
             self.last_error = str(exc)
+            self.status.emit(str(exc))
             changes = NOTHING
         self.refresh()
         if changes:
             self.changed.emit(changes)
+            self.status.emit("Undone: " + self._describe_group(s.last_undone()))
+
+    def _describe_group(self, group: tuple[DecisionInfo, ...]) -> str:
+        """``accept of Anna K's annotation and 2 rejects (task 12)``."""
+        if not group:
+            return "nothing"
+        first = group[0]
+        text = f"{first.verdict} of {self._whose(first.annotation_id)}"
+        if len(group) > 1:
+            text += f" and {len(group) - 1} {group[1].verdict}{'s' if len(group) > 2 else ''}"
+        return text + f" (task {first.task_server_id or first.task_id})"
+
+    def _whose(self, annotation_id: int | None) -> str:
+        s = self.session
+        if annotation_id is None or s is None or s.current is None:
+            return "the task" if annotation_id is None else "an annotation"
+        a = next((a for a in s.current.annotations if a.id == annotation_id), None)
+        return f"{s.evaluator_name(a.evaluator)}'s annotation" if a is not None else "an annotation"
 
     def redo(self) -> None:
         s = self.session
@@ -473,6 +527,7 @@ class ReviewPanel(QWidget):
         self.refresh()
         if changes:
             self.changed.emit(changes)
+            self.status.emit("Redone.")
 
     def show_instructions(self) -> None:
         if self._dialog("instructions") is None:
@@ -564,13 +619,18 @@ class ReviewPanel(QWidget):
             queue_label += f" — {html.escape(s.queue.label)}"
         err = (f"<br><span style='color:#b00020'>{html.escape(self.last_error)}</span>"
                if self.last_error else "")
+        n_ann = len(t.annotations)
+        done = view.decided
+        decided = (f" · <b style='color:{'#1b7f3b' if done == n_ann else '#b26a00'}'>{done} of {n_ann} "
+                   f"annotation{'s' if n_ann != 1 else ''} decided</b>") if n_ann else ""
         self.header.setText(
             f"<span style='font-size:14pt'><b>Task {html.escape(str(t.server_id or t.id))}</b></span>"
-            f"&nbsp;&nbsp;{view.position + 1} of {view.total} · {queue_label}{err}")
+            f"&nbsp;&nbsp;{view.position + 1} of {view.total} · {queue_label}{decided}{err}")
         if view.escalation is not None:
             e = view.escalation
             where = " (another reviewer, via the server)" if e.from_server else ""
             who = "you" if not e.from_server and e.reviewer.lower() == self.reviewer.lower() else e.reviewer_name
+            # plain text: the reviewer's note is never read as markup
             self.banner.setText(f"⚑ Escalated by {who}{where} {ago(e.created_at)}: {e.note}")
             self.banner.setToolTip(f"{e.reviewer} · {e.created_at}")
             self.banner.show()
@@ -584,14 +644,20 @@ class ReviewPanel(QWidget):
         if self._shown_task != t.id or self.task_view.in_fix_mode():
             if not self.task_view.in_fix_mode():
                 root = self.projects.media_root(s.project_id)
-                self.task_view.show_task(t, self.config, root, focus_annotation_id=focused.id if focused else None)
+                self.task_view.show_task(t, self.config, root, focus_annotation_id=focused.id if focused else None,
+                                         show_predictions=self.show_predictions, names=view.evaluator_names,
+                                         slots=view.evaluator_slots, statuses=view.statuses)
                 self._shown_task = t.id
                 if self.task_view.has_media():
                     # after this task is painted: the next tasks' media decode in the background
                     nxt = list(s.task_ids[s.index + 1:s.index + 4])
                     QTimer.singleShot(0, self, lambda: self.task_view.prefetch_data(self.projects.task_data(nxt), root))
         else:
-            self.task_view.set_focus_annotation(focused.id if focused else None)
+            self.task_view.set_focus_annotation(focused.id if focused else None, statuses=view.statuses)
+        preview = self.shift_a_preview()
+        if preview != self.preview.text():
+            self.preview.setText(preview)
+            self.preview.setVisible(bool(preview))
         self._render_history()
         self._render_task_history(t, view.team)
         self.taskShown.emit(t.id)
@@ -695,7 +761,10 @@ class ReviewPanel(QWidget):
                     parts.append(f"<p style='font-size:12pt; background:#f6f8fa; padding:8px'>{e(v)}</p>")
                 else:
                     parts.append(f"<p><b>{e(obj.name)}</b> ({e(obj.tag)}): <code>{e(str(v))}</code></p>")
-        cmp_ = compare_annotations(t, self.config, getattr(view, "team", ()), me=self.reviewer)
+        statuses = getattr(view, "statuses", {})
+        cmp_ = compare_annotations(t, self.config, getattr(view, "team", ()), me=self.reviewer,
+                                   fixed={a: st.fixed for a, st in statuses.items() if st.fixed is not None},
+                                   names=getattr(view, "evaluator_names", None))
         if not cmp_.evaluators:
             parts.append("<p><i>This task has no annotations to review.</i></p>")
             return "".join(parts)
@@ -705,11 +774,13 @@ class ReviewPanel(QWidget):
         head = ["<th align='left' style='padding:4px'>Control</th>"]
         notes = cmp_.notes or tuple(() for _ in cmp_.annotation_ids)
         for name, aid, ann_notes in zip(cmp_.evaluators, cmp_.annotation_ids, notes, strict=True):
-            verdict = view.verdicts.get(aid)
+            st = statuses.get(aid)
             badge = ""
-            if verdict:
-                label, color = VERDICT_STYLE[verdict]
-                badge = f"<br><span style='color:{color}'>{label}</span>"
+            if st is not None:
+                _, color = VERDICT_STYLE.get(st.verdict, ("", "#8a4fbf"))
+                badge = f"<br><span style='color:{color}'>{e(st.label)}</span>"
+            else:
+                badge = "<br><span style='color:#6b7280'>○ undecided</span>"
             for n in ann_notes:
                 _, color = VERDICT_STYLE.get(n.verdict, ("", "#333"))
                 tag = (f" <span style='background:{SERVER_BG}; color:#1f4e8c'>&nbsp;server&nbsp;</span>"

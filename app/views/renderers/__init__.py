@@ -107,10 +107,13 @@ class LayerChip(QToolButton):
             self.setChecked(lv.visible)
             self.blockSignals(False)
         prefix = "◆ " if lv.layer.prediction else "● "
-        text = prefix + lv.short
+        gt = " ★ ground truth" if lv.ground_truth else ""
+        status = f"  {lv.status}" if lv.status else ("" if lv.layer.prediction else "  ○ undecided")
+        text = prefix + lv.short + gt + status
         if self.text() != text:
             self.setText(text)
-        self.setToolTip(f"{lv.layer.title} — click to show/hide" + (" (focused)" if lv.focus else ""))
+        self.setToolTip(f"{lv.layer.title}{gt} — {lv.status or 'undecided'} — click to show/hide"
+                        + (" (focused)" if lv.focus else ""))
         border = f"2px solid {INK}" if lv.focus else "1px solid #d1d5db"
         style = (f"QToolButton {{ color: {lv.colour.name()}; background: white; border: {border};"
                  f" border-radius: 11px; padding: 2px 9px; font-weight: {'700' if lv.focus else '500'}; }}"
@@ -228,7 +231,12 @@ class TaskView(QWidget):
 
     # -- public API -------------------------------------------------------------------------------
     def show_task(self, detail: TaskDetail, config: LabelingConfig, media_root: str | None, *,
-                  focus_annotation_id: int | None = None, show_predictions: bool = False) -> None:
+                  focus_annotation_id: int | None = None, show_predictions: bool = False,
+                  names: dict[int, str] | None = None, slots: dict[int, int] | None = None,
+                  statuses: dict[int, Any] | None = None) -> None:
+        """Show a task. ``names``/``slots`` (annotation id -> display name / the evaluator's fixed colour slot
+        in the project) keep an evaluator's name and colour the same on every task; ``statuses`` (annotation
+        id -> an ``AnnotationStatus``) mark each annotation decided or not (see :meth:`set_statuses`)."""
         if self.state.doc is not None:
             self._leave_fix()
         self.media.forget_waiters()
@@ -239,9 +247,12 @@ class TaskView(QWidget):
         self.media_root = media_root
         layers: list[LayerView] = []
         for i, a in enumerate(detail.annotations):
-            title = a.evaluator + (" (skipped)" if a.was_cancelled else "") + (" ★GT" if a.ground_truth else "")
+            title = a.evaluator + (" (skipped)" if a.was_cancelled else "")
+            slot = slots.get(a.id, i) if slots else i
+            name = (names or {}).get(a.id, "") + (" (skipped)" if a.was_cancelled and names else "")
             layers.append(LayerView(Layer(f"a:{a.id}", title, tuple(a.result)),
-                                    QColor(EVALUATOR_COLOURS[i % len(EVALUATOR_COLOURS)]), False))
+                                    QColor(EVALUATOR_COLOURS[slot % len(EVALUATOR_COLOURS)]), False,
+                                    name=name, ground_truth=bool(a.ground_truth)))
         if show_predictions:
             for j, p in enumerate(detail.predictions):
                 title = f"model {p.model_version or '?'}" + (f" ({p.score:.2f})" if p.score is not None else "")
@@ -252,6 +263,7 @@ class TaskView(QWidget):
         focus = f"a:{focus_annotation_id}" if focus_annotation_id is not None else (layers[0].key if layers else None)
         for lv in layers:
             lv.focus = lv.key == focus
+        self._apply_statuses(statuses or {})
         self._rebuild_chips()
         sid = detail.server_id if detail.server_id is not None else detail.id
         n_a, n_p = len(detail.annotations), len(detail.predictions)
@@ -280,8 +292,10 @@ class TaskView(QWidget):
         if not self._waiting:
             self.mediaReady.emit()
 
-    def set_focus_annotation(self, annotation_id: int | None) -> None:
+    def set_focus_annotation(self, annotation_id: int | None, *, statuses: dict[int, Any] | None = None) -> None:
         key = None if annotation_id is None else f"a:{annotation_id}"
+        if statuses is not None:
+            self._apply_statuses(statuses)
         for lv in self.state.layers:
             lv.focus = lv.key == key
             if lv.focus:
@@ -289,6 +303,30 @@ class TaskView(QWidget):
         self._rebuild_chips()
         self._compare()
         self.refresh()
+
+    def _apply_statuses(self, statuses: dict[int, Any]) -> bool:
+        changed = False
+        for lv in self.state.layers:
+            if not lv.key.startswith("a:"):
+                continue
+            st = statuses.get(int(lv.key[2:]))
+            new = (st.label, st.verdict, st.fixed) if st is not None else ("", "", None)
+            if (lv.status, lv.verdict, lv.fixed) != new:
+                lv.status, lv.verdict, lv.fixed = new
+                changed = True
+        return changed
+
+    def set_statuses(self, statuses: dict[int, Any]) -> None:
+        """Each annotation's decision status (``label``, ``verdict``, ``fixed``): shown on its chip and in every
+        control card's row, a fix as original → fixed. Redraws only what changed."""
+        if self._apply_statuses(statuses) and not self.in_fix_mode():
+            self._rebuild_chips()
+            self.refresh()
+
+    def status_of(self, annotation_id: int) -> str:
+        """The status text shown for an annotation (tests, accessibility)."""
+        lv = next((lv for lv in self.state.layers if lv.key == f"a:{annotation_id}"), None)
+        return lv.status if lv is not None else ""
 
     def focused_annotation_id(self) -> int | None:
         lv = next((lv for lv in self.state.layers if lv.focus), None)

@@ -47,12 +47,27 @@ def with_alpha(c: QColor | str, alpha: int) -> QColor:
     return out
 
 
+STATUS_COLOURS = {"accept": "#1b7f3b", "fix": "#b26a00", "reject": "#b00020", "escalate": "#8a4fbf"}
+
+
 @dataclass
 class LayerView:
     layer: Layer
     colour: QColor
     focus: bool
     visible: bool = True
+    name: str = ""  # the evaluator's display name (one format everywhere); the e-mail stays in ``layer.title``
+    status: str = ""  # ``✓ accepted`` / ``✗ rejected by Priya``; empty: undecided
+    verdict: str = ""  # accept | fix | reject | escalate | "" (undecided)
+    fixed: tuple[Any, ...] | None = None  # the fixed result when the annotation was fixed
+    ground_truth: bool = False
+
+    @property
+    def status_html(self) -> str:
+        """The status as a small coloured mark for a card row (``○`` = nobody decided it yet)."""
+        if not self.verdict:
+            return f"<span style='color:{MUTED}' title='undecided'>○</span>"
+        return f"<b style='color:{STATUS_COLOURS.get(self.verdict, INK)}'>{html.escape(self.status)}</b>"
 
     @property
     def key(self) -> str:
@@ -60,6 +75,8 @@ class LayerView:
 
     @property
     def short(self) -> str:
+        if self.name:
+            return self.name
         t = self.layer.title
         if self.layer.prediction:
             return t

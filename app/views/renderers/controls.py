@@ -38,6 +38,7 @@ from app.views.renderers.common import (
 if TYPE_CHECKING:
     from app.views.renderers import TaskView
 
+FIX_INK = "#8a5300"  # a fixed value, readable on white
 MAX_ROWS = 12  # evaluator rows listed in a control card; the Side by side tab lists every one
 CHOICES_WIDTH = 300  # px the option buttons of a Choices card may take side by side
 CHIP = ("QPushButton {{ border: 1px solid #d1d5db; border-radius: 12px; padding: 3px 10px; background: #ffffff;"
@@ -121,10 +122,19 @@ class ControlCard(Card):
             mark = f"<b style='color:{DISAGREE}'>≠</b>" if differs else "&nbsp;&nbsp;"
             weight = "600" if lv.focus else "normal"
             col = DISAGREE if differs else INK
+            value = html.escape(self.row_text(item))
+            if lv.fixed is not None:  # a saved fix: original → fixed
+                fixed = next((i for i in lv.fixed if isinstance(i, dict) and i.get("from_name") == self.control.name),
+                             None)
+                new = self.row_text(fixed)
+                if new != self.row_text(item):
+                    value = (f"<s style='color:{MUTED}'>{value}</s> → <b style='color:{FIX_INK}'>"
+                             f"{html.escape(new)}</b>")
             lines.append((lv.focus or differs,
                           f"<tr><td>{mark}</td><td><span style='color:{lv.colour.name()}'>●</span> "
                           f"<span style='font-weight:{weight}'>{html.escape(lv.short)}</span></td>"
-                          f"<td style='padding-left:8px; color:{col}'>{html.escape(self.row_text(item))}</td></tr>"))
+                          f"<td style='padding-left:8px; color:{col}'>{value}</td>"
+                          f"<td style='padding-left:8px'>{lv.status_html}</td></tr>"))
         return lines
 
     def row_text(self, item: dict[str, Any] | None) -> str:
@@ -365,10 +375,16 @@ class RegionLegendCard(ControlCard):
             mark = f"<b style='color:{DISAGREE}'>≠</b>" if miss else "&nbsp;&nbsp;"
             extra = f" <span style='color:{DISAGREE}'>({miss} without a match)</span>" if miss else ""
             weight = "600" if lv.focus else "normal"
+            fixed = ""
+            if lv.fixed is not None:
+                nf = sum(1 for i in lv.fixed if isinstance(i, dict) and i.get("from_name") == self.control.name)
+                if nf != n:
+                    fixed = f" → <b style='color:{FIX_INK}'>{nf} after the fix</b>"
             lines.append((lv.focus or bool(miss),
                           f"<tr><td>{mark}</td><td><span style='color:{lv.colour.name()}'>●</span> "
                           f"<span style='font-weight:{weight}'>{html.escape(lv.short)}</span></td>"
-                          f"<td style='padding-left:8px'>{n} region{'s' if n != 1 else ''}{extra}</td></tr>"))
+                          f"<td style='padding-left:8px'>{n} region{'s' if n != 1 else ''}{extra}{fixed}</td>"
+                          f"<td style='padding-left:8px'>{lv.status_html}</td></tr>"))
         return lines
 
 

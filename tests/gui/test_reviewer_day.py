@@ -1,0 +1,209 @@
+"""Issue 13 (a reviewer's day) and the review items of issue 12: what the reviewer sees on screen.
+
+Each test asserts the state shown to the reviewer (chip text, card rows, header, banner, status bar), not
+only the rows in the store, and saves a screenshot of the state it checks.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt
+from sqlalchemy import select
+
+from app.models.schema import Decision
+from app.services.decisions import DecisionRequest, DecisionService
+from app.views.main_window import MainWindow
+
+
+@pytest.fixture
+def window(qtbot, demo_store):
+    store, pid = demo_store
+    w = MainWindow(store, project_id=pid)
+    qtbot.addWidget(w)
+    w.resize(1400, 860)
+    w.show()
+    qtbot.waitExposed(w)
+    w.review.setFocus()
+    return w
+
+
+def press(qtbot, w: MainWindow, key, modifier=Qt.KeyboardModifier.NoModifier) -> None:
+    qtbot.keyClick(w.review, key, modifier)
+    qtbot.waitUntil(lambda: not w.review.busy(), timeout=10000)
+
+
+def chip_text(w: MainWindow, annotation_id: int) -> str:
+    chip = next(c for c in w.review.task_view.chips if c.key == f"a:{annotation_id}")
+    return chip.text()
+
+
+def card_rows(w: MainWindow, control: str) -> str:
+    return w.review.task_view.cards[control].rows.text()
+
+
+def multi_annotation_task(w: MainWindow, n: int = 3) -> None:
+    """Go to the first task with at least ``n`` annotations."""
+    s = w.review.session
+    for tid in s.task_ids:
+        if len(w.review.projects.task_detail(tid).annotations) >= n:
+            w.review.open_task(tid)
+            return
+    pytest.skip(f"no demo task with {n} annotations")
+
+
+def test_status_on_chips_cards_header_and_focus_first_undecided(qtbot, window: MainWindow, shots_dir: Path) -> None:
+    """13.1: ✓/✗ on each chip and card row after each verdict and after undo; "k of n decided"; going back
+    to a task focuses its first undecided annotation."""
+    w = window
+    multi_annotation_task(w, 3)
+    s = w.review.session
+    task = s.current
+    anns = task.annotations
+    n = len(anns)
+    assert f"0 of {n} annotations decided" in w.review.header.text()
+    assert all("undecided" in chip_text(w, a.id) for a in anns)
+    w.review.auto_advance = s.auto_advance = False
+    first = s.focused_annotation().id
+    press(qtbot, w, Qt.Key.Key_A)
+    assert "✓ accepted" in chip_text(w, first)
+    assert f"1 of {n} annotations decided" in w.review.header.text()
+    assert "✓ accepted" in card_rows(w, "category")
+    second = s.focused_annotation().id
+    assert second != first  # the focus moved on to an undecided annotation
+    w.review.dialog_factory = lambda kind, *a: ("Wrong label", None) if kind == "reject" else None
+    press(qtbot, w, Qt.Key.Key_R)
+    assert "✗ rejected" in chip_text(w, second)
+    assert f"2 of {n} annotations decided" in w.review.header.text()
+    w.grab().save(str(shots_dir / "13-1-status-on-chips.png"))
+    # undo: the chip is undecided again and the header counts one less
+    press(qtbot, w, Qt.Key.Key_Backspace)
+    assert "undecided" in chip_text(w, second) and "✗" not in chip_text(w, second)
+    assert f"1 of {n} annotations decided" in w.review.header.text()
+    # away and back: the focus lands on the first undecided annotation, not the accepted first one
+    w.review._nav(lambda x: x.next())
+    w.review._nav(lambda x: x.previous())
+    assert s.current.id == task.id
+    assert s.focused_annotation().id != first
+    assert w.review.task_view.focused_annotation_id() == s.focused_annotation().id
+
+
+def test_decision_of_another_reviewer_shows_their_name(qtbot, window: MainWindow) -> None:
+    """13.1: a decision recorded by someone else (e.g. pulled) shows its reviewer's name on the chip."""
+    w = window
+    s = w.review.session
+    a = s.focused_annotation()
+    DecisionService(w.store).record(s.project_id, [DecisionRequest(task_id=s.current.id, verdict="accept",
+                                                                   annotation_id=a.id)], reviewer="priya@lab.org")
+    w.review._reload()
+    assert "✓ accepted by priya@lab.org" in chip_text(w, a.id)
+
+
+def test_saved_fix_is_shown_as_original_to_fixed(qtbot, window: MainWindow, shots_dir: Path) -> None:
+    """13.2: after a fix the card and the side-by-side table show original → fixed."""
+    w = window
+    s = w.review.session
+    w.review.auto_advance = s.auto_advance = False
+    a = s.focused_annotation()
+    before = next(i for i in a.result if i.get("from_name") == "category")["value"]["choices"][0]
+    new = "Account" if before != "Account" else "Billing"
+    w.review.dialog_factory = lambda kind, *args: ([{"from_name": "category", "to_name": "ticket", "type": "choices",
+                                                     "value": {"choices": [new]}}] if kind == "fix" else None)
+    press(qtbot, w, Qt.Key.Key_F)
+    rows = card_rows(w, "category")
+    assert f"{before}</s> → " in rows and new in rows
+    assert "✎ fixed" in chip_text(w, a.id)
+    w.grab().save(str(shots_dir / "13-2-fix-shown.png"))
+    w.review.views.setCurrentWidget(w.review.compare)
+    table = w.review.compare.toPlainText()
+    assert f"{before} → {new}" in table
+
+
+def test_shift_a_undo_takes_back_the_whole_keystroke(qtbot, window: MainWindow) -> None:
+    """Issue 12: Undo after Shift+A retracts the accept AND every reject it made."""
+    w = window
+    multi_annotation_task(w, 3)
+    s = w.review.session
+    task = s.current
+    press(qtbot, w, Qt.Key.Key_A, Qt.KeyboardModifier.ShiftModifier)
+    verdicts = DecisionService(w.store).effective_verdicts(s.project_id)
+    assert all(a.id in verdicts for a in task.annotations)
+    press(qtbot, w, Qt.Key.Key_Backspace)
+    verdicts = DecisionService(w.store).effective_verdicts(s.project_id)
+    assert not any(a.id in verdicts for a in task.annotations)
+    with w.store.session() as db:
+        n_retract = len(db.scalars(select(Decision).where(Decision.verdict == "retract")).all())
+    assert n_retract == len(task.annotations)
+    assert s.current.id == task.id
+    assert all("undecided" in chip_text(w, a.id) for a in task.annotations)
+    assert w.statusBar().currentMessage().startswith("Undone: accept of ")
+    assert f"and {len(task.annotations) - 1} rejects" in w.statusBar().currentMessage()
+    # redo brings the whole keystroke back
+    press(qtbot, w, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    verdicts = DecisionService(w.store).effective_verdicts(s.project_id)
+    assert sum(1 for a in task.annotations if a.id in verdicts) in (0, len(task.annotations))
+
+
+def test_escalation_banner_is_plain_text(qtbot, window: MainWindow, shots_dir: Path) -> None:
+    """Issue 12: the reviewer's note is shown literally, never rendered as rich text."""
+    w = window
+    s = w.review.session
+    t = s.current.id
+    note = "<b>bold</b> <a href='http://x'>link</a> & <img src=x>"
+    w.review.dialog_factory = lambda kind, *a: ("Edge case", note) if kind == "escalate" else None
+    press(qtbot, w, Qt.Key.Key_E)
+    w.review.open_task(t)
+    assert w.review.banner.textFormat() == Qt.TextFormat.PlainText
+    assert note in w.review.banner.text()
+    w.review.banner.grab().save(str(shots_dir / "12-escalation-banner.png"))
+
+
+def test_reason_popup_says_whose_and_keeps_the_comment(qtbot, window: MainWindow, shots_dir: Path) -> None:
+    """13.6: the popup names the annotator and the verdict, numbers only the existing reasons; text typed
+    right after the digit (focus still where the popup put it) is the comment; Enter records."""
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from app.views.dialogs import ReasonDialog
+
+    w = window
+    s = w.review.session
+    reasons = DecisionService(w.store).reject_reasons(s.project_id)
+    name = s.evaluator_name(s.focused_annotation().evaluator)
+    seen: dict[str, str] = {}
+
+    def answer() -> None:
+        dlg = QApplication.activeModalWidget()
+        assert isinstance(dlg, ReasonDialog)
+        seen["subject"] = dlg.subject.text()
+        seen["help"] = dlg.help.text()
+        dlg.grab().save(str(shots_dir / "13-6-reason-popup.png"))
+        # typed as a reviewer types: every key goes to the widget that has the focus at that moment
+        for ch in "2too loose":
+            qtbot.keyClicks(QApplication.focusWidget() or dlg, ch)
+        qtbot.keyClick(QApplication.focusWidget() or dlg, Qt.Key.Key_Return)
+
+    QTimer.singleShot(200, answer)
+    qtbot.keyClick(w.review, Qt.Key.Key_R)
+    qtbot.waitUntil(lambda: not w.review.busy() and bool(seen), timeout=10000)
+    qtbot.waitUntil(lambda: not w.review.busy(), timeout=10000)
+    with w.store.session() as db:
+        d = db.scalars(select(Decision)).one()
+    assert (d.verdict, d.reason, d.comment) == ("reject", reasons[1], "too loose")
+    assert "Reject" in seen["subject"] and name in seen["subject"]
+    assert f"<b>{len(reasons)}</b>" in seen["help"] and "9" not in seen["help"].replace(str(len(reasons)), "")
+
+
+def test_shift_a_previews_who_will_be_rejected(qtbot, window: MainWindow) -> None:
+    """13.6: the panel says whom Shift+A accepts and whom it rejects, following the focus."""
+    w = window
+    multi_annotation_task(w, 3)
+    s = w.review.session
+    names = [s.evaluator_name(a.evaluator) for a in s.current.annotations]
+    focused = s.evaluator_name(s.focused_annotation().evaluator)
+    text = w.review.preview.text()
+    assert f"accept {focused}, reject " in text
+    assert all(n in text for n in names)
+    press(qtbot, w, Qt.Key.Key_Tab)
+    assert f"accept {s.evaluator_name(s.focused_annotation().evaluator)}, reject" in w.review.preview.text()
