@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QProgressBar,
     QPushButton,
+    QSizePolicy,
     QSplitter,
     QTableView,
     QTabWidget,
@@ -88,6 +89,7 @@ class DashboardPanel(QWidget):
     openQueue = Signal(object)  # QueueFilter
     computed = Signal()  # numbers are current
     shown = Signal()  # numbers painted (maybe from the cache, still being checked)
+    message = Signal(str)  # for the window's status bar ("Wrote …"): never an inline label that widens the window
 
     def __init__(self, store: Store, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -105,20 +107,29 @@ class DashboardPanel(QWidget):
 
         self.dimension = QComboBox()
         self.dimension.setObjectName("dimension")
-        self.dimension.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
-        self.dimension.setMinimumContentsLength(22)
+        # a fixed minimum, not the longest item: a new dimension list must never widen the window
+        self.dimension.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.dimension.setMinimumContentsLength(14)
         self.dimension.currentIndexChanged.connect(self._draw_matrix)
         self.mode = QComboBox()
         self.mode.setObjectName("mode")
         self.mode.addItem("Pairwise (mean over pairs)", "pairwise")
         self.mode.addItem("Consensus (vs. majority of the others)", "consensus")
+        self.mode.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.mode.setMinimumContentsLength(12)
         self.mode.currentIndexChanged.connect(self.refresh)
         self.progress = QProgressBar()
         self.progress.setMaximumWidth(160)
+        self.progress.setMinimumWidth(40)
+        self.progress.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
         self.progress.setRange(0, 0)
         self.progress.hide()
         self.status = QLabel()
         self.status.setObjectName("dashboardStatus")
+        # captions wrap inside the width they are given; their length never sets the window's width
+        self.status.setWordWrap(True)
+        self.status.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.status.setMinimumWidth(40)
         csv_btn = QPushButton("Export CSV…")
         csv_btn.clicked.connect(self.export_csv_dialog)
         png_btn = QPushButton("Export PNG…")
@@ -137,6 +148,7 @@ class DashboardPanel(QWidget):
         self.heatmap.cellClicked.connect(self._drill_down)
         self.title = QLabel()
         self.title.setObjectName("heatmapTitle")
+        self.title.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.difficulty = pg.PlotWidget(background="w")
         self.difficulty.setObjectName("difficulty")
         self.difficulty.setMenuEnabled(False)
@@ -443,9 +455,11 @@ class DashboardPanel(QWidget):
         path, _ = QFileDialog.getSaveFileName(self, "Export tables as CSV", "agreement.csv", "CSV (*.csv)")
         if path:
             files = export_csv(self.data, path, self.current_control())
-            self.status.setText(f"Wrote {', '.join(files)}")
+            self.message.emit(f"Wrote {', '.join(files)}")
 
     def export_png_dialog(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Export heatmap as PNG", "agreement.png", "PNG (*.png)")
         if path and not self.heatmap.grab().save(path):
             QMessageBox.warning(self, "Export failed", f"Could not write {path}.")
+        elif path:
+            self.message.emit(f"Wrote {path}")

@@ -139,6 +139,7 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(browse, "Tasks")
         self.dashboard = DashboardPanel(store)
         self.dashboard.openQueue.connect(self.open_queue)
+        self.dashboard.message.connect(lambda text: self.statusBar().showMessage(text, 10000))
         self.tabs.addTab(self.dashboard, "Dashboard")
         self.tabs.currentChanged.connect(self._tab_changed)
 
@@ -149,7 +150,9 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(split)
 
         self.status_label = QLabel()
-        self.statusBar().addPermanentWidget(QLabel(f"Store: {store.path}"))
+        store_label = QLabel(f"Store: {Path(str(store.path)).name}")  # the whole path would crowd out messages
+        store_label.setToolTip(str(store.path))
+        self.statusBar().addPermanentWidget(store_label)
         self.statusBar().addWidget(self.status_label)
         self._build_menu()
         from app.views.sync_ui import attach_sync

@@ -207,3 +207,64 @@ def test_shift_a_previews_who_will_be_rejected(qtbot, window: MainWindow) -> Non
     assert all(n in text for n in names)
     press(qtbot, w, Qt.Key.Key_Tab)
     assert f"accept {s.evaluator_name(s.focused_annotation().evaluator)}, reject" in w.review.preview.text()
+
+
+def _wait(pred, timeout: float = 60.0) -> None:
+    import time
+
+    from PySide6.QtWidgets import QApplication
+
+    end = time.monotonic() + timeout
+    while not pred():
+        assert time.monotonic() < end, "condition not met"
+        QApplication.processEvents()
+        time.sleep(0.01)
+
+
+@pytest.mark.parametrize("width", [1024, 1280])
+def test_no_tab_changes_the_window_width(qtbot, demo_store, tmp_path: Path, monkeypatch, width: int,
+                                         shots_dir: Path) -> None:
+    """13.5: changing aggregation and dimension, exporting CSV/PNG, a drill-down, switching tabs and
+    deciding never change the window's width; "Wrote …" goes to the status bar."""
+    from PySide6.QtWidgets import QApplication, QFileDialog
+
+    store, pid = demo_store
+    w = MainWindow(store, project_id=pid)
+    qtbot.addWidget(w)
+    w.resize(width, 700)
+    w.show()
+    qtbot.waitExposed(w)
+    d = w.dashboard
+    w.tabs.setCurrentWidget(d)
+    _wait(lambda: d.data is not None and not d.busy())
+    QApplication.processEvents()
+    assert w.width() == width
+    d.mode.setCurrentIndex(1)
+    _wait(lambda: d.data is not None and not d.busy())
+    QApplication.processEvents()
+    assert w.width() == width
+    for i in range(d.dimension.count()):
+        d.dimension.setCurrentIndex(i)
+        QApplication.processEvents()
+        assert w.width() == width
+    long = tmp_path / ("a-rather-long-folder-name-for-exports-" * 3)
+    long.mkdir()
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(long / "agreement.csv"), ""))
+    d.export_csv_dialog()
+    QApplication.processEvents()
+    assert w.width() == width
+    assert w.statusBar().currentMessage().startswith("Wrote ")
+    assert "Wrote" not in d.status.text()
+    d.status.setText("x" * 400)  # any caption, however long, wraps
+    QApplication.processEvents()
+    assert w.width() == width
+    w.grab().save(str(shots_dir / f"13-5-dashboard-{width}.png"))
+    for tab in range(w.tabs.count()):
+        w.tabs.setCurrentIndex(tab)
+        QApplication.processEvents()
+        assert w.width() == width, w.tabs.tabText(tab)
+    w.tabs.setCurrentWidget(w.review)
+    w.review.setFocus()
+    press(qtbot, w, Qt.Key.Key_A)
+    QApplication.processEvents()
+    assert w.width() == width
