@@ -268,3 +268,87 @@ def test_no_tab_changes_the_window_width(qtbot, demo_store, tmp_path: Path, monk
     press(qtbot, w, Qt.Key.Key_A)
     QApplication.processEvents()
     assert w.width() == width
+
+
+def test_evaluator_keeps_colour_position_and_name_across_tasks(qtbot, window: MainWindow, shots_dir: Path) -> None:
+    """13.3: an evaluator has one colour and one place among the chips on every task of the project, one
+    name format (display name; the e-mail on hover), and a ground-truth annotation is marked."""
+    w = window
+    s = w.review.session
+    seen: dict[str, tuple[str, int]] = {}  # e-mail -> (chip colour, position among the annotations)
+    places: dict[str, set[int]] = {}
+    for tid in s.task_ids[:12]:
+        w.review.open_task(tid)
+        tv = w.review.task_view
+        slots = sorted({s.evaluator_slot(a.completed_by) for a in s.current.annotations})
+        for a in s.current.annotations:
+            lv = next(lv for lv in tv.state.layers if lv.key == f"a:{a.id}")
+            colour = lv.colour.name()
+            if a.evaluator in seen:
+                assert seen[a.evaluator][0] == colour, a.evaluator
+            seen[a.evaluator] = (colour, 0)
+            places.setdefault(a.evaluator, set()).add(slots.index(s.evaluator_slot(a.completed_by)))
+            chip = next(c for c in tv.chips if c.key == lv.key)
+            assert a.evaluator in chip.toolTip()
+            assert "@" not in chip.text()
+            assert chip.text().startswith("● " + s.evaluator_name(a.evaluator))
+            if a.ground_truth:
+                assert "★ ground truth" in chip.text()
+        # chips in the project's evaluator order
+        order = [s.evaluator_slot(a.completed_by) for a in s.current.annotations]
+        assert order == sorted(order)
+    assert len({c for c, _ in seen.values()}) == len(seen) or len(seen) > 8  # distinct colours per evaluator
+    w.grab().save(str(shots_dir / "13-3-evaluator-colours.png"))
+
+
+def test_ground_truth_annotation_is_marked(qtbot, window: MainWindow) -> None:
+    w = window
+    s = w.review.session
+    for tid in s.task_ids:
+        d = w.review.projects.task_detail(tid)
+        gt = [a for a in d.annotations if a.ground_truth]
+        if gt:
+            w.review.open_task(tid)
+            chip = next(c for c in w.review.task_view.chips if c.key == f"a:{gt[0].id}")
+            assert "★ ground truth" in chip.text()
+            return
+    pytest.skip("no ground-truth annotation in the demo")
+
+
+def test_new_task_opens_at_the_top_and_wheel_scrolls_the_pane(qtbot, window: MainWindow, shots_dir: Path) -> None:
+    """13.4: after scrolling down, the next task opens scrolled to the top; the wheel over the image scrolls
+    the pane instead of zooming; Ctrl+wheel zooms."""
+    from PySide6.QtCore import QPoint, QPointF
+    from PySide6.QtGui import QWheelEvent
+    from PySide6.QtWidgets import QApplication
+
+    from app.views.renderers.image import ImageView
+
+    w = window
+    w.resize(1024, 700)
+    QApplication.processEvents()
+    tv = w.review.task_view
+    area = tv.areas[0]
+    bar = area.verticalScrollBar()
+    assert bar.maximum() > 0
+    bar.setValue(bar.maximum())
+    tv.areas[1].verticalScrollBar().setValue(tv.areas[1].verticalScrollBar().maximum())
+    press(qtbot, w, Qt.Key.Key_J)
+    QApplication.processEvents()
+    assert bar.value() == 0 and tv.areas[1].verticalScrollBar().value() == 0
+    view = tv.findChildren(ImageView)[0]
+    scale = view.transform().m11()
+
+    def wheel(mods: Qt.KeyboardModifier) -> None:
+        vp = view.viewport()
+        pos = QPointF(vp.width() / 2, vp.height() / 2)
+        ev = QWheelEvent(pos, QPointF(vp.mapToGlobal(pos.toPoint())), QPoint(0, 0), QPoint(0, -120),
+                         Qt.MouseButton.NoButton, mods, Qt.ScrollPhase.NoScrollPhase, False)
+        QApplication.sendEvent(vp, ev)
+
+    wheel(Qt.KeyboardModifier.NoModifier)
+    assert bar.value() > 0  # the pane scrolled
+    assert view.transform().m11() == scale  # the image did not zoom
+    wheel(Qt.KeyboardModifier.ControlModifier)
+    assert view.transform().m11() < scale  # Ctrl+wheel zooms (out)
+    w.grab().save(str(shots_dir / "13-4-scrolled.png"))

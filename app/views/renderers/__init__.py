@@ -194,8 +194,10 @@ class TaskView(QWidget):
         self.split.setChildrenCollapsible(False)
         self.objects_page, self.objects_lay = self._page()
         self.controls_page, self.controls_lay = self._page()
+        self.areas: list[QScrollArea] = []
         for page in (self.objects_page, self.controls_page):
             area = QScrollArea()
+            self.areas.append(area)
             area.setWidgetResizable(True)
             area.setFrameShape(QScrollArea.Shape.NoFrame)
             area.setWidget(page)
@@ -289,8 +291,15 @@ class TaskView(QWidget):
                 r.set_task(value)
         self._compare()
         self.refresh()
+        self.scroll_to_top()
         if not self._waiting:
             self.mediaReady.emit()
+
+    def scroll_to_top(self) -> None:
+        """Every new task opens at its top (both panes), wherever the last one was scrolled to."""
+        for area in self.areas:
+            area.verticalScrollBar().setValue(0)
+            area.horizontalScrollBar().setValue(0)
 
     def set_focus_annotation(self, annotation_id: int | None, *, statuses: dict[int, Any] | None = None) -> None:
         key = None if annotation_id is None else f"a:{annotation_id}"

@@ -22,6 +22,7 @@ from app.services.media import ResolvedMedia
 from app.services.results import Span, parse_item
 from app.views.renderers.common import (
     DISAGREE,
+    WHEEL_SCROLLS_PAGE,
     MUTED,
     Card,
     RenderState,
@@ -67,6 +68,7 @@ class AudioRenderer(Card):
         self.plot.setMinimumHeight(170)
         self.plot.setMaximumHeight(220)
         self.plot.setMouseEnabled(x=True, y=False)
+        self.plot.viewport().installEventFilter(WHEEL_SCROLLS_PAGE)  # wheel scrolls the pane; Ctrl+wheel zooms
         self.plot.hideAxis("left")
         self.plot.getPlotItem().setMenuEnabled(False)
         self.plot.getPlotItem().hideButtons()
@@ -144,7 +146,7 @@ class AudioRenderer(Card):
         self.plot.setXRange(0, env.duration, padding=0.01)
         self.plot.getViewBox().setLimits(xMin=0, xMax=env.duration)
         ch = f"{env.channels} channels" if env.channels > 1 else "mono"
-        self.info.setText(f"{env.duration:.2f} s · {env.sample_rate} Hz {ch} · scroll to zoom")
+        self.info.setText(f"{env.duration:.2f} s · {env.sample_rate} Hz {ch} · Ctrl+wheel to zoom")
 
     # -- overlays
     def refresh(self, state: RenderState) -> None:

@@ -8,9 +8,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QEvent, Qt
+from PySide6.QtCore import QEvent, QObject, Qt
 from PySide6.QtGui import QColor, QFont
-from PySide6.QtWidgets import QFrame, QLabel, QPlainTextEdit, QSizePolicy, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFrame, QLabel, QPlainTextEdit, QScrollArea, QSizePolicy, QVBoxLayout, QWidget
 
 from app.models.config import ConfigTag
 from app.services.results import Comparison, Layer, ResultDoc
@@ -238,3 +238,25 @@ def items_for(items: Sequence[dict[str, Any]], *, to_name: str | None = None,
               from_names: set[str] | None = None) -> list[dict[str, Any]]:
     return [i for i in items if (to_name is None or i.get("to_name") == to_name)
             and (from_names is None or i.get("from_name") in from_names)]
+
+
+class WheelScrollsPage(QObject):
+    """The mouse wheel over an image or a plot scrolls the task pane (as over any other part of the page);
+    ``Ctrl``+wheel zooms, as image tools do. Installed on the viewport of a zoomable view."""
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt override
+        if event.type() != QEvent.Type.Wheel:
+            return False
+        if event.modifiers() & Qt.KeyboardModifier.ControlModifier:  # type: ignore[attr-defined]
+            return False  # the view zooms
+        w = obj.parent() if isinstance(obj, QWidget) else None
+        while w is not None and not isinstance(w, QScrollArea):
+            w = w.parent()
+        if isinstance(w, QScrollArea):
+            bar = w.verticalScrollBar()
+            dy = event.angleDelta().y()  # type: ignore[attr-defined]
+            bar.setValue(bar.value() - int(dy / 120 * bar.singleStep() * 3))
+        return True
+
+
+WHEEL_SCROLLS_PAGE = WheelScrollsPage()

@@ -48,6 +48,7 @@ from app.services.results import (
 )
 from app.views.renderers.common import (
     DISAGREE,
+    WHEEL_SCROLLS_PAGE,
     MUTED,
     Card,
     RenderState,
@@ -347,6 +348,7 @@ class ImageView(QGraphicsView):
         self.setBackgroundBrush(QBrush(QColor("#2b2f36")))
         self.setFrameShape(QGraphicsView.Shape.NoFrame)
         self.setMinimumHeight(280)
+        self.viewport().installEventFilter(WHEEL_SCROLLS_PAGE)
         self.fitted = True
         self._draw_origin: QPointF | None = None
         self._rubber: QGraphicsRectItem | None = None
@@ -367,8 +369,19 @@ class ImageView(QGraphicsView):
             self.fit()
 
     def wheelEvent(self, e: Any) -> None:  # noqa: N802
+        # plain wheel scrolls the task pane (WheelScrollsPage on the viewport); Ctrl+wheel zooms
         factor = 1.2 if e.angleDelta().y() > 0 else 1 / 1.2
         self.zoom(factor)
+
+    def keyPressEvent(self, e: Any) -> None:  # noqa: N802
+        if e.text() in ("+", "="):
+            self.zoom(1.2)
+        elif e.text() == "-":
+            self.zoom(1 / 1.2)
+        elif e.text() == "0":
+            self.fit()
+        else:
+            super().keyPressEvent(e)
 
     def zoom(self, factor: float) -> None:
         s = self.transform().m11() * factor
@@ -507,7 +520,7 @@ class ImageRenderer(Card):
             self.pixmap_item.setScale(self.size[0] / pm.width())
         scaled = pm.width() != self.size[0]
         self.hint.setText(f"{self.size[0]}×{self.size[1]} px" + (f" (shown at {pm.width()}×{pm.height()})" if scaled else "")
-                          + " · wheel to zoom, drag to pan")
+                          + " · Ctrl+wheel or +/− to zoom, drag to pan")
         self.view.fit()
 
     # -- overlays

@@ -51,4 +51,4 @@ class TimeSeriesRenderer(AudioRenderer):
             self.plot.setXRange(float(finite.min()), self.duration, padding=0.01)
         self.plot.enableAutoRange(axis="y")
         self.info.setText(f"{len(data.time)} points · {len(data.columns)} channel"
-                          f"{'s' if len(data.columns) != 1 else ''} · scroll to zoom")
+                          f"{'s' if len(data.columns) != 1 else ''} · Ctrl+wheel to zoom")
