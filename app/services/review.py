@@ -299,6 +299,7 @@ class ReviewSession:
         self._undone: list[tuple[DecisionInfo, ...]] = []  # redo stack: one keystroke's decisions each
         self._batch: dict[str, tuple[str, ...]] = {}  # decision uuid -> the uuids recorded by the same keystroke
         self._slots: dict[int | None, int] = {}  # evaluator (server user id) -> fixed colour/position slot
+        self._seen_anns: dict[int, tuple[str, tuple[Any, ...]]] = {}  # annotation id -> (evaluator name, result)
         self._pinned: set[int] = set()  # tasks opened on purpose (re-review): kept in the queue
         self._team_cache: tuple[int, tuple[TeamDecision, ...]] | None = None
         self._names: dict[str, str] = {}
@@ -387,6 +388,9 @@ class ReviewSession:
             d = dataclasses.replace(d, annotations=tuple(sorted(
                 d.annotations, key=lambda a: self._slots.get(a.completed_by, len(self._slots)))))
         self._detail = d
+        if d is not None:
+            for a in d.annotations:
+                self._seen_anns[a.id] = (self.evaluator_name(a.evaluator), a.result)
         # the first annotation nobody has decided yet (going back to a task lands where work is left)
         self.focus = next((i for i, a in enumerate(d.annotations) if a.id not in self._verdicts), 0) if d else 0
         self._shown_at = time.monotonic()
@@ -691,6 +695,30 @@ class ReviewSession:
         out = [DecisionInfo(**{**d.__dict__, "retracted": d.uuid in retracted})
                for d in self._history if d.verdict != "retract"]
         return tuple(reversed(out[-n:]))
+
+    def whose(self, annotation_id: int | None) -> str:
+        """``Tom Becker's annotation`` for an annotation shown in this session (``the task`` for none)."""
+        if annotation_id is None:
+            return "the task"
+        seen = self._seen_anns.get(annotation_id)
+        return f"{seen[0]}'s annotation" if seen else f"annotation {annotation_id}"
+
+    def controls_changed(self, d: DecisionInfo) -> tuple[str, ...]:
+        """The controls a fix changed (compared with the annotation as it was shown), in result order."""
+        if d.verdict != "fix" or d.result is None or d.annotation_id not in self._seen_anns:
+            return ()
+        before = self._seen_anns[d.annotation_id][1]
+
+        def by_control(items: Sequence[Any]) -> dict[str, list[Any]]:
+            out: dict[str, list[Any]] = {}
+            for it in items:
+                if isinstance(it, dict):
+                    out.setdefault(str(it.get("from_name")), []).append(
+                        {k: v for k, v in it.items() if k not in ("id", "origin")})
+            return out
+
+        old, new = by_control(before), by_control(d.result)
+        return tuple(c for c in dict.fromkeys([*old, *new]) if old.get(c) != new.get(c))
 
     def display_name(self, email: str | None) -> str:
         """The project member's name for an e-mail when the server gave one, else the e-mail."""

@@ -49,7 +49,7 @@ from app.models.store import StoreError
 from app.services.changes import NOTHING, Changes
 from app.services.compare import compare_annotations
 from app.services.decisions import DecisionError, DecisionInfo
-from app.services.describe import ago
+from app.services.describe import ago, past_tense
 from app.services.keymap import Keymap
 from app.services.projects import ProjectService, TaskDetail
 from app.services.review import Pending, QueueFilter, ReviewSession, TeamDecision
@@ -139,6 +139,12 @@ class ReviewPanel(QWidget):
         self.history.setObjectName("historyList")
         self.history.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
         self.history.itemActivated.connect(self._reopen_history)
+        # entries wrap instead of being cut off at the column's edge
+        self.history.setWordWrap(True)
+        self.history.setTextElideMode(Qt.TextElideMode.ElideNone)
+        self.history.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.history.setResizeMode(QListWidget.ResizeMode.Adjust)
+        self.history.setItemDelegate(WrapDelegate(self.history))
         self.history.itemSelectionChanged.connect(lambda: self._only_one_selected(self.history))
         self.task_history = QListWidget()
         self.task_history.setObjectName("taskHistoryList")
@@ -699,7 +705,7 @@ class ReviewPanel(QWidget):
             self.task_history.addItem(item)
             return
         s = self.session
-        evaluators = {a.id: s.display_name(a.evaluator) if s is not None else a.evaluator for a in task.annotations}
+        evaluators = {a.id: s.evaluator_name(a.evaluator) if s is not None else a.evaluator for a in task.annotations}
         for d in team:
             self.task_history.addItem(self._task_history_item(d, evaluators, len(task.annotations)))
 
@@ -736,13 +742,20 @@ class ReviewPanel(QWidget):
         return item
 
     def _history_item(self, d: DecisionInfo) -> QListWidgetItem:
-        label, _ = VERDICT_STYLE.get(d.verdict, (d.verdict, "#333"))
-        extra = f" — {d.reason}" if d.reason else ""
-        text = f"{label} · task {d.task_server_id or d.task_id}{extra} · {d.created_at[11:19]}"
+        """``✗ rejected Tom Becker's annotation · task 1001 — Wrong label · 15:46`` (a fix names its controls)."""
+        s = self.session
+        label = f"{VERDICT_MARK.get(d.verdict, '•')} {past_tense(d.verdict)}"
+        whose = s.whose(d.annotation_id) if s is not None else ""
+        changed = s.controls_changed(d) if s is not None else ()
+        what = f" ({', '.join(changed)})" if changed else ""
+        note = " — ".join(x for x in (d.reason, d.comment) if x)
+        extra = f" — {note}" if note else ""
+        text = f"{label} {whose}{what} · task {d.task_server_id or d.task_id}{extra} · {d.created_at[11:16]}"
         item = QListWidgetItem(text + ("  (undone)" if d.retracted else ""))
         item.setData(Qt.ItemDataRole.UserRole, d.uuid)
+        item.setToolTip(text)
         if d.retracted:
-            f = QFont()
+            f = QFont(self.history.font())
             f.setStrikeOut(True)
             item.setFont(f)
             item.setForeground(Qt.GlobalColor.gray)

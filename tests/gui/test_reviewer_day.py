@@ -352,3 +352,28 @@ def test_new_task_opens_at_the_top_and_wheel_scrolls_the_pane(qtbot, window: Mai
     wheel(Qt.KeyboardModifier.ControlModifier)
     assert view.transform().m11() < scale  # Ctrl+wheel zooms (out)
     w.grab().save(str(shots_dir / "13-4-scrolled.png"))
+
+
+def test_history_says_whose_annotation_and_which_control(qtbot, window: MainWindow, shots_dir: Path) -> None:
+    """13.8: session history entries name the annotator and, for a fix, the controls it changed; entries
+    wrap (not cut off); "Undone" in the status bar after an undo."""
+    w = window
+    s = w.review.session
+    w.review.auto_advance = s.auto_advance = False
+    a = s.focused_annotation()
+    name = s.evaluator_name(a.evaluator)
+    before = next(i for i in a.result if i.get("from_name") == "category")["value"]["choices"][0]
+    new = "Account" if before != "Account" else "Billing"
+    result = [dict(i) for i in a.result]
+    for i in result:
+        if i.get("from_name") == "category":
+            i["value"] = {"choices": [new]}
+    w.review.dialog_factory = lambda kind, *args: result if kind == "fix" else None
+    press(qtbot, w, Qt.Key.Key_F)
+    text = w.review.history.item(0).text()
+    assert f"✎ fixed {name}'s annotation (category)" in text
+    assert w.review.history.wordWrap()
+    w.review.history.grab().save(str(shots_dir / "13-8-history.png"))
+    press(qtbot, w, Qt.Key.Key_Backspace)
+    assert w.statusBar().currentMessage().startswith(f"Undone: fix of {name}'s annotation")
+    assert "(undone)" in w.review.history.item(0).text()

@@ -22,8 +22,8 @@ from app.services.media import ResolvedMedia
 from app.services.results import Span, parse_item
 from app.views.renderers.common import (
     DISAGREE,
-    WHEEL_SCROLLS_PAGE,
     MUTED,
+    WHEEL_SCROLLS_PAGE,
     Card,
     RenderState,
     label_colour,
