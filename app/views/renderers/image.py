@@ -48,8 +48,8 @@ from app.services.results import (
 )
 from app.views.renderers.common import (
     DISAGREE,
-    WHEEL_SCROLLS_PAGE,
     MUTED,
+    WHEEL_SCROLLS_PAGE,
     Card,
     RenderState,
     label_colour,
