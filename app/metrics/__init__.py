@@ -3,11 +3,14 @@
 Imports nothing else of ``app``, no SQLAlchemy and no Qt. The public SDK:
 
 Statistics on arrays (:mod:`app.metrics.stats`)
-    ``krippendorff_alpha(data, level="nominal")``, ``cohen_kappa(a, b, weights=None)``,
+    ``krippendorff_alpha(data, level="nominal", value_domain=None)``, ``cohen_kappa(a, b, weights=None)``,
     ``fleiss_kappa(counts)``, ``percent_agreement(a, b=None)``, ``majority_vote(data)``,
     ``pairwise_confusion``, ``cohen_kappa_matrix``, ``pairwise_agreement_matrix`` (integer-code fast path).
+    Undefined statistics raise :class:`UndefinedStatisticError` (a ``ValueError``), never a silent ``nan``;
+    ``check_label_types`` refuses labels mixing numbers and text.
 Dawid-Skene (:mod:`app.metrics.dawid_skene`)
-    ``dawid_skene(frame, n_iter=100, tol=1e-5, gold=None)`` -> :class:`DawidSkeneResult`.
+    ``dawid_skene(frame, n_iter=100, tol=1e-5, gold=None, smoothing=0.0)`` -> :class:`DawidSkeneResult`
+    (defaults = the published 1979 method; smoothing only on request).
 Matching (:mod:`app.metrics.matching`)
     ``score_results``, ``register_matcher``, ``get_matcher`` and the built-in matchers.
 Matrices (:mod:`app.metrics.matrix`; the input frame contract is documented there)
@@ -50,7 +53,9 @@ from app.metrics.matrix import (
 from app.metrics.quality import AnnotatorQuality, annotator_quality, wilson_interval
 from app.metrics.report import control_alpha, format_matrix_table, metrics_report, to_jsonable
 from app.metrics.stats import (
+    UndefinedStatisticError,
     alpha_from_codes,
+    check_label_types,
     cohen_kappa,
     cohen_kappa_matrix,
     fleiss_kappa,
@@ -67,6 +72,7 @@ __all__ = [
     "CONSENSUS",
     "GROUND_TRUTH",
     "SOURCE_EVALUATOR",
+    "UndefinedStatisticError",
     "AgreementMatrix",
     "AnnotatorQuality",
     "DawidSkeneResult",
@@ -75,6 +81,7 @@ __all__ = [
     "agreement_matrix",
     "alpha_from_codes",
     "annotator_quality",
+    "check_label_types",
     "cohen_kappa",
     "cohen_kappa_matrix",
     "control_alpha",

@@ -11,6 +11,7 @@ from statsmodels.stats.inter_rater import cohens_kappa as sm_cohens_kappa
 from statsmodels.stats.inter_rater import fleiss_kappa as sm_fleiss_kappa
 
 from app.metrics import (
+    UndefinedStatisticError,
     cohen_kappa,
     cohen_kappa_matrix,
     fleiss_kappa,
@@ -71,13 +72,16 @@ def test_krippendorff_matches_package_on_random_data_with_missing(level):
         data = _random_reliability(rng)
         try:
             expected = krippendorff.alpha(data, level_of_measurement=level)
-        except (ValueError, ZeroDivisionError):
-            continue  # the package refuses degenerate inputs (one value only)
-        ours = krippendorff_alpha(data, level)
-        if np.isnan(expected):
-            assert np.isnan(ours)
-        else:
-            assert ours == pytest.approx(expected, abs=1e-9), data
+        except ValueError:
+            # the package refuses degenerate inputs (one value only, no pairable unit): so do we
+            with pytest.raises(UndefinedStatisticError):
+                krippendorff_alpha(data, level)
+            continue
+        if np.isnan(expected):  # the package's silent nan (no variation among pairable values)
+            with pytest.raises(UndefinedStatisticError):
+                krippendorff_alpha(data, level)
+            continue
+        assert krippendorff_alpha(data, level) == pytest.approx(expected, abs=1e-9), data
         checked += 1
     assert checked > 250
 
@@ -94,10 +98,13 @@ def test_krippendorff_non_integer_values_and_strings():
     assert krippendorff_alpha(labels, "nominal") == pytest.approx(krippendorff_alpha(codes, "nominal"))
 
 
-def test_krippendorff_degenerate_inputs_are_nan():
-    assert np.isnan(krippendorff_alpha(np.array([[1.0, NAN], [NAN, 2.0]])))  # no pairable unit
-    assert np.isnan(krippendorff_alpha(np.array([[1.0, 1.0], [1.0, 1.0]])))  # no variation
-    with pytest.raises(ValueError):
+def test_krippendorff_degenerate_inputs_raise():
+    # undefined alpha is a clear error, never a silent nan (edge cases one by one: test_stats_edge_cases.py)
+    with pytest.raises(UndefinedStatisticError, match="no unit was rated by two"):
+        krippendorff_alpha(np.array([[1.0, NAN], [NAN, 2.0]]))
+    with pytest.raises(UndefinedStatisticError, match="no variation"):
+        krippendorff_alpha(np.array([[1.0, 1.0], [1.0, 1.0]]))
+    with pytest.raises(ValueError, match="unknown level"):
         krippendorff_alpha(np.array([[1.0, 2.0]]), "bogus")
 
 
@@ -113,10 +120,11 @@ def test_cohen_kappa_matches_sklearn_and_statsmodels(weights):
         b[rng.random(n) < 0.1] = NAN
         keep = ~np.isnan(a) & ~np.isnan(b)
         expected = cohen_kappa_score(a[keep], b[keep], weights=weights)
-        ours = cohen_kappa(a, b, weights=weights)
-        if np.isnan(expected):
-            assert np.isnan(ours)
+        if np.isnan(expected):  # sklearn: nan with a warning; ours: a clear error
+            with pytest.raises(UndefinedStatisticError):
+                cohen_kappa(a, b, weights=weights)
             continue
+        ours = cohen_kappa(a, b, weights=weights)
         assert ours == pytest.approx(expected, abs=1e-10)
         # statsmodels on the contingency table over the same sorted categories
         cats = np.unique(np.r_[a[keep], b[keep]])
@@ -135,7 +143,9 @@ def test_cohen_kappa_string_labels_and_explicit_order():
     order = ["lo", "mid", "hi"]
     exp = cohen_kappa_score([a[i] for i in keep], [b[i] for i in keep], labels=order, weights="linear")
     assert cohen_kappa(a, b, weights="linear", labels=order) == pytest.approx(exp)
-    assert cohen_kappa([1, 1], [1, 1]) != cohen_kappa([1, 1], [1, 1])  # undefined -> nan
+    assert np.isnan(cohen_kappa_score([1, 1], [1, 1]))  # sklearn: undefined -> nan (with a warning)
+    with pytest.raises(UndefinedStatisticError, match="only 1"):
+        cohen_kappa([1, 1], [1, 1])
 
 
 def test_fleiss_matches_statsmodels():
@@ -145,11 +155,11 @@ def test_fleiss_matches_statsmodels():
         p = rng.dirichlet(np.ones(cats) * rng.uniform(0.3, 3.0))
         table = np.stack([rng.multinomial(raters, p) for _ in range(units)])
         expected = sm_fleiss_kappa(table, method="fleiss")
-        ours = fleiss_kappa(table)
-        if np.isnan(expected) or np.isinf(expected):
-            assert np.isnan(ours)
+        if np.isnan(expected) or np.isinf(expected):  # statsmodels: nan with a RuntimeWarning
+            with pytest.raises(UndefinedStatisticError):
+                fleiss_kappa(table)
         else:
-            assert ours == pytest.approx(expected, abs=1e-10)
+            assert fleiss_kappa(table) == pytest.approx(expected, abs=1e-10)
 
 
 def test_fleiss_wikipedia_example():
