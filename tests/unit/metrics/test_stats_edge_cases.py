@@ -3,8 +3,10 @@
 One test per edge case, each checked against a test-only oracle (``krippendorff`` 0.9, scikit-learn,
 statsmodels) or a published worked example: the oracle's number where it gives one, and where it refuses
 the input (or returns a silent ``nan``) a ``ValueError`` from us whose message names the problem.
-Every test here failed against the code before the fix (a silent ``nan``, a category ``'nan'``, ``0.0``
-for ``1`` vs ``"1"``, no ``value_domain``, a refused ``Int64`` frame, accepted negative counts, ...).
+Each edge-case test failed against the code before the fix (a silent ``nan``, a category ``'nan'``,
+``0.0`` for ``1`` vs ``"1"``, no ``value_domain``, a refused ``Int64`` frame at interval/ratio level,
+accepted negative counts, a bare ``TypeError``, ...); the few that did not (numbers of several Python
+types, ``Int64`` at nominal/ordinal level) pin behaviour that must stay.
 
 Published example: K. Krippendorff (2011), "Computing Krippendorff's Alpha-Reliability", section C
 (4 observers x 12 units, values 1..5; ordinal alpha 0.815), also in the ``krippendorff`` package's
@@ -23,6 +25,7 @@ from statsmodels.stats.inter_rater import fleiss_kappa as sm_fleiss_kappa
 from app.metrics import (
     UndefinedStatisticError,
     cohen_kappa,
+    dawid_skene,
     fleiss_kappa,
     krippendorff_alpha,
     majority_vote,
@@ -269,6 +272,27 @@ def test_fleiss_no_variation_raises_where_statsmodels_returns_nan():
         fleiss_kappa(table)
     with pytest.raises(UndefinedStatisticError, match="no unit has two or more ratings"):
         fleiss_kappa([[1, 0], [0, 1]])
+
+
+# --------------------------------------------------------------------------------------------------
+# Dawid-Skene input errors
+
+
+def test_dawid_skene_mixed_label_types_raise_value_error_naming_them():
+    frame = pd.DataFrame({"task": [1, 1, 2, 2], "worker": ["a", "b", "a", "b"], "label": [1, "1", 2, 2]})
+    with pytest.raises(ValueError, match=r"int \(e\.g\. 1\) and str \(e\.g\. '1'\)"):
+        dawid_skene(frame)
+
+
+def test_dawid_skene_gold_label_outside_the_answers_raises():
+    frame = pd.DataFrame({"task": [1, 1, 2, 2], "worker": ["a", "b", "a", "b"], "label": [1, 1, 2, 1]})
+    with pytest.raises(ValueError, match=r"gold labels outside the answers' labels: 3 \(int\)"):
+        dawid_skene(frame, gold={1: 3})
+    with pytest.raises(ValueError, match=r"'1' \(str\); the answers use 1, 2"):
+        dawid_skene(frame, gold={1: "1"})
+    # a gold label among the answers is used; gold for a task nobody answered is ignored
+    res = dawid_skene(frame, gold={2: 1, 99: 2})
+    assert res.labels[2] == 1 and res.posteriors.loc[2, 1] == 1.0
 
 
 def test_percent_agreement_without_pairs_raises():
