@@ -149,7 +149,8 @@ def _observed(data: object, what: str) -> tuple[np.ndarray, np.ndarray, tuple[in
             values = raw
     if values.dtype != object and np.isinf(values).any():
         raise ValueError(f"{what} contain infinite values")
-    return np.nonzero(mask)[1], values, shape
+    cols = np.broadcast_to(np.arange(shape[1]), shape)[mask]  # row-major, as values
+    return cols, values, shape
 
 
 def _encode_domain(values: np.ndarray, value_domain: object, what: str) -> tuple[np.ndarray, np.ndarray]:
@@ -294,7 +295,7 @@ def krippendorff_alpha(
         raise UndefinedStatisticError(
             "Krippendorff's alpha is undefined: no unit was rated by two or more coders (no pairable values)"
         )
-    used = np.unique(codes[pairable[cols]])
+    used = np.flatnonzero(np.bincount(codes[pairable[cols]], minlength=domain.size))
     if used.size == 1:
         value = domain[used[0]]
         raise UndefinedStatisticError(
