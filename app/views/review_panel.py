@@ -249,6 +249,7 @@ class ReviewPanel(QWidget):
                 sc.setAutoRepeat(False)
                 sc.activated.connect(fn)
                 self._shortcuts.append(sc)
+        self.task_view.set_fix_keys(self.keymap.keys("save", "fix"), self.keymap.keys("cancel", "fix"))
         parts = []
         for action in ("accept", "fix", "reject", "escalate", "skip", "undo", "next", "previous",
                        "next_annotation", "accept_focused_reject_others", "instructions", "help"):
@@ -299,6 +300,7 @@ class ReviewPanel(QWidget):
         self._history_key = ()
         self._task_history_key = ()
         self._stale = False
+        self._shown_task = None  # settings (predictions shown, names) may have changed: draw the task again
         self.refresh()
 
     # -- refresh from the rest of the app ------------------------------------------------------------

@@ -377,3 +377,52 @@ def test_history_says_whose_annotation_and_which_control(qtbot, window: MainWind
     press(qtbot, w, Qt.Key.Key_Backspace)
     assert w.statusBar().currentMessage().startswith(f"Undone: fix of {name}'s annotation")
     assert "(undone)" in w.review.history.item(0).text()
+
+
+def test_rebound_fix_save_and_cancel_keys_are_used(qtbot, window: MainWindow) -> None:
+    """Issue 12: the [fix] save/cancel bindings of the keymap are the keys fix mode obeys."""
+    from app.services.keymap import load_keymap
+
+    w = window
+    s = w.review.session
+    w.review.set_keymap(load_keymap({"fix": {"save": ["Ctrl+S"], "cancel": ["Ctrl+Q"]}}))
+    w.review.auto_advance = s.auto_advance = False
+    tv = w.review.task_view
+    w.review.setFocus()
+    press(qtbot, w, Qt.Key.Key_F)
+    assert tv.in_fix_mode()
+    assert "Ctrl+S" in tv.banner.text() and "Ctrl+Q" in tv.banner.text()
+    target = tv.focusWidget() or tv
+    qtbot.keyClick(target, Qt.Key.Key_Escape)
+    assert tv.in_fix_mode()  # Escape is no longer bound to cancel
+    qtbot.keyClick(tv.focusWidget() or tv, Qt.Key.Key_Q, Qt.KeyboardModifier.ControlModifier)
+    assert not tv.in_fix_mode()
+    w.review.setFocus()
+    press(qtbot, w, Qt.Key.Key_F)
+    qtbot.keyClick(tv.focusWidget() or tv, Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: not w.review.busy(), timeout=10000)
+    assert not tv.in_fix_mode()
+    with w.store.session() as db:
+        assert [d.verdict for d in db.scalars(select(Decision))] == ["fix"]
+
+
+def test_show_model_predictions_setting_is_applied(qtbot, demo_store) -> None:
+    """Issue 12: "Show model predictions" adds the task's predictions as layers (chips), and turning it off
+    removes them."""
+    from dataclasses import replace
+
+    store, pid = demo_store
+    w = MainWindow(store, project_id=pid)
+    qtbot.addWidget(w)
+    w.resize(1280, 800)
+    w.show()
+    qtbot.waitExposed(w)
+    s = w.review.session
+    tid = next(t for t in s.task_ids if w.review.projects.task_detail(t).predictions)
+    w.review.open_task(tid)
+    assert not any(c.key.startswith("p:") for c in w.review.task_view.chips)
+    w.settings = replace(w.settings, show_predictions=True)
+    w.review.show_predictions = True
+    w.review.open_project(pid)
+    w.review.open_task(tid)
+    assert any(c.key.startswith("p:") and "◆" in c.text() for c in w.review.task_view.chips)

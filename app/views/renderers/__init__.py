@@ -19,7 +19,7 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from PySide6.QtCore import QEvent, QObject, Qt, Signal
+from PySide6.QtCore import QEvent, QKeyCombination, QObject, Qt, Signal
 from PySide6.QtGui import QColor, QKeyEvent, QKeySequence, QTextCursor
 from PySide6.QtWidgets import (
     QAbstractSpinBox,
@@ -208,6 +208,8 @@ class TaskView(QWidget):
         outer.addWidget(self.split, 1)
         self.chips: list[LayerChip] = []
         self._filtering = False
+        self.save_keys: tuple[str, ...] = ("Return", "Ctrl+Return")
+        self.cancel_keys: tuple[str, ...] = ("Escape",)
 
     def _filter_keys(self, on: bool) -> None:
         """The application-wide key filter of fix mode, installed only while fixing: a Python filter on
@@ -538,8 +540,13 @@ class TaskView(QWidget):
             f"<b>FIX</b> — editing {who}{active} · {n} change{'s' if n != 1 else ''}<br>"
             "<span style='color:#7a5a00'>hotkeys: choose/label · select text then a label key · drag boxes or "
             "handles, arrows nudge (Shift ×10, Ctrl resize), Del removes · Tab: next control · "
-            "<b>Enter</b> saves · <b>Esc</b> cancels</span>" + (f"<br><b>{html.escape(note)}</b>" if note else ""))
+            f"<b>{html.escape(self._key_words(self.save_keys))}</b> saves · "
+            f"<b>{html.escape(self._key_words(self.cancel_keys))}</b> cancels</span>" + (f"<br><b>{html.escape(note)}</b>" if note else ""))
         self.banner.show()
+
+    @staticmethod
+    def _key_words(seqs: tuple[str, ...]) -> str:
+        return " / ".join(QKeySequence(k).toString(QKeySequence.SequenceFormat.NativeText) for k in seqs[:2])
 
     def _typing(self, receiver: QObject | None = None) -> bool:
         w = receiver if isinstance(receiver, QLineEdit | QAbstractSpinBox | QPlainTextEdit) else \
@@ -553,6 +560,25 @@ class TaskView(QWidget):
     def _inside(self, obj: QObject) -> bool:
         return isinstance(obj, QWidget) and (obj is self or self.isAncestorOf(obj))
 
+    def set_fix_keys(self, save: tuple[str, ...], cancel: tuple[str, ...]) -> None:
+        """The keymap's ``[fix]`` bindings: which keys save and which cancel a fix."""
+        self.save_keys = tuple(save) or ("Return", "Ctrl+Return")
+        self.cancel_keys = tuple(cancel) or ("Escape",)
+        if self.state.doc is not None:
+            self._update_banner()
+
+    def _is_plain_return_save(self) -> bool:
+        return any(QKeySequence(k) == QKeySequence("Return") for k in self.save_keys)
+
+    @staticmethod
+    def _is(e: QKeyEvent, seqs: tuple[str, ...]) -> bool:
+        key = e.key()
+        if key == Qt.Key.Key_Enter:  # the keypad's Enter is Return
+            key = Qt.Key.Key_Return
+        mods = e.modifiers() & ~Qt.KeyboardModifier.KeypadModifier
+        pressed = QKeySequence(QKeyCombination(mods, Qt.Key(key)))
+        return any(QKeySequence(k).matches(pressed) == QKeySequence.SequenceMatch.ExactMatch for k in seqs)
+
     def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802
         if self.state.doc is None or event.type() not in (QEvent.Type.KeyPress, QEvent.Type.ShortcutOverride):
             return False
@@ -561,7 +587,7 @@ class TaskView(QWidget):
         assert isinstance(event, QKeyEvent)
         if event.type() == QEvent.Type.ShortcutOverride:
             mods = event.modifiers() & ~(Qt.KeyboardModifier.ShiftModifier | Qt.KeyboardModifier.KeypadModifier)
-            if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter, Qt.Key.Key_Escape) or not mods:
+            if self._is(event, self.save_keys) or self._is(event, self.cancel_keys) or not mods:
                 event.accept()
                 return True
             return False
@@ -576,13 +602,14 @@ class TaskView(QWidget):
         key, mods = e.key(), e.modifiers()
         shift = bool(mods & Qt.KeyboardModifier.ShiftModifier)
         ctrl = bool(mods & Qt.KeyboardModifier.ControlModifier)
-        if key == Qt.Key.Key_Escape:
+        if self._is(e, self.cancel_keys):
             self._leave_fix()
             self.fixCancelled.emit()
             return True
-        if key in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+        if self._is(e, self.save_keys) or (shift and key in (Qt.Key.Key_Return, Qt.Key.Key_Enter)
+                                           and self._is_plain_return_save()):
             if self._typing(receiver) and shift:
-                return False
+                return False  # Shift+Enter: a new line in a text area
             self._save()
             return True
         if self._typing(receiver):
