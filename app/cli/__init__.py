@@ -1,7 +1,9 @@
 """Command-line interface: ``reviewdesk SUBCOMMAND`` for scripts and training pipelines.
 
 Every subcommand takes ``--json`` for machine-readable output and exits non-zero on failure
-(1 = the operation failed, 2 = bad usage). No Qt is imported here.
+(1 = the operation failed, 2 = bad usage, 130 = interrupted). A failure, of any kind, is reported as
+``{"error": "...", "kind": "..."}`` on standard output with ``--json``, and always as one plain line on
+standard error -- never a traceback (``REVIEWDESK_DEBUG=1`` adds one, for bug reports). No Qt is imported here.
 """
 
 from __future__ import annotations
@@ -9,11 +11,13 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import sys
+import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from app import __version__
 from app.models.config import ConfigError
@@ -45,8 +49,49 @@ def emit(args: argparse.Namespace, payload: Any, text: str) -> None:
         print(text)
 
 
+def _one_line(text: str) -> str:
+    return " ".join(part.strip() for part in str(text).splitlines() if part.strip())
+
+
+def report_error(message: str, kind: str, *, as_json: bool) -> None:
+    """The one way a failure is shown: JSON on stdout with ``--json``, and one line on stderr."""
+    message = _one_line(message) or kind
+    if as_json:
+        print(json.dumps({"error": message, "kind": kind}, ensure_ascii=False))
+    print(f"reviewdesk: error: {message}", file=sys.stderr)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with usage errors reported like every other failure (JSON with ``--json``, one line)."""
+
+    wants_json = False  # set while parsing: ``--json`` is anywhere on the command line
+
+    def parse_known_args(self, args: Sequence[str] | None = None,  # type: ignore[override]
+                         namespace: argparse.Namespace | None = None) -> tuple[argparse.Namespace, list[str]]:
+        argv = list(sys.argv[1:] if args is None else args)
+        if "--json" in argv:
+            _Parser.wants_json = True
+        return super().parse_known_args(argv, namespace)
+
+    def parse_args(self, args: Sequence[str] | None = None,  # type: ignore[override]
+                   namespace: argparse.Namespace | None = None) -> argparse.Namespace:
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:  # name the subcommand whose options these are not
+            target: argparse.ArgumentParser = self
+            for action in self._actions:
+                if isinstance(action, argparse._SubParsersAction):
+                    target = action.choices.get(getattr(parsed, "command", None) or "", self)
+            target.error(f"unrecognized arguments: {' '.join(extras)}")
+        return parsed
+
+    def error(self, message: str) -> NoReturn:
+        report_error(f"{message} (see `{self.prog} --help`)", "UsageError", as_json=_Parser.wants_json)
+        self.exit(2)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    _Parser.wants_json = False
+    p = _Parser(
         prog="reviewdesk",
         description="ReviewDesk: offline review of Label Studio annotations. Without a command, opens the app.",
     )
@@ -90,7 +135,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 # Capabilities register their subcommands from their own module of this package: each module has
 # ``register(subparsers, add)`` and decorates its handlers with ``@command(NAME)``.
-EXTENSION_MODULES: list[str] = ["app.cli.review", "app.cli.metrics", "app.cli.sync", "app.cli.media"]
+EXTENSION_MODULES: list[str] = ["app.cli.review", "app.cli.metrics", "app.cli.sync", "app.cli.media", "app.cli.backup"]
+
+
+def registered_commands() -> dict[str, Handler]:
+    """Every subcommand with its handler (after :func:`build_parser` imported the extension modules)."""
+    return dict(_COMMANDS)
 
 
 def command(name: str) -> Callable[[Handler], Handler]:
@@ -195,23 +245,37 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, CliError | StoreError | ConfigError | LSFormatError):
+        return str(exc)
+    if isinstance(exc, OSError):
+        where = f" {exc.filename}" if getattr(exc, "filename", None) else ""
+        return f"{exc.strerror or exc}{':' if where else ''}{where}" if exc.strerror else str(exc)
+    return (f"unexpected {type(exc).__name__}: {exc} (this is a bug in ReviewDesk; run again with "
+            "REVIEWDESK_DEBUG=1 to see where)")
+
+
 def run(args: argparse.Namespace) -> int:
     handler = _COMMANDS.get(args.command)
+    as_json = bool(getattr(args, "json", False))
     if handler is None:
-        print(f"reviewdesk: unknown command {args.command!r}", file=sys.stderr)
+        report_error(f"unknown command {args.command!r}", "UsageError", as_json=as_json)
         return 2
     try:
         return int(handler(args) or 0)
-    except (CliError, StoreError, ConfigError, LSFormatError, FileNotFoundError) as exc:
-        if getattr(args, "json", False):
-            print(json.dumps({"error": str(exc), "kind": type(exc).__name__}))
-        print(f"reviewdesk: error: {exc}", file=sys.stderr)
+    except KeyboardInterrupt:
+        report_error("interrupted", "KeyboardInterrupt", as_json=as_json)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - every failure becomes one line (or one JSON object)
+        if os.environ.get("REVIEWDESK_DEBUG"):
+            traceback.print_exc(file=sys.stderr)
+        report_error(_describe(exc), type(exc).__name__, as_json=as_json)
         return 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command is None:
-        print("reviewdesk: no command given (the app itself starts from app.main)", file=sys.stderr)
+        report_error("no command given (the app itself starts from app.main)", "UsageError", as_json=False)
         return 2
     return run(args)

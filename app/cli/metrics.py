@@ -37,8 +37,8 @@ def cmd_metrics(args: argparse.Namespace) -> int:
             frames = load_frames(store, args.project)
         except LookupError as exc:
             raise CliError(str(exc)) from exc
-        if frames.annotations.empty:
-            raise CliError(f"Project {args.project} has no annotations to compare.")
+        if frames.annotations.empty:  # nothing to compare: say what there is instead of failing
+            return _nothing_to_compare(args, store)
         if args.control is not None and args.control not in frames.controls:
             raise CliError(f"Project {args.project} has no control {args.control!r}; "
                            f"its controls are: {', '.join(frames.controls)}")
@@ -51,13 +51,19 @@ def cmd_metrics(args: argparse.Namespace) -> int:
             dash = compute_dashboard(store, args.project, mode=args.mode)
         outputs = []
         if args.csv and dash is not None:
-            outputs += export_csv(dash, args.csv, args.control)
+            try:
+                outputs += export_csv(dash, args.csv, args.control)
+            except OSError as exc:
+                raise CliError(f"Cannot write the CSV file {args.csv}: {exc.strerror or exc}") from exc
         if args.png and dash is not None:
             if PNG_RENDERER is None:
                 raise CliError("--png needs the Qt libraries; run through the `reviewdesk` command")
             m = dash.matrices[args.control]
             title = f"Agreement — {args.control or 'all dimensions'} ({args.mode})"
-            PNG_RENDERER(m, args.png, title=title, min_overlap=dash.min_overlap)
+            try:
+                PNG_RENDERER(m, args.png, title=title, min_overlap=dash.min_overlap)
+            except OSError as exc:
+                raise CliError(f"Cannot write the PNG file {args.png}: {exc.strerror or exc}") from exc
             outputs.append(args.png)
     finally:
         store.close()
@@ -90,4 +96,23 @@ def cmd_metrics(args: argparse.Namespace) -> int:
     for f in outputs:
         lines.append(f"wrote {f}")
     emit(args, None, "\n".join(lines))
+    return 0
+
+
+def _nothing_to_compare(args: argparse.Namespace, store: Any) -> int:
+    """No annotation to score (none yet, or all cancelled): print the volume there is, exit 0."""
+    from sqlalchemy import text
+
+    with store.session() as s:
+        tasks, anns, cancelled, lead = s.execute(text(
+            "SELECT (SELECT count(*) FROM tasks WHERE project_id = :p AND deleted = 0), count(a.id), "
+            "coalesce(sum(a.was_cancelled), 0), total(CASE WHEN a.was_cancelled = 0 THEN a.lead_time END) "
+            "FROM annotations a JOIN tasks t ON t.id = a.task_id WHERE t.project_id = :p AND t.deleted = 0 "
+            "AND a.deleted = 0"), {"p": args.project}).one()
+    note = (f"Project {args.project} has no annotations to compare yet"
+            + (f" ({cancelled} cancelled)" if cancelled else "") + ".")
+    emit(args, {"control": args.control, "mode": args.mode, "evaluators": [], "per_annotator": [],
+                "tasks": tasks, "annotations": anns, "cancelled": cancelled, "annotated_tasks": 0,
+                "lead_time_total": lead, "alpha": None, "note": note},
+         f"{note}\n{tasks} tasks, {anns} annotations ({cancelled} cancelled), 0 tasks annotated.")
     return 0

@@ -175,3 +175,104 @@ def test_audit_chain_detects_tampering(store: Store) -> None:
     con.close()
     with store.session() as s:
         assert verify_chain(s) == 2
+
+
+# -- rolling backups and restore ----------------------------------------------------------------
+
+def _fake_backup(data_dir: Path, when: str, label: str) -> Path:
+    folder = data_dir / "backups"
+    folder.mkdir(exist_ok=True)
+    p = folder / f"reviewdesk-{when}-{label}.sqlite"
+    p.write_bytes(b"x")
+    return p
+
+
+def test_a_daily_backup_is_taken_on_open_and_old_ones_roll_off(data_dir: Path) -> None:
+    from app.models.store import BACKUP_KEEP, list_backups
+
+    Store.open(data_dir).close()  # a new store: nothing worth backing up yet
+    assert list_backups(data_dir) == []
+    s = Store.open(data_dir)
+    s.close()
+    assert s.daily_backup is not None and [b.kind for b in list_backups(data_dir)] == ["daily"]
+    con = sqlite3.connect(s.daily_backup)  # a real, complete copy
+    assert con.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    assert con.execute("SELECT version_num FROM alembic_version").fetchone() == (head_revision(),)
+    con.close()
+    again = Store.open(data_dir)  # the same day: no second one
+    again.close()
+    assert again.daily_backup is None and len(list_backups(data_dir)) == 1
+    # a day later (the newest backup is older than a day), with many old dailies and a migration backup
+    for p in (data_dir / "backups").iterdir():
+        p.unlink()
+    for day in range(1, 12):
+        _fake_backup(data_dir, f"202601{day:02d}T000000000000Z", "daily")
+    _fake_backup(data_dir, "20250101T000000000000Z", "before-0003")
+    later = Store.open(data_dir)
+    later.close()
+    kinds = [b.kind for b in list_backups(data_dir)]
+    assert kinds.count("daily") == BACKUP_KEEP and kinds.count("migration") == 1
+    assert list_backups(data_dir)[-1].path == later.daily_backup  # the new one is kept, the oldest went
+
+
+def test_every_refusal_names_the_newest_backup(data_dir: Path) -> None:
+    Store.open(data_dir).close()
+    s = Store.open(data_dir)  # takes the daily backup
+    s.close()
+    manual = Store.open(data_dir)
+    newest = manual.backup("manual")
+    manual.close()
+    path = data_dir / STORE_FILENAME
+    path.write_bytes(b"garbage" * 1000)
+    with pytest.raises(StoreError) as err:
+        Store.open(data_dir)
+    assert str(newest) in str(err.value) and err.value.backup == newest
+    assert "reviewdesk restore" in str(err.value)
+
+
+def test_restore_moves_a_damaged_store_aside_and_migrates_an_old_backup(data_dir: Path, tmp_path: Path) -> None:
+    from app.models.store import restore_backup
+
+    old_dir = tmp_path / "old"
+    old_dir.mkdir()
+    _make_old_store(old_dir, "0002")  # a backup made by an older ReviewDesk
+    old_copy = tmp_path / "old-backup.sqlite"
+    (old_dir / STORE_FILENAME).rename(old_copy)
+    path = data_dir / STORE_FILENAME
+    path.write_bytes(b"damaged" * 1000)
+    res = restore_backup(data_dir, old_copy)
+    assert res.previous_damaged and res.previous is not None and res.previous.read_bytes() == b"damaged" * 1000
+    assert res.revision == head_revision()
+    s = Store.open(data_dir)
+    try:
+        with s.session() as ses:
+            assert ses.scalars(select(Project.title)).all() == ["old"]
+    finally:
+        s.close()
+
+
+def test_restore_refuses_a_bad_backup_and_changes_nothing(data_dir: Path, tmp_path: Path) -> None:
+    from app.models.store import restore_backup
+
+    s = Store.open(data_dir)
+    s.close()
+    path = data_dir / STORE_FILENAME
+    con = sqlite3.connect(path)
+    con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    con.close()
+    before = path.read_bytes()
+    newer = tmp_path / "newer.sqlite"
+    con = sqlite3.connect(newer)
+    con.execute("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL)")
+    con.execute("INSERT INTO alembic_version VALUES ('9999')")
+    con.commit()
+    con.close()
+    with pytest.raises(StoreError, match="newer ReviewDesk"):
+        restore_backup(data_dir, newer)
+    junk = tmp_path / "junk.sqlite"
+    junk.write_bytes(b"nope" * 100)
+    with pytest.raises(StoreError, match="not a SQLite database"):
+        restore_backup(data_dir, junk)
+    with pytest.raises(StoreError, match="No backup file"):
+        restore_backup(data_dir, tmp_path / "missing.sqlite")
+    assert path.read_bytes() == before
