@@ -374,7 +374,7 @@ class DashboardPanel(QWidget):
         model.setHorizontalHeaderLabels(headers)
         for r in q.to_dict("records"):
             ev = str(r["evaluator"])
-            cells: list[tuple[str, Any]] = [(ev, ev), (_pct(r["agreement"]), r["agreement"])]
+            cells: list[tuple[str, Any]] = [(short_name(ev), ev), (_pct(r["agreement"]), r["agreement"])]
             acc = r["accuracy"]
             ci = ("" if pd.isna(acc) else f"{_pct(acc)} ({_pct(r['accuracy_low'])}–{_pct(r['accuracy_high'])})")
             cells.append((ci, acc))
@@ -400,6 +400,7 @@ class DashboardPanel(QWidget):
                            Qt.ItemDataRole.UserRole)
                 items.append(it)
             items[0].setData(ev, Qt.ItemDataRole.UserRole + 1)
+            items[0].setToolTip(ev)  # one name format everywhere; the e-mail on hover
             mine = d.drift_series.get(ev)
             if mine is not None and not r["is_model"]:
                 pm = sparkline(list(mine[0]), list(mine[1]))

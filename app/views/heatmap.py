@@ -17,6 +17,7 @@ from PySide6.QtGui import QColor, QFont
 from PySide6.QtWidgets import QToolTip
 
 from app.metrics import AVG, AgreementMatrix
+from app.services.describe import evaluator_name
 
 # A calm red -> amber -> green map, readable in print and for the most common colour-vision deficiencies.
 _CMAP = pg.ColorMap(pos=np.array([0.0, 0.5, 0.7, 0.85, 1.0]),
@@ -29,9 +30,7 @@ MAX_TEXT_CELLS = 24  # beyond this many evaluators, percentages move to the hove
 def short_name(name: str) -> str:
     if name.startswith("model:"):
         return name[6:] + " ⚙"
-    if "@" in name:
-        return name.split("@", 1)[0]
-    return name
+    return evaluator_name(name)  # the review's format: ``tom.becker@x`` -> ``Tom Becker``
 
 
 class _CellImage(pg.ImageItem):

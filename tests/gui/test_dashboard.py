@@ -81,7 +81,7 @@ def test_click_cell_opens_filtered_review_queue(dash: MainWindow) -> None:
     expected = disagreeing_tasks(dash.store, d.project_id, "diego.santos@example.com", GROUND_TRUTH, "category")
     s = dash.review.session
     assert expected and s.task_ids == expected  # ordered by disagreement
-    assert "diego.santos vs Ground truth" in s.queue.label
+    assert "Diego Santos vs Ground truth" in s.queue.label
     # every task in the drill-down really disagrees on category
     ann = dash.review.session.current.annotations
     assert any(a.evaluator == "diego.santos@example.com" for a in ann)
@@ -107,7 +107,7 @@ def test_annotator_double_click_filters_queue(dash: MainWindow) -> None:
     d = dash.dashboard
     view = d.annotator_view
     row = next(r for r in range(d.annotators.rowCount())
-               if d.annotators.item(r, 0).text() == "priya.nair@example.com")
+               if d.annotators.item(r, 0).data(Qt.ItemDataRole.UserRole + 1) == "priya.nair@example.com")
     idx = d.annotator_proxy.mapFromSource(d.annotators.index(row, 0))
     d._annotator_queue(idx)
     wait_for(lambda: dash.tabs.currentWidget() is dash.review, timeout=10)

@@ -426,3 +426,24 @@ def test_show_model_predictions_setting_is_applied(qtbot, demo_store) -> None:
     w.review.open_project(pid)
     w.review.open_task(tid)
     assert any(c.key.startswith("p:") and "◆" in c.text() for c in w.review.task_view.chips)
+
+
+def test_dashboard_uses_the_review_name_format(qtbot, demo_store) -> None:
+    """13.3: the heatmap's labels and the annotator table use the same display name as the review chips,
+    the e-mail on hover."""
+    from app.services.describe import evaluator_name
+    from app.views.heatmap import short_name
+
+    store, pid = demo_store
+    w = MainWindow(store, project_id=pid)
+    qtbot.addWidget(w)
+    w.resize(1280, 800)
+    w.show()
+    qtbot.waitExposed(w)
+    d = w.dashboard
+    w.tabs.setCurrentWidget(d)
+    _wait(lambda: d.data is not None and not d.busy())
+    assert short_name("tom.becker@example.com") == "Tom Becker" == evaluator_name("tom.becker@example.com")
+    first = d.annotators.item(0, 0)
+    email = first.data(Qt.ItemDataRole.UserRole + 1)
+    assert first.text() == short_name(email) and first.toolTip() == email
