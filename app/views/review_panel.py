@@ -35,6 +35,7 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QPushButton,
+    QSizePolicy,
     QSplitter,
     QStyledItemDelegate,
     QStyleOptionViewItem,
@@ -165,7 +166,8 @@ class ReviewPanel(QWidget):
         self.preview = QLabel()
         self.preview.setObjectName("shiftAPreview")
         self.preview.setTextFormat(Qt.TextFormat.PlainText)
-        self.preview.setWordWrap(True)
+        # one line, never wrapped (hot path: a wrapped label is measured again on every task) nor widening
+        self.preview.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
         self.preview.setStyleSheet("color:#555")
         self.hints = QLabel()
         self.hints.setObjectName("keyHints")
@@ -665,7 +667,7 @@ class ReviewPanel(QWidget):
         preview = self.shift_a_preview()
         if preview != self.preview.text():
             self.preview.setText(preview)
-            self.preview.setVisible(bool(preview))
+            self.preview.setToolTip(preview)
         self._render_history()
         self._render_task_history(t, view.team)
         self.taskShown.emit(t.id)
