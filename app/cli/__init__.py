@@ -9,6 +9,7 @@ standard error -- never a traceback (``REVIEWDESK_DEBUG=1`` adds one, for bug re
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import json
 import os
@@ -172,8 +173,12 @@ def cmd_import(args: argparse.Namespace) -> int:
     s = res.summary
     note = (f" ({s.predictions_ids_only} predictions were ids only: the export did not include their results)"
             if s.predictions_ids_only else "")
+    if s.legacy_tasks:
+        note += (f" ({s.legacy_tasks} tasks in the format of Label Studio before 1.0: their completions were read "
+                 "as annotations)")
     emit(args, {"project_id": s.project_id, "tasks": s.tasks, "annotations": s.annotations,
                 "predictions": s.predictions, "predictions_ids_only": s.predictions_ids_only,
+                "predictions_embedded": s.predictions_embedded, "legacy_tasks": s.legacy_tasks,
                 "members": s.members},
          f"Imported project {s.project_id}: {s.tasks} tasks, {s.annotations} annotations, "
          f"{s.predictions} predictions, {s.members} members{note}.")
@@ -266,6 +271,11 @@ def run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         report_error("interrupted", "KeyboardInterrupt", as_json=as_json)
         return 130
+    except BrokenPipeError:  # the reader went away (`reviewdesk ... | head`): nothing left to tell it
+        with contextlib.suppress(OSError, ValueError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        return 1
     except Exception as exc:  # noqa: BLE001 - every failure becomes one line (or one JSON object)
         if os.environ.get("REVIEWDESK_DEBUG"):
             traceback.print_exc(file=sys.stderr)

@@ -32,8 +32,10 @@ class ImportSummary:
     tasks: int
     annotations: int
     predictions: int
-    predictions_ids_only: int
+    predictions_ids_only: int  # predictions the export gave as ids only, with no result anywhere in the file
     members: int
+    legacy_tasks: int = 0  # tasks of a Label Studio < 1.0 export, whose "completions" were read as annotations
+    predictions_embedded: int = 0  # id-only predictions whose result came from an annotation's "prediction"
 
 
 def _dump(v: Any) -> str | None:
@@ -101,8 +103,12 @@ def import_export(
             ann_rows.clear()
             pred_rows.clear()
 
+        n_legacy = n_embedded = 0
         for index, raw in lsjson.iter_raw_tasks(source):
             t = lsjson.parse_task(index, raw)
+            if t.extra.get(lsjson.ANNOTATIONS_KEY) == lsjson.LEGACY_ANNOTATIONS:
+                n_legacy += 1
+            embedded = _embedded_predictions(cfg, t)
             if t.server_id is not None:
                 if t.server_id in seen_ids:
                     raise lsjson.LSFormatError(f"task index {index}: task id {t.server_id} appears twice",
@@ -131,6 +137,9 @@ def import_export(
                                  "extra": a.extra})
                 next_ann += 1
             for j, p in enumerate(t.predictions):
+                if p.result is None and p.server_id in embedded:
+                    p = embedded[p.server_id]  # the export listed its id; an annotation embeds the prediction
+                    n_embedded += 1
                 if p.result is not None:
                     problems = validate_result(cfg, p.result)
                     if problems:
@@ -164,7 +173,33 @@ def import_export(
                       "predictions": n_preds, "source": str(source) if isinstance(source, str | Path) else None})
         if progress:
             progress(n_tasks)
-        return ImportSummary(pid, n_tasks, n_anns, n_preds, n_ids_only, len(member_rows))
+        return ImportSummary(pid, n_tasks, n_anns, n_preds, n_ids_only, len(member_rows), n_legacy, n_embedded)
+
+
+def _embedded_predictions(cfg: LabelingConfig, t: lsjson.ParsedTask) -> dict[int, lsjson.ParsedPrediction]:
+    """Predictions an export lists by id only, as embedded in its annotations' ``prediction`` objects.
+
+    Label Studio exports ``"predictions": [11]`` with the full prediction 11 under the annotation made from it
+    (``"prediction": {"id": 11, "result": [...], "model_version": ...}``). The prediction keeps exporting as the
+    bare id; its result makes the model an evaluator. An embedded prediction that does not fit the labeling
+    config is left out (the id stays an id), never a reason to refuse the file.
+    """
+    wanted = {p.server_id for p in t.predictions if p.result is None and p.server_id is not None}
+    found: dict[int, lsjson.ParsedPrediction] = {}
+    if not wanted:
+        return found
+    for a in t.annotations:
+        emb = a.extra.get("prediction")
+        if not isinstance(emb, dict) or emb.get("id") not in wanted or emb["id"] in found:
+            continue
+        try:
+            parsed = lsjson.parse_prediction(emb)
+        except ValueError:
+            continue
+        if parsed.result and not validate_result(cfg, parsed.result):
+            found[emb["id"]] = lsjson.ParsedPrediction(parsed.server_id, parsed.result, parsed.model_version,
+                                                       parsed.score, parsed.created_at, {"__id_only__": True})
+    return found
 
 
 def export_project(store: Store, project_id: int, out: str | Path, *, progress: ProgressFn | None = None) -> int:
