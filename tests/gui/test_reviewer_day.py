@@ -63,7 +63,7 @@ def test_status_on_chips_cards_header_and_focus_first_undecided(qtbot, window: M
     anns = task.annotations
     n = len(anns)
     assert f"0 of {n} annotations decided" in w.review.header.text()
-    assert all("undecided" in chip_text(w, a.id) for a in anns)
+    assert all(chip_text(w, a.id).endswith("○") for a in anns)
     w.review.auto_advance = s.auto_advance = False
     first = s.focused_annotation().id
     press(qtbot, w, Qt.Key.Key_A)
@@ -79,7 +79,7 @@ def test_status_on_chips_cards_header_and_focus_first_undecided(qtbot, window: M
     w.grab().save(str(shots_dir / "13-1-status-on-chips.png"))
     # undo: the chip is undecided again and the header counts one less
     press(qtbot, w, Qt.Key.Key_Backspace)
-    assert "undecided" in chip_text(w, second) and "✗" not in chip_text(w, second)
+    assert chip_text(w, second).endswith("○") and "✗" not in chip_text(w, second)
     assert f"1 of {n} annotations decided" in w.review.header.text()
     # away and back: the focus lands on the first undecided annotation, not the accepted first one
     w.review._nav(lambda x: x.next())
@@ -136,7 +136,7 @@ def test_shift_a_undo_takes_back_the_whole_keystroke(qtbot, window: MainWindow) 
         n_retract = len(db.scalars(select(Decision).where(Decision.verdict == "retract")).all())
     assert n_retract == len(task.annotations)
     assert s.current.id == task.id
-    assert all("undecided" in chip_text(w, a.id) for a in task.annotations)
+    assert all(chip_text(w, a.id).endswith("○") for a in task.annotations)
     assert w.statusBar().currentMessage().startswith("Undone: accept of ")
     assert f"and {len(task.annotations) - 1} rejects" in w.statusBar().currentMessage()
     # redo brings the whole keystroke back
@@ -447,3 +447,29 @@ def test_dashboard_uses_the_review_name_format(qtbot, demo_store) -> None:
     first = d.annotators.item(0, 0)
     email = first.data(Qt.ItemDataRole.UserRole + 1)
     assert first.text() == short_name(email) and first.toolTip() == email
+
+
+@pytest.mark.parametrize("size", [(1024, 700), (1600, 1000)])
+def test_screenshots_of_every_tab(qtbot, demo_store, shots_dir: Path, size: tuple[int, int]) -> None:
+    """Screenshots of the Review, Tasks and Dashboard tabs at a small and a large window; the window keeps
+    its size on every tab and the review's chips stay reachable (the chip row scrolls)."""
+    from PySide6.QtWidgets import QApplication
+
+    store, pid = demo_store
+    w = MainWindow(store, project_id=pid)
+    qtbot.addWidget(w)
+    w.resize(*size)
+    w.show()
+    qtbot.waitExposed(w)
+    for name, tab in (("review", w.review), ("tasks", w.tabs.widget(1)), ("dashboard", w.dashboard)):
+        w.tabs.setCurrentWidget(tab)
+        if tab is w.dashboard:
+            _wait(lambda: w.dashboard.data is not None and not w.dashboard.busy())
+        qtbot.wait(100)  # let the layout settle before the picture
+        assert (w.width(), w.height()) == size, name
+        w.grab().save(str(shots_dir / f"13-{name}-{size[0]}x{size[1]}.png"))
+    w.tabs.setCurrentWidget(w.review)
+    qtbot.wait(100)
+    tv = w.review.task_view
+    for chip in tv.chips:  # all chips reachable: never squeezed into "P…", the row scrolls instead
+        assert chip.width() >= chip.sizeHint().width(), chip.text()

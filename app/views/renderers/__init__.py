@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QPlainTextEdit,
     QScrollArea,
+    QSizePolicy,
     QSplitter,
     QToolButton,
     QVBoxLayout,
@@ -93,6 +94,8 @@ class LayerChip(QToolButton):
     def __init__(self, view: TaskView, lv: LayerView) -> None:
         super().__init__()
         self.setFixedHeight(self.HEIGHT)
+        # never squeezed into "…ed": the chip row scrolls sideways instead
+        self.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
         self.view = view
         self.key = lv.key
         self.setCheckable(True)
@@ -108,7 +111,7 @@ class LayerChip(QToolButton):
             self.blockSignals(False)
         prefix = "◆ " if lv.layer.prediction else "● "
         gt = " ★ ground truth" if lv.ground_truth else ""
-        status = f"  {lv.status}" if lv.status else ("" if lv.layer.prediction else "  ○ undecided")
+        status = f"  {lv.status}" if lv.status else ("" if lv.layer.prediction else "  ○")  # ○: undecided
         text = prefix + lv.short + gt + status
         if self.text() != text:
             self.setText(text)
