@@ -453,7 +453,6 @@ def test_dashboard_uses_the_review_name_format(qtbot, demo_store) -> None:
 def test_screenshots_of_every_tab(qtbot, demo_store, shots_dir: Path, size: tuple[int, int]) -> None:
     """Screenshots of the Review, Tasks and Dashboard tabs at a small and a large window; the window keeps
     its size on every tab and the review's chips stay reachable (the chip row scrolls)."""
-    from PySide6.QtWidgets import QApplication
 
     store, pid = demo_store
     w = MainWindow(store, project_id=pid)
