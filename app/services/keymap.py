@@ -24,6 +24,7 @@ ACTION_LABELS = {
     "accept_focused_reject_others": "Accept the focused annotation, reject the others",
     "instructions": "Show the labeling instructions",
     "help": "Show the keys",
+    "toggle_history": "Hide or show the history pane (more room for the task on small screens)",
     "save": "Save the fix",
     "cancel": "Cancel the fix",
 }

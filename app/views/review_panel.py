@@ -216,6 +216,10 @@ class ReviewPanel(QWidget):
         split.setStretchFactor(0, 4)
         split.setStretchFactor(1, 1)
         split.setSizes([1040, 250])
+        split.setCollapsible(0, False)
+        split.setCollapsible(1, True)  # the history pane folds away on small screens (H, or drag it shut)
+        self.split = split
+        self.side = right
         lay = QHBoxLayout(self)
         lay.setContentsMargins(6, 6, 6, 6)
         lay.addWidget(split)
@@ -243,6 +247,7 @@ class ReviewPanel(QWidget):
             "accept_focused_reject_others": lambda: self.decide("accept", others="reject"),
             "instructions": self.show_instructions,
             "help": self.show_keys,
+            "toggle_history": self.toggle_history,
         }
         for action, fn in handlers.items():
             for seq in self.keymap.keys(action):
@@ -254,11 +259,19 @@ class ReviewPanel(QWidget):
         self.task_view.set_fix_keys(self.keymap.keys("save", "fix"), self.keymap.keys("cancel", "fix"))
         parts = []
         for action in ("accept", "fix", "reject", "escalate", "skip", "undo", "next", "previous",
-                       "next_annotation", "accept_focused_reject_others", "instructions", "help"):
+                       "next_annotation", "accept_focused_reject_others", "instructions", "help", "toggle_history"):
             keys = self.keymap.keys(action)
             if keys:
                 parts.append(f"<b>{html.escape(keys[0])}</b> {action.replace('_', ' ')}")
         self.hints.setText(" · ".join(parts))
+
+    def toggle_history(self) -> None:
+        """Hide the history pane (the task gets its width) or bring it back."""
+        self.side.setVisible(not self.side.isVisible())
+        if self.side.isVisible() and self.split.sizes()[1] == 0:
+            total = sum(self.split.sizes())
+            self.split.setSizes([total - 250, 250])
+        self.setFocus()
 
     def set_keymap(self, keymap: Keymap) -> None:
         self.keymap = keymap

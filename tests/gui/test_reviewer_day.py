@@ -472,3 +472,26 @@ def test_screenshots_of_every_tab(qtbot, demo_store, shots_dir: Path, size: tupl
     tv = w.review.task_view
     for chip in tv.chips:  # all chips reachable: never squeezed into "P…", the row scrolls instead
         assert chip.width() >= chip.sizeHint().width(), chip.text()
+
+
+def test_small_window_history_pane_collapses(qtbot, demo_store, shots_dir: Path) -> None:
+    """13.10: at 1024×700, H hides the history pane and the task gets its width; H brings it back."""
+    store, pid = demo_store
+    w = MainWindow(store, project_id=pid)
+    qtbot.addWidget(w)
+    w.resize(1024, 700)
+    w.show()
+    qtbot.waitExposed(w)
+    w.activateWindow()
+    w.review.setFocus()
+    qtbot.waitUntil(w.review.hasFocus, timeout=5000)
+    before = w.review.views.width()
+    qtbot.keyClick(w.review, Qt.Key.Key_H)
+    qtbot.wait(50)
+    assert not w.review.side.isVisible()
+    assert w.review.views.width() > before + 150
+    assert w.width() == 1024
+    w.grab().save(str(shots_dir / "13-10-history-collapsed-1024.png"))
+    qtbot.keyClick(w.review, Qt.Key.Key_H)
+    qtbot.wait(50)
+    assert w.review.side.isVisible() and w.review.side.width() > 100
