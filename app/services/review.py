@@ -47,6 +47,7 @@ class QueueFilter:
     task_ids: tuple[int, ...] | None = None
     evaluator_user_id: int | None = None
     label: str = ""
+    highlight: tuple[str, ...] = ()  # evaluators (e-mails) a drill-down compares: focused first, marked
 
 
 @dataclass(frozen=True)
@@ -391,8 +392,14 @@ class ReviewSession:
         if d is not None:
             for a in d.annotations:
                 self._seen_anns[a.id] = (self.evaluator_name(a.evaluator), a.result)
-        # the first annotation nobody has decided yet (going back to a task lands where work is left)
-        self.focus = next((i for i, a in enumerate(d.annotations) if a.id not in self._verdicts), 0) if d else 0
+        # the first annotation nobody has decided yet (going back to a task lands where work is left); in a
+        # drill-down, one of the compared evaluators' first
+        self.focus = 0
+        if d is not None:
+            open_ = [i for i, a in enumerate(d.annotations) if a.id not in self._verdicts]
+            wanted = {e.lower() for e in self.queue.highlight}
+            pair = [i for i, a in enumerate(d.annotations) if a.evaluator.lower() in wanted]
+            self.focus = next((i for i in pair if i in open_), pair[0] if pair else (open_[0] if open_ else 0))
         self._shown_at = time.monotonic()
 
     def _compute_open(self, task_id: int) -> bool:
@@ -436,6 +443,17 @@ class ReviewSession:
         if task_id in self.task_ids:
             return self.go(self.task_ids.index(task_id))
         return NOTHING
+
+    def set_queue(self, queue: QueueFilter | None) -> Changes:
+        """Filter the queue (a drill-down, an annotator's work) or go back to the full queue, keeping this
+        session: its history, counters and undo stay."""
+        if self.state != "idle":
+            return NOTHING
+        self.queue = queue or QueueFilter()
+        self._detail = None
+        self.index = 0
+        self.reload()
+        return Changes(queue=True)
 
     def open_task(self, task_id: int) -> Changes:
         """Show this task whatever the queue's filters say (re-review of a conflict, a task picked from the

@@ -435,7 +435,7 @@ class DashboardPanel(QWidget):
         label = f"{short_name(row)} vs {short_name(column)}" + (
             f" on {self.current_control()}" if self.current_control() else "") + f": {len(tasks)} disagreements"
         self.status.setText(label)
-        self.openQueue.emit(QueueFilter(task_ids=tuple(tasks), label=label))
+        self.openQueue.emit(QueueFilter(task_ids=tuple(tasks), label=label, highlight=(row, column)))
 
     def _annotator_queue(self, index: Any) -> None:
         if self.project_id is None:

@@ -174,10 +174,18 @@ class ReviewPanel(QWidget):
         self.hints.setWordWrap(True)
         self.hints.setStyleSheet("color:#555")
 
+        self.full_queue = QPushButton("← Back to the full queue")
+        self.full_queue.setObjectName("backToFullQueue")
+        self.full_queue.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.full_queue.clicked.connect(lambda: (self.set_queue(None), self.setFocus()))
+        self.full_queue.hide()
         left = QWidget()
         ll = QVBoxLayout(left)
         ll.setContentsMargins(0, 0, 0, 0)
-        ll.addWidget(self.header)
+        head = QHBoxLayout()
+        head.addWidget(self.header, 1)
+        head.addWidget(self.full_queue)
+        ll.addLayout(head)
         ll.addWidget(self.banner)
         self.task_view = TaskView()
         self.task_view.setObjectName("taskView")
@@ -365,11 +373,17 @@ class ReviewPanel(QWidget):
                 self._reload()
 
     def set_queue(self, queue: QueueFilter | None) -> None:
+        """Filter the queue or go back to the full one; the session (history, counters, undo) is kept."""
         pending = getattr(self, "_deferred", None)
         if pending is not None:
             self._deferred = (pending[0], queue)
         elif self.session is not None:
-            self.open_project(self.session.project_id, queue)
+            if self.busy() or self.session.state != "idle":
+                self.open_project(self.session.project_id, queue)
+                return
+            self.session.set_queue(queue)
+            self._shown_task = None
+            self.refresh()
 
     def _nav(self, fn: Callable[[ReviewSession], Changes]) -> None:
         if self.session is None:
@@ -629,6 +643,9 @@ class ReviewPanel(QWidget):
                                      "Show tasks other reviewers already decided is on" if c.hidden_by_others else "")
             self.counters.setText(f"Decisions: <b>{c.made}</b> · pending sync: <b>{c.pending_sync}</b><br>"
                                   f"Remaining: <b>{c.remaining}</b> of {c.total} tasks{others}")
+        filtered = s.queue != QueueFilter()
+        if self.full_queue.isVisible() != filtered:
+            self.full_queue.setVisible(filtered)
         if view.task is None:
             label = "expert queue" if self.role == "expert" else "queue"
             self._render_empty(f"The {label} is empty." + (" Nothing was escalated yet." if self.role == "expert"
@@ -648,7 +665,7 @@ class ReviewPanel(QWidget):
                    f"annotation{'s' if n_ann != 1 else ''} decided</b>") if n_ann else ""
         self.header.setText(
             f"<span style='font-size:14pt'><b>Task {html.escape(str(t.server_id or t.id))}</b></span>"
-            f"&nbsp;&nbsp;{view.position + 1} of {view.total} · {queue_label}{decided}{err}")
+            f"&nbsp;&nbsp;{view.position + 1} of {view.total}{decided} · {queue_label}{err}")
         if view.escalation is not None:
             e = view.escalation
             where = " (another reviewer, via the server)" if e.from_server else ""

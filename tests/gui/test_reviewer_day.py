@@ -495,3 +495,39 @@ def test_small_window_history_pane_collapses(qtbot, demo_store, shots_dir: Path)
     qtbot.keyClick(w.review, Qt.Key.Key_H)
     qtbot.wait(50)
     assert w.review.side.isVisible() and w.review.side.width() > 100
+
+
+def test_drill_down_keeps_history_focuses_the_pair_and_goes_back(qtbot, demo_store, shots_dir: Path) -> None:
+    """13.7: a heatmap drill-down keeps the session's history and counters, focuses one of the two compared
+    evaluators, and offers a visible "Back to the full queue"."""
+    store, pid = demo_store
+    w = MainWindow(store, project_id=pid)
+    qtbot.addWidget(w)
+    w.resize(1280, 800)
+    w.show()
+    qtbot.waitExposed(w)
+    w.activateWindow()
+    w.review.setFocus()
+    qtbot.waitUntil(w.review.hasFocus, timeout=5000)
+    s = w.review.session
+    total = len(s.task_ids)
+    press(qtbot, w, Qt.Key.Key_S)  # one decision in this session
+    assert w.review.history.count() == 1
+    assert not w.review.full_queue.isVisible()
+    d = w.dashboard
+    w.tabs.setCurrentWidget(d)
+    _wait(lambda: d.data is not None and not d.busy())
+    d.dimension.setCurrentIndex(max(0, d.dimension.findData("category")))
+    d._drill_down("diego.santos@example.com", "tom.becker@example.com")
+    assert w.tabs.currentWidget() is w.review
+    assert w.review.session is s  # the same session: history and undo kept
+    assert w.review.history.count() == 1
+    assert "Decisions: <b>1</b>" in w.review.counters.text()
+    assert w.review.full_queue.isVisible()
+    if s.current is not None:
+        assert s.focused_annotation().evaluator in ("diego.santos@example.com", "tom.becker@example.com")
+    w.grab().save(str(shots_dir / "13-7-drill-down.png"))
+    w.review.full_queue.click()
+    assert len(s.task_ids) == total or len(s.task_ids) >= total - 1
+    assert not w.review.full_queue.isVisible()
+    assert w.review.history.count() == 1
