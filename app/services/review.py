@@ -60,6 +60,19 @@ class Counters:
     # the queue (``show_decided_by_others`` off). Their verdicts count as decided either way.
     decided_by_others: int = 0
     hidden_by_others: int = 0
+    per_hour: float | None = None  # this session's decisions per hour (None until there is a pace to tell)
+    minutes_left: float | None = None  # remaining tasks at this session's pace of tasks done
+
+    @property
+    def pace(self) -> str:
+        """``120 decisions/h · about 2 h 40 min left`` (empty until a few decisions were made)."""
+        if self.per_hour is None:
+            return ""
+        text = f"{self.per_hour:,.0f} decisions/h"
+        if self.minutes_left is not None:
+            m = int(round(self.minutes_left))
+            text += " · about " + (f"{m // 60} h {m % 60:02d} min" if m >= 60 else f"{max(m, 1)} min") + " left"
+        return text
 
 
 @dataclass(frozen=True)
@@ -296,6 +309,7 @@ class ReviewSession:
         self.focus = 0
         self._detail: TaskDetail | None = None
         self._shown_at = time.monotonic()
+        self._started = time.monotonic()
         self._history: list[DecisionInfo] = []  # this session's decisions, oldest first
         self._undone: list[tuple[DecisionInfo, ...]] = []  # redo stack: one keystroke's decisions each
         self._batch: dict[str, tuple[str, ...]] = {}  # decision uuid -> the uuids recorded by the same keystroke
@@ -759,8 +773,17 @@ class ReviewSession:
         made = sum(1 for d in self._history if d.verdict != "retract") - sum(
             1 for d in self._history if d.verdict == "retract")
         pending = self.decisions.pending_count(self.project_id)
-        return Counters(made=made, pending_sync=pending, remaining=self.remaining(), total=len(self.task_ids),
-                        decided_by_others=len(self._by_others), hidden_by_others=self._hidden_by_others)
+        remaining = self.remaining()
+        per_hour = minutes_left = None
+        hours = (time.monotonic() - self._started) / 3600
+        if made >= 3 and hours > 0:
+            per_hour = made / hours
+            tasks_done = len({d.task_id for d in self._history if d.verdict != "retract"})
+            if tasks_done:
+                minutes_left = remaining / (tasks_done / hours) * 60
+        return Counters(made=made, pending_sync=pending, remaining=remaining, total=len(self.task_ids),
+                        decided_by_others=len(self._by_others), hidden_by_others=self._hidden_by_others,
+                        per_hour=per_hour, minutes_left=minutes_left)
 
     def verdicts_for_current(self) -> dict[int, str]:
         d = self._detail

@@ -641,8 +641,9 @@ class ReviewPanel(QWidget):
                 others = f"<br><span style='color:#555'>{c.decided_by_others:,} decided by others</span>"
             self.counters.setToolTip("Tasks another reviewer already judged leave your queue unless Review → "
                                      "Show tasks other reviewers already decided is on" if c.hidden_by_others else "")
+            pace = f"<br><span style='color:#555'>{c.pace}</span>" if c.pace else ""
             self.counters.setText(f"Decisions: <b>{c.made}</b> · pending sync: <b>{c.pending_sync}</b><br>"
-                                  f"Remaining: <b>{c.remaining}</b> of {c.total} tasks{others}")
+                                  f"Remaining: <b>{c.remaining}</b> of {c.total} tasks{others}{pace}")
         filtered = s.queue != QueueFilter()
         if self.full_queue.isVisible() != filtered:
             self.full_queue.setVisible(filtered)

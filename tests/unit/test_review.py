@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 
 from app.models.schema import Comment, Decision, DecisionSync
 from app.models.store import Store
-from app.services.decisions import DecisionError, DecisionService
+from app.services.decisions import DecisionError, DecisionRequest, DecisionService
 from app.services.demo import ensure_demo
 from app.services.projects import ProjectService
 from app.services.review import QueueFilter, ReviewSession
@@ -235,3 +235,54 @@ def test_reject_reasons_are_per_project_and_validated(demo, store: Store) -> Non
     assert reasons[:2] == ("Breaks guideline 3", "Wrong span") and len(reasons) == 9
     with pytest.raises(DecisionError):
         svc.set_reject_reasons(pid, ["", " "])
+
+
+def test_counters_pace_and_time_left() -> None:
+    """Issue 13.13: decisions per hour and the time left for the queue at this session's pace."""
+    from app.services.review import Counters
+
+    c = Counters(made=10, pending_sync=0, remaining=30, total=40, per_hour=120.0, minutes_left=150.0)
+    assert c.pace == "120 decisions/h · about 2 h 30 min left"
+    assert Counters(made=1, pending_sync=0, remaining=3, total=4).pace == ""
+    assert Counters(made=5, pending_sync=0, remaining=3, total=4, per_hour=60.0, minutes_left=0.2).pace == \
+        "60 decisions/h · about 1 min left"
+
+
+def test_undo_after_shift_a_takes_back_the_whole_keystroke(demo, store: Store) -> None:
+    """Issue 12: Shift+A records N decisions in one transaction; one undo retracts all N (one transaction);
+    redo records them again; an earlier single decision is untouched."""
+    s = session(demo, auto_advance=False)
+    task = s.current
+    n = len(task.annotations)
+    assert n >= 2
+    s.decide("accept", others="reject")
+    live = DecisionService(store).effective_verdicts(s.project_id)
+    assert sum(1 for a in task.annotations if a.id in live) == n
+    s.undo()
+    live = DecisionService(store).effective_verdicts(s.project_id)
+    assert not any(a.id in live for a in task.annotations)
+    assert [r[0] for r in decision_rows(store)].count("retract") == n
+    assert len(s.last_undone()) == n
+    s.redo()
+    live = DecisionService(store).effective_verdicts(s.project_id)
+    assert sum(1 for a in task.annotations if a.id in live) == n
+    s.undo()  # the redone keystroke is one group again
+    assert [r[0] for r in decision_rows(store)].count("retract") == 2 * n
+
+
+def test_session_status_of_each_annotation(demo, store: Store) -> None:
+    """Issue 13.1/13.2: the session tells each annotation's status, whose, and a fix's fixed result."""
+    s = session(demo, auto_advance=False)
+    a = s.focused_annotation()
+    fixed = [dict(i) for i in a.result]
+    s.decide("fix", result=fixed)
+    st = s.view().statuses[a.id]
+    assert (st.verdict, st.mine, st.label) == ("fix", True, "✎ fixed")
+    assert st.fixed is not None and list(st.fixed) == fixed
+    assert s.view().decided == 1
+    b = next(x for x in s.current.annotations if x.id != a.id)
+    DecisionService(store).record(s.project_id, [DecisionRequest(task_id=s.current.id, verdict="reject",
+                                                                 annotation_id=b.id, reason="Wrong label")],
+                                  reviewer="priya@example.com")
+    s.reload()
+    assert s.view().statuses[b.id].label == "✗ rejected by priya@example.com"
