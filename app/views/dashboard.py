@@ -458,9 +458,40 @@ class DashboardPanel(QWidget):
             files = export_csv(self.data, path, self.current_control())
             self.message.emit(f"Wrote {', '.join(files)}")
 
+    def png_caption(self) -> str:
+        """What an exported picture shows: project, dimension, aggregation and date."""
+        from datetime import date
+
+        from app.services.projects import ProjectService
+
+        title = ""
+        if self.project_id is not None:
+            p = next((p for p in ProjectService(self.store).list_projects(counts=False) if p.id == self.project_id),
+                     None)
+            title = getattr(p, "title", "") or ""
+        return (f"{title or 'Project'} — agreement on {self.current_control() or 'all dimensions'} · "
+                f"{self.mode.currentText()} · {date.today():%Y-%m-%d}")
+
+    def export_image(self) -> QPixmap:
+        """The heatmap with a caption band on top (a picture that says what it is once it leaves the app)."""
+        body = self.heatmap.grab()
+        band = 34
+        out = QPixmap(body.width(), body.height() + band)
+        out.fill(QColor("white"))
+        painter = QPainter(out)
+        painter.setPen(QPen(QColor("#1f2430")))
+        f = painter.font()
+        f.setPointSize(11)
+        f.setBold(True)
+        painter.setFont(f)
+        painter.drawText(10, 0, body.width() - 20, band, int(Qt.AlignmentFlag.AlignVCenter), self.png_caption())
+        painter.drawPixmap(0, band, body)
+        painter.end()
+        return out
+
     def export_png_dialog(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Export heatmap as PNG", "agreement.png", "PNG (*.png)")
-        if path and not self.heatmap.grab().save(path):
+        if path and not self.export_image().save(path):
             QMessageBox.warning(self, "Export failed", f"Could not write {path}.")
         elif path:
             self.message.emit(f"Wrote {path}")

@@ -531,3 +531,30 @@ def test_drill_down_keeps_history_focuses_the_pair_and_goes_back(qtbot, demo_sto
     assert len(s.task_ids) == total or len(s.task_ids) >= total - 1
     assert not w.review.full_queue.isVisible()
     assert w.review.history.count() == 1
+
+
+def test_exported_png_carries_a_title(qtbot, demo_store, tmp_path: Path, monkeypatch, shots_dir: Path) -> None:
+    """13.12: the exported heatmap PNG says project, dimension, aggregation and date."""
+    from datetime import date
+
+    from PySide6.QtGui import QImage
+    from PySide6.QtWidgets import QFileDialog
+
+    store, pid = demo_store
+    w = MainWindow(store, project_id=pid)
+    qtbot.addWidget(w)
+    w.resize(1280, 800)
+    w.show()
+    qtbot.waitExposed(w)
+    d = w.dashboard
+    w.tabs.setCurrentWidget(d)
+    _wait(lambda: d.data is not None and not d.busy())
+    caption = d.png_caption()
+    assert "Demo" in caption and d.mode.currentText() in caption and f"{date.today():%Y-%m-%d}" in caption
+    out = tmp_path / "agreement.png"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(out), ""))
+    d.export_png_dialog()
+    img = QImage(str(out))
+    assert img.height() == d.heatmap.grab().height() + 34
+    img.save(str(shots_dir / "13-12-exported-heatmap.png"))
+    assert w.statusBar().currentMessage() == f"Wrote {out}"
