@@ -22,6 +22,8 @@ class Settings:
     show_decided_by_others: bool = False
     # media cache size cap in MiB (least recently used files are evicted past it)
     media_cache_cap_mb: int = 2048
+    # text size in points for the whole window (Ctrl++ / Ctrl+− / Ctrl+0); 0 = the system's
+    font_size: int = 0
 
     def with_(self, **kw: Any) -> Settings:
         return replace(self, **kw)

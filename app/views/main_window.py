@@ -11,6 +11,7 @@ from PySide6.QtCore import QModelIndex, Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QApplication,
     QFileDialog,
     QHeaderView,
     QInputDialog,
@@ -160,6 +161,8 @@ class MainWindow(QMainWindow):
         self.sync = attach_sync(self, store, self.apply)
         self.reload_projects(select=project_id)
         self._jobs: list[Job] = []
+        if self.settings.font_size:
+            self._apply_font_size()
 
     # -- menu ------------------------------------------------------------------------------
     def _build_menu(self) -> None:
@@ -198,6 +201,13 @@ class MainWindow(QMainWindow):
         act = QAction("Show the &whole queue", self)
         act.triggered.connect(lambda: self.review.set_queue(None))
         review_menu.addAction(act)
+        view_menu = self.menuBar().addMenu("&View")
+        for text, seqs, step in (("&Larger text", ("Ctrl++", "Ctrl+="), 1), ("&Smaller text", ("Ctrl+-",), -1),
+                                 ("&Default text size", ("Ctrl+0",), 0)):
+            act = QAction(text, self)
+            act.setShortcuts([QKeySequence(k) for k in seqs])
+            act.triggered.connect(lambda _checked=False, step=step: self.change_font_size(step))
+            view_menu.addAction(act)
         help_menu = self.menuBar().addMenu("&Help")
         keys = QAction("&Keys", self)
         keys.triggered.connect(self.review.show_keys)
@@ -317,6 +327,27 @@ class MainWindow(QMainWindow):
         self.tabs.setCurrentWidget(self.review)
         self.review.set_queue(queue)
         self.review.setFocus()
+
+    def change_font_size(self, step: int) -> None:
+        """Ctrl++ / Ctrl+− / Ctrl+0: the text size of the whole window, remembered in the settings."""
+        app = QApplication.instance()
+        if not isinstance(app, QApplication):
+            return
+        if not hasattr(self, "_system_pt"):
+            self._system_pt = QApplication.font().pointSize()
+        now = self.settings.font_size or self._system_pt
+        size = 0 if step == 0 else max(7, min(24, now + step))
+        self.settings = self.settings.with_(font_size=size)
+        save_settings(self.store.data_dir, self.settings)
+        self._apply_font_size()
+        self.statusBar().showMessage(f"Text size {size or self._system_pt} pt", 3000)
+
+    def _apply_font_size(self) -> None:
+        if not hasattr(self, "_system_pt"):
+            self._system_pt = QApplication.font().pointSize()
+        f = QApplication.font()
+        f.setPointSize(self.settings.font_size or self._system_pt)
+        QApplication.setFont(f)
 
     def settings_dialog(self) -> None:
         dlg = SettingsDialog(self.settings, self)

@@ -558,3 +558,32 @@ def test_exported_png_carries_a_title(qtbot, demo_store, tmp_path: Path, monkeyp
     assert img.height() == d.heatmap.grab().height() + 34
     img.save(str(shots_dir / "13-12-exported-heatmap.png"))
     assert w.statusBar().currentMessage() == f"Wrote {out}"
+
+
+def test_text_size_keys_are_remembered(qtbot, demo_store) -> None:
+    """13.13: Ctrl++ / Ctrl+− change the text size of the window, and the size is remembered."""
+    from PySide6.QtGui import QKeySequence
+    from PySide6.QtWidgets import QApplication
+
+    from app.services.settings import load_settings
+
+    store, pid = demo_store
+    w = MainWindow(store, project_id=pid)
+    qtbot.addWidget(w)
+    w.show()
+    qtbot.waitExposed(w)
+    base = QApplication.font().pointSize()
+    try:
+        act = next(a for m in w.menuBar().actions() if m.menu() for a in m.menu().actions()
+                   if QKeySequence("Ctrl++") in a.shortcuts())
+        act.trigger()
+        act.trigger()
+        assert QApplication.font().pointSize() == base + 2
+        assert load_settings(store.data_dir).font_size == base + 2
+        w2 = MainWindow(store, project_id=pid)  # a new window (next start) applies the remembered size
+        qtbot.addWidget(w2)
+        assert QApplication.font().pointSize() == base + 2
+    finally:
+        w.change_font_size(0)
+    assert QApplication.font().pointSize() == base
+    assert load_settings(store.data_dir).font_size == 0
