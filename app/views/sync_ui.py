@@ -10,7 +10,7 @@ opens the login dialog again; nothing queued is lost. Views never touch HTTP or 
 from __future__ import annotations
 
 import html
-import json
+import re
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -49,6 +49,28 @@ from app.views.worker import Cancelled, Job
 
 STATUS_REFRESH_MS = 15_000
 ONLINE_CHECK_MS = 60_000
+
+
+def plain_error(text: str | None) -> str:
+    """An error as a reviewer reads it: no ``[Errno 111]``, no ``<urlopen error …>`` wrapper."""
+    if not text:
+        return ""
+    out = re.sub(r"\[Errno -?\d+\]\s*", "", str(text))
+    out = re.sub(r"<urlopen error (.*)>", r"\1", out)
+    return out.strip()
+
+
+def status_text(st: SyncStatus) -> str:
+    """The sync status as a few readable lines (the Sync status panel)."""
+    servers = ", ".join(s.url for s in st.servers) or "none — use Sync → Log in… to connect one"
+    lines = [f"Server: {servers}",
+             f"Decisions waiting to be sent: {st.pending:,}",
+             f"Conflicts to resolve: {st.conflicts:,}",
+             f"Last pull: {_ago(st.last_pull_at)}",
+             f"Last push: {_ago(st.last_push_at)}"]
+    if st.last_error:
+        lines.append(f"Last error: {plain_error(st.last_error)}")
+    return "\n".join(lines)
 
 
 def _ago(stamp: str | None) -> str:
@@ -484,7 +506,7 @@ class SyncController(QObject):
                 self.last_message = str(exc)
                 self.auth_required.emit(str(exc))
             else:
-                self.last_message = f"{what} failed: {exc}"
+                self.last_message = f"{what} failed: {plain_error(str(exc))}"
                 self.online = False if "reach" in str(exc) or "DNS" in str(exc) else self.online
             self._status_message(self.last_message)
             self.refresh_status()
@@ -521,6 +543,10 @@ class SyncController(QObject):
     def sync_now(self) -> Job | None:
         if self.busy():
             return None
+        if not self.service.status().servers:
+            self.last_message = "No server to sync with: use Sync → Log in… to connect one first."
+            self._status_message(self.last_message)
+            return None
 
         def work(progress: Callable[[int], None], cancel: threading.Event) -> Any:
             return self.service.sync(progress=self._wrap(progress, cancel), cancel=cancel)
@@ -531,7 +557,7 @@ class SyncController(QObject):
                 self.auth_required.emit("The server refused the API token.")
             self.last_message = (f"Sync: {out.push.synced} sent, {out.push.conflicts} conflicts, "
                                  f"{sum(p.tasks_new + p.tasks_updated for p in out.pulls)} tasks updated"
-                                 + (f"; {out.errors[0]}" if out.errors else "") + ".")
+                                 + (f"; {plain_error(out.errors[0])}" if out.errors else "") + ".")
             self._status_message(self.last_message)
             self.changed(out.changes)
             self.finished.emit(out)
@@ -592,10 +618,11 @@ class SyncController(QObject):
 
     def show_details(self) -> None:
         st = self.service.status()
-        body = json.dumps({"pending": st.pending, "conflicts": st.conflicts, "last pull": st.last_pull_at,
-                           "last push": st.last_push_at, "last error": st.last_error,
-                           "servers": [s.url for s in st.servers]}, indent=1)
-        QMessageBox.information(self.window, "Sync status", body)
+        box = QMessageBox(QMessageBox.Icon.Information, "Sync status", status_text(st), parent=self.window)
+        box.setObjectName("syncStatusBox")
+        box.setTextFormat(Qt.TextFormat.PlainText)
+        box.open()
+        self.status_box = box
 
 
 def attach_sync(window: QMainWindow, store: Store, on_changes: Callable[[Changes], None], *,

@@ -587,3 +587,25 @@ def test_text_size_keys_are_remembered(qtbot, demo_store) -> None:
         w.change_font_size(0)
     assert QApplication.font().pointSize() == base
     assert load_settings(store.data_dir).font_size == 0
+
+
+def test_sync_status_is_readable_and_sync_without_server_says_so(qtbot, demo_store) -> None:
+    """13.11: "Sync status" is readable lines (no JSON); errors lose "[Errno 111]"; "Sync now" without a
+    server says what to do."""
+    from app.services.sync import SyncStatus
+    from app.views.sync_ui import plain_error, status_text
+
+    store, pid = demo_store
+    w = MainWindow(store, project_id=pid)
+    qtbot.addWidget(w)
+    w.show()
+    qtbot.waitExposed(w)
+    assert w.sync.sync_now() is None
+    assert "No server to sync with" in w.statusBar().currentMessage()
+    w.sync.show_details()
+    text = w.sync.status_box.text()
+    assert "{" not in text and "Decisions waiting to be sent: 0" in text and "Server: none" in text
+    w.sync.status_box.close()
+    assert plain_error("<urlopen error [Errno 111] Connection refused>") == "Connection refused"
+    st = SyncStatus((), 3, 1, 0, None, None, "Pull failed: [Errno 111] Connection refused")
+    assert "Last error: Pull failed: Connection refused" in status_text(st)
