@@ -687,7 +687,8 @@ class ReviewPanel(QWidget):
                 root = self.projects.media_root(s.project_id)
                 self.task_view.show_task(t, self.config, root, focus_annotation_id=focused.id if focused else None,
                                          show_predictions=self.show_predictions, names=view.evaluator_names,
-                                         slots=view.evaluator_slots, statuses=view.statuses)
+                                         slots=view.evaluator_slots, statuses=view.statuses,
+                                         compared=self._compared(t))
                 self._shown_task = t.id
                 if self.task_view.has_media():
                     # after this task is painted: the next tasks' media decode in the background
@@ -702,6 +703,12 @@ class ReviewPanel(QWidget):
         self._render_history()
         self._render_task_history(t, view.team)
         self.taskShown.emit(t.id)
+
+    def _compared(self, t: TaskDetail) -> frozenset[int]:
+        """The annotations of the evaluators a drill-down compares (marked ⇄ on chips and cards)."""
+        s = self.session
+        wanted = {e.lower() for e in s.queue.highlight} if s is not None else set()
+        return frozenset(a.id for a in t.annotations if a.evaluator.lower() in wanted)
 
     def _views_changed(self, _index: int) -> None:
         if self.views.currentWidget() is self.compare and self._last_view is not None and self.config:

@@ -526,6 +526,10 @@ def test_drill_down_keeps_history_focuses_the_pair_and_goes_back(qtbot, demo_sto
     assert w.review.full_queue.isVisible()
     if s.current is not None:
         assert s.focused_annotation().evaluator in ("diego.santos@example.com", "tom.becker@example.com")
+        marked = {c.key for c in w.review.task_view.chips if "⇄" in c.text()}
+        pair = {f"a:{a.id}" for a in s.current.annotations
+                if a.evaluator in ("diego.santos@example.com", "tom.becker@example.com")}
+        assert marked == pair and pair
     w.grab().save(str(shots_dir / "13-7-drill-down.png"))
     w.review.full_queue.click()
     assert len(s.task_ids) == total or len(s.task_ids) >= total - 1

@@ -240,7 +240,7 @@ class TaskView(QWidget):
     def show_task(self, detail: TaskDetail, config: LabelingConfig, media_root: str | None, *,
                   focus_annotation_id: int | None = None, show_predictions: bool = False,
                   names: dict[int, str] | None = None, slots: dict[int, int] | None = None,
-                  statuses: dict[int, Any] | None = None) -> None:
+                  statuses: dict[int, Any] | None = None, compared: frozenset[int] = frozenset()) -> None:
         """Show a task. ``names``/``slots`` (annotation id -> display name / the evaluator's fixed colour slot
         in the project) keep an evaluator's name and colour the same on every task; ``statuses`` (annotation
         id -> an ``AnnotationStatus``) mark each annotation decided or not (see :meth:`set_statuses`)."""
@@ -259,7 +259,7 @@ class TaskView(QWidget):
             name = (names or {}).get(a.id, "") + (" (skipped)" if a.was_cancelled and names else "")
             layers.append(LayerView(Layer(f"a:{a.id}", title, tuple(a.result)),
                                     QColor(EVALUATOR_COLOURS[slot % len(EVALUATOR_COLOURS)]), False,
-                                    name=name, ground_truth=bool(a.ground_truth)))
+                                    name=name, ground_truth=bool(a.ground_truth), compared=a.id in compared))
         if show_predictions:
             for j, p in enumerate(detail.predictions):
                 title = f"model {p.model_version or '?'}" + (f" ({p.score:.2f})" if p.score is not None else "")

@@ -61,6 +61,7 @@ class LayerView:
     verdict: str = ""  # accept | fix | reject | escalate | "" (undecided)
     fixed: tuple[Any, ...] | None = None  # the fixed result when the annotation was fixed
     ground_truth: bool = False
+    compared: bool = False  # one of the two evaluators a drill-down compares (marked ⇄)
 
     @property
     def status_html(self) -> str:
@@ -76,7 +77,7 @@ class LayerView:
     @property
     def short(self) -> str:
         if self.name:
-            return self.name
+            return ("⇄ " if self.compared else "") + self.name
         t = self.layer.title
         if self.layer.prediction:
             return t
