@@ -214,6 +214,10 @@ def test_null_results_import_and_leave_metrics_and_dashboard_standing(store: Sto
     out = tmp_path / "out.json"
     svc.export_file(pid, out)
     assert json.loads(out.read_text())[0]["annotations"][0]["result"] is None
+    from app.main import main  # and `reviewdesk metrics`, the command the issue saw crash
+
+    for extra in ([], ["--json"]):
+        assert main(["--data-dir", str(store.data_dir), "metrics", str(pid), *extra]) == 0
 
 
 def test_predictions_given_as_ids_take_their_result_from_the_embedded_prediction(store: Store, tmp_path: Path) -> None:
