@@ -177,7 +177,7 @@ class ReviewPanel(QWidget):
         self.full_queue = QPushButton("← Back to the full queue")
         self.full_queue.setObjectName("backToFullQueue")
         self.full_queue.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-        self.full_queue.clicked.connect(lambda: (self.set_queue(None), self.setFocus()))
+        self.full_queue.clicked.connect(self._back_to_full_queue)
         self.full_queue.hide()
         left = QWidget()
         ll = QVBoxLayout(left)
@@ -384,6 +384,10 @@ class ReviewPanel(QWidget):
             self.session.set_queue(queue)
             self._shown_task = None
             self.refresh()
+
+    def _back_to_full_queue(self) -> None:
+        self.set_queue(None)
+        self.setFocus()
 
     def _nav(self, fn: Callable[[ReviewSession], Changes]) -> None:
         if self.session is None:
