@@ -84,15 +84,25 @@ class WrapDelegate(QStyledItemDelegate):
     def __init__(self, view: QListWidget) -> None:
         super().__init__(view)
         self.view = view
+        self._memo: dict[tuple[str, int, str], QSize] = {}  # Qt asks again on every relayout of the list
 
     def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> QSize:  # noqa: N802
+        text = str(index.data(Qt.ItemDataRole.DisplayRole) or "")
+        width = max(80, self.view.viewport().width() - 2 * self.view.spacing() - self.SAFETY)
+        font = index.data(Qt.ItemDataRole.FontRole)
+        key = (text, width, font.key() if isinstance(font, QFont) else self.view.font().key())
+        hit = self._memo.get(key)
+        if hit is not None:
+            return QSize(hit)
         opt = QStyleOptionViewItem(option)
         self.initStyleOption(opt, index)
-        width = max(80, self.view.viewport().width() - 2 * self.view.spacing() - self.SAFETY)
-        text = opt.text
         rect = QFontMetrics(opt.font).boundingRect(
-            QRect(0, 0, width, 1_000_000), int(Qt.TextFlag.TextWordWrap), text)
-        return QSize(width, rect.height() + 8)
+            QRect(0, 0, width, 1_000_000), int(Qt.TextFlag.TextWordWrap), opt.text)
+        size = QSize(width, rect.height() + 8)
+        if len(self._memo) > 2000:
+            self._memo.clear()
+        self._memo[key] = size
+        return QSize(size)
 
 
 class ReviewPanel(QWidget):
