@@ -18,7 +18,9 @@ database is dropped at the end), adds one member per reviewer, then measures:
    pushing with ``--concurrency`` workers into the same server project:
    * distinct tasks: every reviewer decides on its own slice of the tasks (throughput);
    * same tasks (4 reviewers): every reviewer accepts a different annotation of the SAME tasks, so their
-     read-merge-writes of ``task.meta`` interleave for real (correctness under contention: records kept).
+     read-merge-writes of ``task.meta`` interleave for real (correctness under contention: records kept
+     after the push, and after every reviewer's next ``sync``, which re-writes records erased by a write
+     that landed after the push verified them).
    Each row is beside the same HTTP requests per decision (GET task, PATCH annotation ``ground_truth``, PATCH
    task meta, GET task) sent by raw ``requests`` threads at the same total concurrency (reviewers x workers,
    each thread with a reviewer's token), and beside those requests sent one at a time (serial baseline).
@@ -204,6 +206,7 @@ class PushRow:
     synced: int
     conflicts: int
     failed: int
+    after_sync: int | None = None
 
 
 def main() -> int:
@@ -357,11 +360,21 @@ def main() -> int:
             for w in workers:
                 w.join()
             ours = time.perf_counter() - t0
-            for r in revs:
-                r.store.close()
             if errors:
                 raise errors[0]
             on_server = srv.uuid_counts(pid)
+            after_sync = None
+            if same:
+                # a record can be erased by another reviewer's write that lands after this reviewer verified;
+                # the next sync (push + verifying pull) finds and re-writes it: everyone syncs once more
+                syncs = [threading.Thread(target=r.svc.sync) for r in revs]
+                for w in syncs:
+                    w.start()
+                for w in syncs:
+                    w.join()
+                after_sync = sum(1 for c in srv.uuid_counts(pid).values() if c == 1)
+            for r in revs:
+                r.store.close()
             # raw, same total concurrency, same task layout
             threads = n * args.concurrency
             rtasks = next(raw_slices)[:n_tasks]
@@ -372,9 +385,10 @@ def main() -> int:
             raw_kept = sum(1 for _tok, t, _k, u in jobs if raw_counts.get(u))
             row = PushRow(label, n, n_tasks, d, ours, raw, threads, sum(1 for c in on_server.values() if c == 1),
                           raw_kept, sum(o.synced for o in outs), sum(o.conflicts for o in outs),
-                          sum(o.failed for o in outs))
+                          sum(o.failed for o in outs), after_sync)
             say(f"push {label}: {ours:.1f} s (raw {raw:.1f} s); synced {row.synced}, conflicts {row.conflicts}, "
-                f"failed {row.failed}; records on server {row.on_server}/{d}")
+                f"failed {row.failed}; records on server {row.on_server}/{d}"
+                + (f", after the next sync {after_sync}/{d}" if after_sync is not None else ""))
             return row
 
         for n in counts:
@@ -409,13 +423,17 @@ def main() -> int:
             f"{r.raw:.1f} s ({r.decisions / r.raw:.1f}/s, {r.threads} threads)",
             f"{r.raw / r.ours:.2f}x speed",
             f"{serial / r.ours:.2f}x",
-            f"{r.on_server}/{r.decisions} / {r.raw_kept}/{r.decisions}"))
+            f"{r.on_server}/{r.decisions}"
+            + (f" ({r.after_sync}/{r.decisions} after next sync)" if r.after_sync is not None else "")
+            + f" / {r.raw_kept}/{r.decisions}"))
     push_table.append((f"serial raw baseline: {d} on {d} tasks", "-", f"{serial:.1f} s ({serial_rate:.1f}/s, "
                        "one request at a time)", "-", "1.00x", "-"))
     print(table(push_table))
     print(f"\nserial raw, mean per request: {per_step}")
     print("records kept = decision records found exactly once in task meta after the push (raw requests have no "
-          "read-back/retry, so contention on the same tasks loses records there).")
+          "read-back/retry, so contention on the same tasks can lose records there); same tasks: also after "
+          "every reviewer's next sync (push + verifying pull), which re-writes records another reviewer's later "
+          "write erased.")
     return 0
 
 
