@@ -17,6 +17,10 @@ def register(sub: Any, add: Any) -> None:
     sp.add_argument("project", type=int)
     sp.add_argument("--control", help="one dimension (control name); default: all dimensions (mean)")
     sp.add_argument("--mode", choices=["pairwise", "consensus"], default="pairwise")
+    sp.add_argument("--stat", choices=["agreement", "kappa", "alpha"], default="agreement",
+                    help="agreement (default: matrix + per-annotator quality), kappa (Cohen's kappa per evaluator "
+                         "pair and vs ground truth) or alpha (Krippendorff's alpha per dimension and overall, "
+                         "Fleiss' kappa where every task has the same number of raters)")
     sp.add_argument("--png", metavar="OUT.png", help="also draw the heatmap to a PNG file")
     sp.add_argument("--csv", metavar="OUT.csv",
                     help="also write the matrix to a CSV file (and -annotators/-controls/-models CSVs beside it)")
@@ -43,6 +47,8 @@ def cmd_metrics(args: argparse.Namespace) -> int:
             raise CliError(f"Project {args.project} has no control {args.control!r}; "
                            f"its controls are: {', '.join(frames.controls)}")
         gt = frames.ground_truth if not frames.ground_truth.empty else None
+        if getattr(args, "stat", "agreement") != "agreement":
+            return _stat(args, frames, gt)
         decisions = frames.decisions if not frames.decisions.empty else None
         report = metrics_report(frames.annotations, gt, frames.params, control=args.control, mode=args.mode,
                                 decisions=decisions)
@@ -79,6 +85,8 @@ def cmd_metrics(args: argparse.Namespace) -> int:
     header = f"{'evaluator':<32} {'agree':>7} {'accuracy (95% CI)':>24} {'tasks':>6} {'med s':>6}  flags"
     lines.append(header)
     lines.append("-" * len(header))
+    footer = ("accuracy: score against the ground truth pooled over every (task, dimension) compared; the "
+              "matrix's Ground truth column averages the dimensions' cells (equal on one dimension)")
     for _, r in q.iterrows():
         ci = "" if r["accuracy"] != r["accuracy"] else (
             f"{_fmt_pct(r['accuracy'])} ({_fmt_pct(r['accuracy_low'])}-{_fmt_pct(r['accuracy_high'])})")
@@ -87,6 +95,7 @@ def cmd_metrics(args: argparse.Namespace) -> int:
         mlt = "" if r["median_lead_time"] != r["median_lead_time"] else f"{r['median_lead_time']:.0f}"
         lines.append(f"{str(r['evaluator'])[:32]:<32} {_fmt_pct(r['agreement']):>7} {ci:>24} "
                      f"{int(r['volume']):>6} {mlt:>6}  {', '.join(flags)}")
+    lines.append(footer)
     if report.get("alpha") is not None:
         lines.append(f"\nKrippendorff's alpha ({args.control}): {report['alpha']:.3f}")
     elif report.get("alpha_by_control"):
@@ -97,6 +106,53 @@ def cmd_metrics(args: argparse.Namespace) -> int:
         lines.append(f"wrote {f}")
     emit(args, None, "\n".join(lines))
     return 0
+
+
+def _stat(args: argparse.Namespace, frames: Any, gt: Any) -> int:
+    """``--stat kappa|alpha``: JSON with ``--json``, else a text table (undefined values as ``n/a``)."""
+    from app.metrics import alpha_report, kappa_report
+
+    if args.png or args.csv:
+        raise CliError("--png and --csv are for --stat agreement")
+    if args.stat == "kappa":
+        rep = kappa_report(frames.annotations, gt, frames.params, control=args.control)
+    else:
+        rep = alpha_report(frames.annotations, gt, frames.params, control=args.control)
+    if args.json:
+        emit(args, rep, "")
+        return 0
+    emit(args, None, _format_kappa(rep) if args.stat == "kappa" else _format_alpha(rep))
+    return 0
+
+
+def _num(v: Any, digits: int = 3) -> str:
+    return "n/a" if v is None else f"{v:.{digits}f}"
+
+
+def _format_kappa(rep: dict[str, Any]) -> str:
+    title = f"Cohen's kappa — {rep['control'] or 'all categorical dimensions (mean)'}"
+    if not rep["rows"]:
+        return f"{title}\n{rep.get('note', 'nothing to compute')}"
+    names = [c if len(c) <= 24 else c[:23] + "…" for c in rep["columns"]]
+    width = max(12, *(len(r) for r in rep["rows"]))
+    lines = [title, "evaluator".ljust(width) + "".join(f"{n:>26}" for n in names)]
+    for r, row in enumerate(rep["rows"]):
+        cells = ["—" if rep["reasons"][r][c] == "diagonal" else _num(v) for c, v in enumerate(rep["matrix"][r])]
+        lines.append(row[:width].ljust(width) + "".join(f"{x:>26}" for x in cells))
+    for c, why in rep["skipped"].items():
+        lines.append(f"{c}: not computed ({why})")
+    return "\n".join(lines)
+
+
+def _format_alpha(rep: dict[str, Any]) -> str:
+    lines = [f"{'dimension':<24} {'type':<16} {'alpha':>8} {'Fleiss k':>9}  notes"]
+    for c, e in rep["by_control"].items():
+        notes = "; ".join(x for x in (e["alpha_reason"] and f"alpha: {e['alpha_reason']}",
+                                      e["fleiss_reason"] and f"Fleiss: {e['fleiss_reason']}") if x)
+        lines.append(f"{c[:24]:<24} {e['type'][:16]:<16} {_num(e['alpha']):>8} {_num(e['fleiss_kappa']):>9}  {notes}")
+    o = rep["overall"]
+    lines.append(f"overall alpha ({o['method']}): {_num(o['alpha'])}" + (f" — {o['reason']}" if o["reason"] else ""))
+    return "\n".join(lines)
 
 
 def _nothing_to_compare(args: argparse.Namespace, store: Any) -> int:

@@ -14,9 +14,11 @@ Dawid-Skene (:mod:`app.metrics.dawid_skene`)
 Matching (:mod:`app.metrics.matching`)
     ``score_results``, ``register_matcher``, ``get_matcher`` and the built-in matchers.
 Matrices (:mod:`app.metrics.matrix`; the input frame contract is documented there)
-    ``agreement_matrix``, ``agreement_matrices``, ``task_agreement``, ``pair_disagreements``.
+    ``agreement_matrix``, ``agreement_matrices`` (optional ``Consensus (Dawid-Skene)`` column),
+    ``dawid_skene_consensus``, ``task_agreement``, ``pair_disagreements``.
 Quality and reports
-    ``annotator_quality`` -> :class:`AnnotatorQuality`; ``metrics_report``, ``format_matrix_table``.
+    ``annotator_quality`` -> :class:`AnnotatorQuality`; ``metrics_report``, ``format_matrix_table``;
+    ``kappa_matrices``/``kappa_report`` and ``alpha_report`` (``reviewdesk metrics --stat kappa|alpha``).
 """
 
 from app.metrics.dawid_skene import DawidSkeneResult, dawid_skene
@@ -41,17 +43,28 @@ from app.metrics.matching import (
 from app.metrics.matrix import (
     AVG,
     CONSENSUS,
+    CONSENSUS_DS,
     GROUND_TRUTH,
     SOURCE_EVALUATOR,
     AgreementMatrix,
     agreement_matrices,
     agreement_matrix,
+    dawid_skene_consensus,
     order_evaluators,
     pair_disagreements,
     task_agreement,
 )
 from app.metrics.quality import AnnotatorQuality, annotator_quality, wilson_interval
-from app.metrics.report import control_alpha, format_matrix_table, metrics_report, to_jsonable
+from app.metrics.report import (
+    STATS,
+    alpha_report,
+    control_alpha,
+    format_matrix_table,
+    kappa_matrices,
+    kappa_report,
+    metrics_report,
+    to_jsonable,
+)
 from app.metrics.stats import (
     UndefinedStatisticError,
     alpha_from_codes,
@@ -70,8 +83,10 @@ from app.metrics.stats import (
 __all__ = [
     "AVG",
     "CONSENSUS",
+    "CONSENSUS_DS",
     "GROUND_TRUTH",
     "SOURCE_EVALUATOR",
+    "STATS",
     "UndefinedStatisticError",
     "AgreementMatrix",
     "AnnotatorQuality",
@@ -80,18 +95,22 @@ __all__ = [
     "agreement_matrices",
     "agreement_matrix",
     "alpha_from_codes",
+    "alpha_report",
     "annotator_quality",
     "check_label_types",
     "cohen_kappa",
     "cohen_kappa_matrix",
     "control_alpha",
     "dawid_skene",
+    "dawid_skene_consensus",
     "exact_match",
     "fleiss_kappa",
     "format_matrix_table",
     "get_matcher",
     "jaccard",
     "kappa_from_confusion",
+    "kappa_matrices",
+    "kappa_report",
     "keypoint_distance",
     "krippendorff_alpha",
     "majority_vote",

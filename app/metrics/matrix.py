@@ -80,6 +80,8 @@ Mode = Literal["pairwise", "consensus"]
 
 GROUND_TRUTH = "Ground truth"
 CONSENSUS = "Consensus"
+#: optional pairwise column: each evaluator scored against the Dawid-Skene consensus label of the task
+CONSENSUS_DS = "Consensus (Dawid-Skene)"
 AVG = "Avg."
 MODEL_PREFIX = "model:"
 #: optional ground-truth column: the evaluator whose own result is the reference (never scored against it)
@@ -90,11 +92,13 @@ CATEGORICAL_MAX_CODES = 64
 __all__ = [
     "AVG",
     "CONSENSUS",
+    "CONSENSUS_DS",
     "GROUND_TRUTH",
     "SOURCE_EVALUATOR",
     "AgreementMatrix",
     "agreement_matrices",
     "agreement_matrix",
+    "dawid_skene_consensus",
     "order_evaluators",
     "pair_disagreements",
     "task_agreement",
@@ -440,16 +444,32 @@ def _assemble(
     counts: np.ndarray,
     gt_sums: np.ndarray,
     gt_counts: np.ndarray,
+    extra: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
+    """Matrix and counts: ``Ground truth``, then the ``extra`` reference column when given (the
+    Dawid-Skene consensus), then the body; plus the ``Avg.`` row."""
     E = sums.shape[0]
     with np.errstate(invalid="ignore", divide="ignore"):
         body = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
         gt = np.where(gt_counts > 0, gt_sums / np.maximum(gt_counts, 1), np.nan)
     if body.shape[1] == E:
         np.fill_diagonal(body, np.nan)
-    mat = np.column_stack([gt, body])
-    cnt = np.column_stack([gt_counts, counts]).astype(np.int64)
+    cols, cnts = [gt], [gt_counts]
+    if extra is not None:
+        x_sums, x_counts = extra
+        with np.errstate(invalid="ignore", divide="ignore"):
+            cols.append(np.where(x_counts > 0, x_sums / np.maximum(x_counts, 1), np.nan))
+        cnts.append(x_counts)
+    mat = np.column_stack([*cols, body])
+    cnt = np.column_stack([*cnts, counts]).astype(np.int64)
     return _with_avg(mat, cnt)
+
+
+def _reference_sums(ctl: _Control, E: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per evaluator: summed scores against the control's reference (``gt_code``) and their count."""
+    g = _gt_scores(ctl)
+    has = ~np.isnan(g)
+    return np.bincount(ctl.ev[has], weights=g[has], minlength=E), np.bincount(ctl.ev[has], minlength=E)
 
 
 def _with_avg(mat: np.ndarray, cnt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -479,6 +499,32 @@ def _control_matrix(
     return sums, counts, gt_sums, gt_counts
 
 
+def _resolve_consensus(
+    annotations: pd.DataFrame,
+    params: Mapping[str, Mapping[str, Any]] | None,
+    evs: Sequence[str],
+    mode: str,
+    consensus_reference: pd.DataFrame | str | None,
+    controls: Sequence[str] | None = None,
+) -> pd.DataFrame | None:
+    """The consensus reference frame to add as a column, or ``None`` (no column)."""
+    if consensus_reference is None:
+        return None
+    if isinstance(consensus_reference, str):
+        if consensus_reference != "auto":
+            raise ValueError(f"consensus_reference must be a frame, 'auto' or None, not {consensus_reference!r}")
+        if mode != "pairwise":
+            return None
+        humans = [e for e in evs if not e.startswith(MODEL_PREFIX)]
+        if not humans:
+            return None
+        ref = dawid_skene_consensus(annotations, params, evaluators=humans, controls=controls)
+        return None if ref.empty else ref
+    if mode != "pairwise":
+        raise ValueError("consensus_reference is a pairwise-mode column")
+    return consensus_reference
+
+
 def agreement_matrices(
     annotations: pd.DataFrame,
     ground_truth: pd.DataFrame | None = None,
@@ -488,19 +534,40 @@ def agreement_matrices(
     threshold: float = 0.5,
     weights: Mapping[str, float] | None = None,
     evaluators: Sequence[str] | None = None,
+    consensus_reference: pd.DataFrame | Literal["auto"] | None = "auto",
 ) -> dict[str | None, AgreementMatrix]:
-    """One :class:`AgreementMatrix` per control, plus the overall one under the key ``None``."""
+    """One :class:`AgreementMatrix` per control, plus the overall one under the key ``None``.
+
+    ``consensus_reference`` (pairwise mode): a second reference frame with the ground-truth contract
+    (``task, control, type, result``), e.g. :func:`dawid_skene_consensus`. It adds the column
+    ``"Consensus (Dawid-Skene)"`` right after ``"Ground truth"``, computed exactly like it (each evaluator's
+    result scored with the consensus result as reference; nobody is excluded, so an evaluator's own vote is
+    part of the consensus it is scored against). Controls without consensus rows have ``nan`` there.
+    ``"auto"`` (default): :func:`dawid_skene_consensus` of the human evaluators (not ``model:*``), the column
+    only when some categorical control has a consensus; ``None``: no column (the pre-issue-12 shape).
+    """
     ev_index, task_index, controls = _setup(annotations, ground_truth, evaluators)
     E = len(ev_index)
     evs = tuple(map(str, ev_index))
-    columns = (GROUND_TRUTH, *evs) if mode == "pairwise" else (GROUND_TRUTH, CONSENSUS)
+    consensus_reference = _resolve_consensus(annotations, params, evs, mode, consensus_reference)
+    with_ds = consensus_reference is not None
+    refs = (GROUND_TRUTH, CONSENSUS_DS) if with_ds else (GROUND_TRUTH,)
+    columns = (*refs, *evs) if mode == "pairwise" else (GROUND_TRUTH, CONSENSUS)
+    ds_controls = set(map(str, consensus_reference["control"])) if with_ds else set()  # type: ignore[index]
     out: dict[str | None, AgreementMatrix] = {}
     for c in controls:
         ctl = _prepare(annotations, ground_truth, params, c, ev_index, task_index)
         sums, counts, gt_sums, gt_counts = _control_matrix(ctl, E, mode, threshold)
-        mat, cnt = _assemble(sums, counts, gt_sums, gt_counts)
+        extra = None
+        if with_ds:
+            if c in ds_controls:
+                extra = _reference_sums(_prepare(annotations, consensus_reference, params, c, ev_index, task_index), E)
+            else:
+                extra = (np.zeros(E), np.zeros(E, np.int64))
+        mat, cnt = _assemble(sums, counts, gt_sums, gt_counts, extra)
         out[c] = AgreementMatrix(evs, columns, mat, cnt, c, mode)
-    out[None] = _overall(out, annotations, ground_truth, ev_index, task_index, columns, mode, weights)
+    out[None] = _overall(out, annotations, ground_truth, ev_index, task_index, columns, mode, weights,
+                         consensus_reference if with_ds else None)
     return out
 
 
@@ -513,6 +580,7 @@ def _overall(
     columns: tuple[str, ...],
     mode: str,
     weights: Mapping[str, float] | None,
+    consensus_reference: pd.DataFrame | None = None,
 ) -> AgreementMatrix:
     E = len(ev_index)
     evs = tuple(map(str, ev_index))
@@ -551,12 +619,18 @@ def _overall(
             ts, es = sort_by_task(t, e)
             a, b = ordered_pairs(ts)
             shared = np.bincount(es[a].astype(np.int64) * E + es[b], minlength=E * E).reshape(E, E)
-        cnt = np.column_stack([gt_cnt, shared])
+        ref_cnt = [gt_cnt]
+        if consensus_reference is not None:  # distinct tasks where the evaluator meets a consensus result
+            hit = annotations.loc[annotations["evaluator"].isin(ev_index), ["task", "evaluator", "control"]].merge(
+                consensus_reference[["task", "control"]].drop_duplicates(), on=["task", "control"]
+            ).drop_duplicates(["task", "evaluator"])
+            ref_cnt.append(np.bincount(ev_index.get_indexer(hit["evaluator"]), minlength=E).astype(np.int64))
+        cnt = np.column_stack([*ref_cnt, shared])
     else:
         n_t = np.bincount(t, minlength=len(task_index))
         cnt = np.column_stack([gt_cnt, np.bincount(e, weights=n_t[t] > 1, minlength=E).astype(np.int64)])
     if mode == "pairwise":
-        body = mat[:, 1:]
+        body = mat[:, 2 if consensus_reference is not None else 1 :]
         np.fill_diagonal(body, np.nan)
     m2, c2 = _with_avg(mat, cnt.astype(np.int64))
     return AgreementMatrix(evs, columns, m2, c2, None, mode)
@@ -572,6 +646,7 @@ def agreement_matrix(
     threshold: float = 0.5,
     weights: Mapping[str, float] | None = None,
     evaluators: Sequence[str] | None = None,
+    consensus_reference: pd.DataFrame | Literal["auto"] | None = "auto",
 ) -> AgreementMatrix:
     """Agreement matrix for one control, or overall (mean over controls, optional ``weights``) when
     ``control`` is None. See the module docstring for the input contract and the output."""
@@ -584,14 +659,102 @@ def agreement_matrix(
             threshold=threshold,
             weights=weights,
             evaluators=evaluators,
+            consensus_reference=consensus_reference,
         )[None]
     ev_index, task_index, _ = _setup(annotations, ground_truth, evaluators)
     E = len(ev_index)
     evs = tuple(map(str, ev_index))
-    columns = (GROUND_TRUTH, *evs) if mode == "pairwise" else (GROUND_TRUTH, CONSENSUS)
+    ref = _resolve_consensus(annotations, params, evs, mode, consensus_reference)  # all controls: same shape
+    refs = (GROUND_TRUTH, CONSENSUS_DS) if ref is not None else (GROUND_TRUTH,)
+    columns = (*refs, *evs) if mode == "pairwise" else (GROUND_TRUTH, CONSENSUS)
     ctl = _prepare(annotations, ground_truth, params, control, ev_index, task_index)
-    mat, cnt = _assemble(*_control_matrix(ctl, E, mode, threshold))
+    extra = None
+    if ref is not None:
+        if control in set(map(str, ref["control"])):
+            extra = _reference_sums(_prepare(annotations, ref, params, control, ev_index, task_index), E)
+        else:
+            extra = (np.zeros(E), np.zeros(E, np.int64))
+    mat, cnt = _assemble(*_control_matrix(ctl, E, mode, threshold), extra)
     return AgreementMatrix(evs, columns, mat, cnt, control, mode)
+
+
+_DS_TYPES = {"choices", "pairwise", "taxonomy", "rating"}
+
+
+def _consensus_eligible(ctype: str, params: Mapping[str, Any]) -> bool:
+    """Controls with a categorical answer Dawid-Skene can estimate: single choices, pairwise, taxonomy,
+    ratings (each distinct answer is a class); not multiple choices, numbers, regions or text."""
+    if ctype not in _DS_TYPES or get_matcher(ctype) is not _BUILTIN.get(ctype):
+        return False
+    return not (ctype == "choices" and str(params.get("choice", "")).lower() == "multiple")
+
+
+def _answer_label(ctype: str, result: list[Any]) -> str:
+    if ctype == "rating":
+        v = _number(result)
+        return "" if v is None else (str(int(v)) if float(v).is_integer() else str(v))
+    return ", ".join(sorted(map(str, _answer_set(result))))
+
+
+def dawid_skene_consensus(
+    annotations: pd.DataFrame,
+    params: Mapping[str, Mapping[str, Any]] | None = None,
+    *,
+    evaluators: Sequence[str] | None = None,
+    controls: Sequence[str] | None = None,
+    min_answers: int = 2,
+    n_iter: int = 100,
+    tol: float = 1e-5,
+) -> pd.DataFrame:
+    """Dawid-Skene consensus per (task, control) for the categorical controls (see ``_consensus_eligible``).
+
+    Dawid-Skene (:func:`app.metrics.dawid_skene.dawid_skene`, published defaults, no gold) is fitted per
+    control on every answer of ``evaluators`` (default: all; an empty result is the answer "nothing
+    selected"). A task gets a consensus only with at least ``min_answers`` answers. Returns one row per
+    (task, control): ``task``, ``control``, ``type``, ``result`` (the LS result items of the consensus
+    answer: the frame is a valid reference for :func:`agreement_matrices` and :func:`pair_disagreements`),
+    ``label`` (readable answer), ``confidence`` (posterior probability of that answer) and ``n_answers``.
+    Classes are ordered by their canonical key, so the result does not depend on row order.
+    """
+    from app.metrics.dawid_skene import dawid_skene
+    from app.metrics.matching import result_key
+
+    cols = ["task", "control", "type", "result", "label", "confidence", "n_answers"]
+    ev_index, task_index, all_controls = _setup(annotations, None, evaluators)
+    parts: list[pd.DataFrame] = []
+    for c in controls if controls is not None else all_controls:
+        sub, _, ctype = _control_rows(annotations, None, c, ev_index)
+        p = dict((params or {}).get(c, {}) or {})
+        if sub.empty or not _consensus_eligible(ctype, p):
+            continue
+        ctl = _prepare(annotations, None, params, c, ev_index, task_index)
+        n_ans = np.bincount(ctl.task, minlength=len(task_index))
+        keep = n_ans[ctl.task] >= min_answers
+        if not keep.any():
+            continue
+        canon = np.argsort(np.argsort([result_key(r) for r in ctl.reps], kind="stable"), kind="stable")
+        frame = pd.DataFrame({"task": ctl.task[keep], "worker": ctl.ev[keep], "label": canon[ctl.code[keep]]})
+        frame = frame.sort_values(["task", "worker"], kind="stable")
+        res = dawid_skene(frame, n_iter=n_iter, tol=tol)
+        by_canon = np.empty(len(ctl.reps), np.int64)
+        by_canon[canon] = np.arange(len(ctl.reps))
+        codes = by_canon[res.labels.to_numpy(dtype=np.int64)]
+        t_codes = res.labels.index.to_numpy(dtype=np.int64)
+        conf = res.posteriors.to_numpy().max(axis=1)
+        results = [ctl.reps[k] for k in codes]
+        parts.append(pd.DataFrame({
+            "task": task_index.to_numpy()[t_codes],
+            "control": c,
+            "type": ctype,
+            "result": results,
+            "label": [_answer_label(ctype, r) for r in results],
+            "confidence": conf,
+            "n_answers": n_ans[t_codes].astype(np.int64),
+        }))
+    if not parts:
+        return pd.DataFrame({k: pd.Series(dtype=object if k in ("result", "label", "control", "type") else float)
+                             for k in cols})
+    return pd.concat(parts, ignore_index=True)[cols]
 
 
 def task_agreement(

@@ -23,12 +23,14 @@ import pandas as pd
 from sqlalchemy import select, text
 
 from app.metrics import (
+    CONSENSUS_DS,
     GROUND_TRUTH,
     SOURCE_EVALUATOR,
     AgreementMatrix,
     agreement_matrices,
     annotator_quality,
     control_alpha,
+    dawid_skene_consensus,
     pair_disagreements,
     task_agreement,
 )
@@ -324,7 +326,8 @@ def _same(a: Any, b: Any) -> bool:
     return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
 
 
-CACHE_FORMAT = 3  # 3: references are evaluators too (no self-scoring), fix annotations are not
+CACHE_FORMAT = 4  # 3: references are evaluators too (no self-scoring), fix annotations are not;
+#                  4: pairwise matrices carry the "Consensus (Dawid-Skene)" column
 
 
 def _cache_path(store: Store, project_id: int, mode: str) -> Any:
@@ -448,7 +451,10 @@ def _compute_dashboard(store: Store, project_id: int, *, mode: str = "pairwise",
     gt_arg = gt if not gt.empty else None
     if gt_arg is None:
         notes.append("No ground truth yet: accept or fix decisions, or server ground-truth flags, create it.")
-    mats = agreement_matrices(ann, gt_arg, params, mode=mode)  # type: ignore[arg-type]
+    consensus = consensus_reference(frames) if mode == "pairwise" else None
+    if consensus is not None and consensus.empty:
+        consensus = None  # no categorical control with two human answers: no column (as the engine's "auto")
+    mats = agreement_matrices(ann, gt_arg, params, mode=mode, consensus_reference=consensus)  # type: ignore[arg-type]
     if progress:
         progress(60)
     diff = []
@@ -509,9 +515,31 @@ def drift_series(drift: pd.DataFrame, points: int = SPARK_POINTS) -> dict[str, t
     return out
 
 
+def human_evaluators(frames: ProjectFrames) -> list[str]:
+    """The annotators of the frames (no ``model:*``), sorted."""
+    return sorted({str(e) for e in frames.annotations["evaluator"].unique() if not str(e).startswith(MODEL_PREFIX)})
+
+
+def consensus_reference(frames: ProjectFrames) -> pd.DataFrame:
+    """Dawid-Skene consensus of the human annotators per (task, categorical control), as a reference frame
+    (``task, control, type, result`` + ``label, confidence, n_answers``); models are scored against it, not
+    part of it. Tasks need two human answers. See :func:`app.metrics.dawid_skene_consensus`."""
+    if frames.annotations.empty:
+        return dawid_skene_consensus(frames.annotations)
+    return dawid_skene_consensus(frames.annotations, frames.params, evaluators=human_evaluators(frames))
+
+
 def disagreeing_tasks(store: Store, project_id: int, row: str, column: str, control: str | None) -> list[int]:
-    """Local task ids where ``row`` disagrees with ``column`` (an evaluator or ``Ground truth``), worst first."""
+    """Local task ids where ``row`` disagrees with ``column`` (an evaluator, ``Ground truth`` or
+    ``Consensus (Dawid-Skene)``), worst first."""
     frames = load_frames(store, project_id)
+    if column == CONSENSUS_DS:
+        ref = consensus_reference(frames)
+        if ref.empty:
+            return []
+        df = pair_disagreements(frames.annotations, row, GROUND_TRUTH, frames.params, ground_truth=ref,
+                                control=control)
+        return [int(t) for t in df["task"]]
     gt = frames.ground_truth if not frames.ground_truth.empty else None
     if column == GROUND_TRUTH and gt is None:
         return []

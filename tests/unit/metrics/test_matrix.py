@@ -82,7 +82,7 @@ def assert_same(a, b):
 @pytest.mark.parametrize("control", sorted(CONTROLS))
 def test_pairwise_cells_equal_naive_loop(frames, control):
     ann, gt = frames
-    m = agreement_matrix(ann, gt, PARAMS, control=control)
+    m = agreement_matrix(ann, gt, PARAMS, control=control, consensus_reference=None)
     evs, mat, cnt = naive_pairwise(ann, gt, control)
     assert m.evaluators == evs
     assert m.columns == (GROUND_TRUTH, *evs)
@@ -184,10 +184,10 @@ def test_task_agreement_pairwise_equals_naive(frames):
 
 def test_overall_is_weighted_mean_over_controls(frames):
     ann, gt = frames
-    mats = agreement_matrices(ann, gt, PARAMS)
+    mats = agreement_matrices(ann, gt, PARAMS, consensus_reference=None)
     overall = mats[None]
     weights = {c: float(i + 1) for i, c in enumerate(sorted(CONTROLS))}
-    weighted = agreement_matrix(ann, gt, PARAMS, weights=weights)
+    weighted = agreement_matrix(ann, gt, PARAMS, weights=weights, consensus_reference=None)
     E = len(overall.evaluators)
     stack = np.stack([mats[c].matrix[:E] for c in CONTROLS])
     w = np.array([weights[c] for c in CONTROLS])[:, None, None]
@@ -254,7 +254,7 @@ def test_pair_disagreements_sorted_and_equal_naive(frames):
 
 def test_models_order_and_empty_input():
     ann, gt = make_frames(seed=4, humans=3, models=2)
-    m = agreement_matrix(ann, gt, PARAMS, control="sentiment")
+    m = agreement_matrix(ann, gt, PARAMS, control="sentiment", consensus_reference=None)
     assert m.evaluators[-2:] == ("model:v0", "model:v1")
     assert m.matrix.shape == (len(m.evaluators) + 1, len(m.evaluators) + 1)
     empty = ann.iloc[:0]
@@ -281,7 +281,7 @@ def test_large_categorical_matrix_matches_pair_loop():
                 }
             )
     ann = pd.DataFrame(rows)
-    m = agreement_matrix(ann, control="c")
+    m = agreement_matrix(ann, control="c", consensus_reference=None)
     lab = ann.assign(v=[r[0]["value"]["choices"][0] for r in ann["result"]]).pivot(
         index="task", columns="evaluator", values="v"
     )
