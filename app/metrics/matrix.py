@@ -549,25 +549,44 @@ def agreement_matrices(
     ev_index, task_index, controls = _setup(annotations, ground_truth, evaluators)
     E = len(ev_index)
     evs = tuple(map(str, ev_index))
-    consensus_reference = _resolve_consensus(annotations, params, evs, mode, consensus_reference)
-    with_ds = consensus_reference is not None
-    refs = (GROUND_TRUTH, CONSENSUS_DS) if with_ds else (GROUND_TRUTH,)
-    columns = (*refs, *evs) if mode == "pairwise" else (GROUND_TRUTH, CONSENSUS)
-    ds_controls = set(map(str, consensus_reference["control"])) if with_ds else set()  # type: ignore[index]
-    out: dict[str | None, AgreementMatrix] = {}
+    auto = isinstance(consensus_reference, str) and consensus_reference == "auto" and mode == "pairwise"
+    if not auto:
+        consensus_reference = _resolve_consensus(annotations, params, evs, mode, consensus_reference)
+    ds_controls = set(map(str, consensus_reference["control"])) if isinstance(consensus_reference, pd.DataFrame) else set()
+    human = np.array([not e.startswith(MODEL_PREFIX) for e in evs], dtype=bool)
+    parts = []
+    auto_pairs: list[pd.DataFrame] = []
     for c in controls:
         ctl = _prepare(annotations, ground_truth, params, c, ev_index, task_index)
-        sums, counts, gt_sums, gt_counts = _control_matrix(ctl, E, mode, threshold)
         extra = None
-        if with_ds:
-            if c in ds_controls:
-                extra = _reference_sums(_prepare(annotations, consensus_reference, params, c, ev_index, task_index), E)
-            else:
-                extra = (np.zeros(E), np.zeros(E, np.int64))
-        mat, cnt = _assemble(sums, counts, gt_sums, gt_counts, extra)
+        if auto:  # Dawid-Skene of the human evaluators on the codes already built (same as the explicit frame)
+            if ctl.code.size and _consensus_eligible(ctl.ctype, ctl.params) and human.any():
+                t_codes, codes, _, _ = _ds_fit(ctl, human[ctl.ev], 2, 100, 1e-5)
+                if t_codes.size:
+                    by_task = np.full(len(task_index), -1, np.int64)
+                    by_task[t_codes] = codes
+                    ref = by_task[ctl.task]
+                    has = ref >= 0
+                    s_ = ctl.score(ctl.code[has], ref[has])
+                    extra = (np.bincount(ctl.ev[has], weights=s_, minlength=E), np.bincount(ctl.ev[has], minlength=E))
+                    auto_pairs.append(pd.DataFrame({"task": task_index.to_numpy()[t_codes], "control": c}))
+        elif c in ds_controls:
+            extra = _reference_sums(_prepare(annotations, consensus_reference, params, c, ev_index, task_index), E)
+        parts.append((c, ctl, extra))
+    if auto:
+        consensus_reference = pd.concat(auto_pairs, ignore_index=True) if auto_pairs else None
+    with_ds = isinstance(consensus_reference, pd.DataFrame)
+    refs = (GROUND_TRUTH, CONSENSUS_DS) if with_ds else (GROUND_TRUTH,)
+    columns = (*refs, *evs) if mode == "pairwise" else (GROUND_TRUTH, CONSENSUS)
+    out: dict[str | None, AgreementMatrix] = {}
+    for c, ctl, extra in parts:
+        sums, counts, gt_sums, gt_counts = _control_matrix(ctl, E, mode, threshold)
+        if with_ds and extra is None:
+            extra = (np.zeros(E), np.zeros(E, np.int64))
+        mat, cnt = _assemble(sums, counts, gt_sums, gt_counts, extra if with_ds else None)
         out[c] = AgreementMatrix(evs, columns, mat, cnt, c, mode)
     out[None] = _overall(out, annotations, ground_truth, ev_index, task_index, columns, mode, weights,
-                         consensus_reference if with_ds else None)
+                         consensus_reference if with_ds else None)  # type: ignore[arg-type]
     return out
 
 
@@ -696,6 +715,34 @@ def _answer_label(ctype: str, result: list[Any]) -> str:
     return ", ".join(sorted(map(str, _answer_set(result))))
 
 
+def _ds_fit(
+    ctl: _Control, rows: np.ndarray, min_answers: int, n_iter: int, tol: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Dawid-Skene on the control's rows selected by the boolean mask ``rows``: per task with a consensus,
+    its global task code, the consensus answer code, the posterior of that answer and the number of answers.
+    Classes are ranked by canonical result key and answers sorted by (task, evaluator): row order and the
+    numbering of codes do not change the fit."""
+    from app.metrics.dawid_skene import dawid_skene
+    from app.metrics.matching import result_key
+
+    none = np.zeros(0, np.int64)
+    task, ev, code = ctl.task[rows], ctl.ev[rows], ctl.code[rows]
+    if task.size == 0:
+        return none, none, np.zeros(0), none
+    n_ans = np.bincount(task)
+    keep = n_ans[task] >= min_answers
+    if not keep.any():
+        return none, none, np.zeros(0), none
+    canon = np.argsort(np.argsort([result_key(r) for r in ctl.reps], kind="stable"), kind="stable")
+    frame = pd.DataFrame({"task": task[keep], "worker": ev[keep], "label": canon[code[keep]]})
+    res = dawid_skene(frame.sort_values(["task", "worker"], kind="stable"), n_iter=n_iter, tol=tol)
+    by_canon = np.empty(len(ctl.reps), np.int64)
+    by_canon[canon] = np.arange(len(ctl.reps))
+    t_codes = res.labels.index.to_numpy(dtype=np.int64)
+    return (t_codes, by_canon[res.labels.to_numpy(dtype=np.int64)], res.posteriors.to_numpy().max(axis=1),
+            n_ans[t_codes].astype(np.int64))
+
+
 def dawid_skene_consensus(
     annotations: pd.DataFrame,
     params: Mapping[str, Mapping[str, Any]] | None = None,
@@ -716,9 +763,6 @@ def dawid_skene_consensus(
     ``label`` (readable answer), ``confidence`` (posterior probability of that answer) and ``n_answers``.
     Classes are ordered by their canonical key, so the result does not depend on row order.
     """
-    from app.metrics.dawid_skene import dawid_skene
-    from app.metrics.matching import result_key
-
     cols = ["task", "control", "type", "result", "label", "confidence", "n_answers"]
     ev_index, task_index, all_controls = _setup(annotations, None, evaluators)
     parts: list[pd.DataFrame] = []
@@ -728,19 +772,9 @@ def dawid_skene_consensus(
         if sub.empty or not _consensus_eligible(ctype, p):
             continue
         ctl = _prepare(annotations, None, params, c, ev_index, task_index)
-        n_ans = np.bincount(ctl.task, minlength=len(task_index))
-        keep = n_ans[ctl.task] >= min_answers
-        if not keep.any():
+        t_codes, codes, conf, n = _ds_fit(ctl, np.ones(ctl.task.size, bool), min_answers, n_iter, tol)
+        if t_codes.size == 0:
             continue
-        canon = np.argsort(np.argsort([result_key(r) for r in ctl.reps], kind="stable"), kind="stable")
-        frame = pd.DataFrame({"task": ctl.task[keep], "worker": ctl.ev[keep], "label": canon[ctl.code[keep]]})
-        frame = frame.sort_values(["task", "worker"], kind="stable")
-        res = dawid_skene(frame, n_iter=n_iter, tol=tol)
-        by_canon = np.empty(len(ctl.reps), np.int64)
-        by_canon[canon] = np.arange(len(ctl.reps))
-        codes = by_canon[res.labels.to_numpy(dtype=np.int64)]
-        t_codes = res.labels.index.to_numpy(dtype=np.int64)
-        conf = res.posteriors.to_numpy().max(axis=1)
         results = [ctl.reps[k] for k in codes]
         parts.append(pd.DataFrame({
             "task": task_index.to_numpy()[t_codes],
@@ -749,7 +783,7 @@ def dawid_skene_consensus(
             "result": results,
             "label": [_answer_label(ctype, r) for r in results],
             "confidence": conf,
-            "n_answers": n_ans[t_codes].astype(np.int64),
+            "n_answers": n,
         }))
     if not parts:
         return pd.DataFrame({k: pd.Series(dtype=object if k in ("result", "label", "control", "type") else float)

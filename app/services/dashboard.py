@@ -451,10 +451,9 @@ def _compute_dashboard(store: Store, project_id: int, *, mode: str = "pairwise",
     gt_arg = gt if not gt.empty else None
     if gt_arg is None:
         notes.append("No ground truth yet: accept or fix decisions, or server ground-truth flags, create it.")
-    consensus = consensus_reference(frames) if mode == "pairwise" else None
-    if consensus is not None and consensus.empty:
-        consensus = None  # no categorical control with two human answers: no column (as the engine's "auto")
-    mats = agreement_matrices(ann, gt_arg, params, mode=mode, consensus_reference=consensus)  # type: ignore[arg-type]
+    # pairwise: the engine's default adds the "Consensus (Dawid-Skene)" column of the human annotators (the
+    # same consensus as consensus_reference(frames)); consensus mode has its own columns
+    mats = agreement_matrices(ann, gt_arg, params, mode=mode)  # type: ignore[arg-type]
     if progress:
         progress(60)
     diff = []

@@ -14,10 +14,10 @@ import pytest
 from sklearn.metrics import cohen_kappa_score
 
 from app.main import main
-from app.metrics import CONSENSUS_DS, GROUND_TRUTH, dawid_skene
+from app.metrics import CONSENSUS_DS, GROUND_TRUTH, agreement_matrices, dawid_skene
 from app.models.store import Store
 from app.services.consensus import consensus_labels, consensus_records
-from app.services.dashboard import compute_dashboard, disagreeing_tasks, load_frames
+from app.services.dashboard import compute_dashboard, consensus_reference, disagreeing_tasks, load_frames
 
 
 @pytest.fixture(scope="module")
@@ -149,5 +149,11 @@ def test_consensus_service_and_dashboard_column(demo) -> None:
     assert m.cell("diego.santos@example.com", CONSENSUS_DS) == pytest.approx((lab[shared] == got.loc[shared, "label"]).mean())
     assert sorted(cons_tasks) == sorted(int(t) for t in shared[lab[shared] != got.loc[shared, "label"]])
     assert math.isnan(d.matrices["regions"].cell("diego.santos@example.com", CONSENSUS_DS))
+    # the engine's "auto" column (humans masked among all evaluators) = the explicit consensus frame
+    explicit = agreement_matrices(frames.annotations, frames.ground_truth, frames.params,
+                                  consensus_reference=consensus_reference(frames))
+    for c, mm in d.matrices.items():
+        np.testing.assert_array_equal(mm.matrix, explicit[c].matrix)
+        np.testing.assert_array_equal(mm.counts, explicit[c].counts)
     assert not np.isnan(d.matrices[None].cell("diego.santos@example.com", CONSENSUS_DS))
     assert Path(data).exists()
