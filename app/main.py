@@ -25,7 +25,45 @@ def _save_heatmap_png(*args: object, **kwargs: object) -> None:
     save_png(*args, **kwargs)  # type: ignore[arg-type]
 
 
+# What Qt's xcb platform plugin loads on Linux (Debian package -> library); PySide6 wheels do not ship them.
+XCB_LIBS = {
+    "libxcb-cursor0": "libxcb-cursor.so.0", "libxcb-icccm4": "libxcb-icccm.so.4",
+    "libxcb-keysyms1": "libxcb-keysyms.so.1", "libxcb-image0": "libxcb-image.so.0",
+    "libxcb-render-util0": "libxcb-render-util.so.0", "libxcb-xinerama0": "libxcb-xinerama.so.0",
+    "libxcb-randr0": "libxcb-randr.so.0", "libxcb-shape0": "libxcb-shape.so.0", "libxcb-xkb1": "libxcb-xkb.so.1",
+    "libxkbcommon-x11-0": "libxkbcommon-x11.so.0",
+}
+
+
+def missing_xcb_packages(env: dict[str, str] | None = None) -> list[str]:
+    """The Debian packages whose libraries Qt's xcb plugin would fail to load (empty when not on xcb).
+
+    Qt aborts the process when its platform plugin cannot load, with a message that does not say what to
+    install; this check runs first so the user gets one line naming the packages instead."""
+    import ctypes
+    import os
+
+    env = dict(os.environ) if env is None else env
+    platform = env.get("QT_QPA_PLATFORM", "")
+    if not sys.platform.startswith("linux") or (platform and not platform.startswith("xcb")):
+        return []
+    if not platform and (env.get("WAYLAND_DISPLAY") or not env.get("DISPLAY")):
+        return []
+    missing = []
+    for pkg, lib in XCB_LIBS.items():
+        try:
+            ctypes.CDLL(lib)
+        except OSError:
+            missing.append(pkg)
+    return missing
+
+
 def run_gui(*, data_dir: str | None, demo: bool) -> int:
+    missing = missing_xcb_packages()
+    if missing:
+        sys.stderr.write("ReviewDesk cannot open a window: Qt's X11 (xcb) plugin needs these system packages: "
+                         f"{' '.join(missing)} (Debian/Ubuntu: sudo apt-get install {' '.join(missing)}).\n")
+        return 1
     from PySide6.QtWidgets import QApplication, QMessageBox
 
     from app.models.store import Store, StoreError
