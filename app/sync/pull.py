@@ -265,8 +265,10 @@ def apply_page(s: Session, project_id: int, raw_tasks: list[dict[str, Any]], cou
         ann_rows: list[dict[str, Any]] = []
         pred_rows: list[dict[str, Any]] = []
         for tid, (_, p) in zip(ids, new_tasks, strict=True):
-            ann_rows.extend(_ann_row(tid, a, j) for j, a in enumerate(p.annotations))
-            pred_rows.extend(_pred_row(tid, pr, j) for j, pr in enumerate(p.predictions))
+            # by server id (creation order): PostgreSQL-backed servers list them in no fixed order, and every
+            # reviewer's store must number a task's annotations the same way
+            ann_rows.extend(_ann_row(tid, a, j) for j, a in enumerate(_by_server_id(p.annotations)))
+            pred_rows.extend(_pred_row(tid, pr, j) for j, pr in enumerate(_by_server_id(p.predictions)))
             counts.touched_tasks.append(tid)
         if ann_rows:
             conn.execute(insert(Annotation), ann_rows)
@@ -279,6 +281,10 @@ def apply_page(s: Session, project_id: int, raw_tasks: list[dict[str, Any]], cou
     if changed:
         _apply_changed(s, project_id, changed, counts)
     team_records(s, project_id, raw_tasks, counts, actor)
+
+
+def _by_server_id(items: list[Any]) -> list[Any]:
+    return sorted(items, key=lambda x: x.server_id if isinstance(x.server_id, int) else 0)
 
 
 def _ann_row(task_id: int, a: lsjson.ParsedAnnotation, position: int) -> dict[str, Any]:
@@ -328,7 +334,7 @@ def _apply_changed(s: Session, project_id: int, changed: list[tuple[Any, lsjson.
         mine = local_anns.get(row.id, {})
         seen_sids = set()
         next_pos = max([a.position for a in mine.values()] + [-1]) + 1
-        for a in p.annotations:
+        for a in _by_server_id(p.annotations):
             seen_sids.add(a.server_id)
             loc = mine.get(a.server_id)  # type: ignore[arg-type]
             if loc is None:
@@ -371,7 +377,7 @@ def _apply_changed(s: Session, project_id: int, changed: list[tuple[Any, lsjson.
         preds = local_preds.get(row.id, {})
         seen_p = set()
         next_pp = max([x.position for x in preds.values()] + [-1]) + 1
-        for pr in p.predictions:
+        for pr in _by_server_id(p.predictions):
             seen_p.add(pr.server_id)
             loc_p = preds.get(pr.server_id)  # type: ignore[arg-type]
             if loc_p is None:

@@ -187,3 +187,19 @@ def test_enterprise_reviews_made_in_label_studio_come_down_as_decisions(store, s
     assert pull_project(store, c, server, 7, media=False, edition="enterprise").server_decisions == 0
     # Community answers 404 on the review API: nothing, no error
     assert pull_project(store, client_for(FakeLS()), server, 7, media=False, edition="enterprise").server_decisions == 0
+
+
+def test_annotations_are_numbered_by_server_id_whatever_order_the_server_lists_them(store, server):
+    """PostgreSQL-backed servers list a task's annotations in heap order (an updated one moves to the end):
+    every reviewer's store must still number them the same way."""
+    from app.models.schema import Annotation, Task
+
+    fake = FakeLS()
+    t = fake.add_task("x", n_ann=3)
+    t["annotations"].reverse()
+    pull_project(store, client_for(fake), server, 7, media=False)
+    with store.session() as s:
+        tid = s.scalar(select(Task.id).where(Task.server_id == t["id"]))
+        got = s.execute(select(Annotation.server_id).where(Annotation.task_id == tid)
+                        .order_by(Annotation.position)).scalars().all()
+    assert got == sorted(a["id"] for a in t["annotations"])
