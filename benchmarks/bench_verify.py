@@ -78,6 +78,9 @@ def main() -> int:
         for i in range(0, len(tasks), 2000):
             r = api.post(f"{server.url}/api/projects/{pid}/import", json=tasks[i:i + 2000], timeout=600)
             r.raise_for_status()
+        # a pull re-reads what changed in its last 2 s overlap: let the import settle, as on a real server,
+        # so the verifying sync below measures the 100 written tasks and not the tail of the import
+        time.sleep(3.0)
         store = Store.open(tmp / "rd")
         svc = SyncService(store)
         svc.login(server.url, server.token)
