@@ -82,9 +82,27 @@ def test_click_cell_opens_filtered_review_queue(dash: MainWindow) -> None:
     s = dash.review.session
     assert expected and s.task_ids == expected  # ordered by disagreement
     assert "Diego Santos vs Ground truth" in s.queue.label
-    # every task in the drill-down really disagrees on category
-    ann = dash.review.session.current.annotations
-    assert any(a.evaluator == "diego.santos@example.com" for a in ann)
+    # every task in the drill-down really disagrees on category, computed independently of the engine from
+    # the store (diego's category choices vs the task's reference result), and no disagreeing task is missing
+    from app.services.decisions import DecisionService
+    from app.services.projects import ProjectService
+
+    def cats(result) -> tuple[str, ...]:
+        return tuple(sorted(c for it in (result or ()) if isinstance(it, dict) and it.get("from_name") == "category"
+                            for c in (it.get("value") or {}).get("choices", [])))
+
+    ps, ds = ProjectService(dash.store), DecisionService(dash.store)
+    independent = set()
+    rows = ps.task_page(d.project_id, offset=0, limit=100_000)
+    for row in rows:
+        ref = ds.ground_truth(row.id)
+        if ref is None or not cats(ref):
+            continue
+        for a in ps.task_detail(row.id).annotations:
+            if a.evaluator == "diego.santos@example.com" and not a.was_cancelled and cats(a.result) \
+                    and cats(a.result) != cats(ref):
+                independent.add(row.id)
+    assert independent and set(s.task_ids) == independent
 
 
 def test_mode_switch_and_debounced_refresh_after_decision(dash: MainWindow) -> None:
