@@ -60,6 +60,32 @@ def test_cells_match_metrics_engine_and_dimensions_switch(dash: MainWindow, shot
             elif not np.isnan(v):
                 assert label == f"{100 * v:.1f}%"
     assert d.heatmap.matrix.columns[0] == GROUND_TRUTH and d.heatmap.matrix.rows[-1] == AVG
+    # an expectation independent of the engine: on the single-choice "category" control, diego's cell
+    # against Ground truth is the share of tasks where his choice equals the reference's (exact match),
+    # computed here from the store, over tasks where his annotation is not itself the reference
+    from app.services.decisions import DecisionService
+    from app.services.projects import ProjectService
+
+    def cats(result) -> tuple[str, ...]:
+        return tuple(sorted(c for it in (result or ()) if isinstance(it, dict) and it.get("from_name") == "category"
+                            for c in (it.get("value") or {}).get("choices", [])))
+
+    ps, ds = ProjectService(dash.store), DecisionService(dash.store)
+    hits = total = 0
+    for row in ps.task_page(d.project_id, offset=0, limit=100_000):
+        ref = ds.ground_truth(row.id)
+        if ref is None or not cats(ref):
+            continue
+        for a in ps.task_detail(row.id).annotations:
+            if a.evaluator == "diego.santos@example.com" and not a.was_cancelled and cats(a.result) \
+                    and not (a.ground_truth and cats(a.result) == cats(ref)):
+                total += 1
+                hits += cats(a.result) == cats(ref)
+    d.dimension.setCurrentIndex(d.dimension.findData("category"))
+    m = d.heatmap.matrix
+    assert total >= 10
+    assert m.matrix[m.rows.index("diego.santos@example.com"), m.columns.index(GROUND_TRUTH)] == \
+        pytest.approx(hits / total)
     hover = d.heatmap.describe_cell(0, 0)
     assert "vs Ground truth" in hover and "shared tasks" in hover
     d.dimension.setCurrentIndex(0)
