@@ -96,8 +96,8 @@ def _decision_json(d: Any) -> dict[str, Any]:
             "origin": d.origin}
 
 
-@command("decisions")
-def cmd_decisions(args: argparse.Namespace) -> int:
+def _project_read(args: argparse.Namespace, read: Any) -> Any:
+    """``read(DecisionService)`` on the store, after checking ``args.project`` exists (a clean CLI error)."""
     from app.services.projects import ProjectService
 
     store = open_store(args)
@@ -106,9 +106,14 @@ def cmd_decisions(args: argparse.Namespace) -> int:
             ProjectService(store).project(args.project)
         except LookupError as exc:
             raise CliError(str(exc)) from exc
-        decisions = DecisionService(store).list_decisions(args.project)
+        return read(DecisionService(store))
     finally:
         store.close()
+
+
+@command("decisions")
+def cmd_decisions(args: argparse.Namespace) -> int:
+    decisions = _project_read(args, lambda svc: svc.list_decisions(args.project))
     rows = [_decision_json(d) for d in decisions]
     lines = [f"{r['created_at'][:19]}  {r['verdict']:<8}  task {r['task']:<6} ann {r['annotation']!s:<6} "
              f"{r['reviewer']}  [{r['sync_state']}]" + ("  (undone)" if r["retracted"] else "")
@@ -120,17 +125,7 @@ def cmd_decisions(args: argparse.Namespace) -> int:
 @command("escalations")
 def cmd_escalations(args: argparse.Namespace) -> int:
     """Open escalations for the expert: ``{"items": [{task, annotation, reviewer, reason, created_at, origin}]}``."""
-    from app.services.projects import ProjectService
-
-    store = open_store(args)
-    try:
-        try:
-            ProjectService(store).project(args.project)
-        except LookupError as exc:
-            raise CliError(str(exc)) from exc
-        escalations = DecisionService(store).escalations(args.project)
-    finally:
-        store.close()
+    escalations = _project_read(args, lambda svc: svc.escalations(args.project))
     items = [{"uuid": d.uuid, "task": d.task_server_id if d.task_server_id is not None else d.task_id,
               "annotation": d.annotation_server_id if d.annotation_server_id is not None else d.annotation_id,
               "reviewer": d.reviewer, "reason": d.reason, "comment": d.comment, "created_at": d.created_at,

@@ -180,31 +180,7 @@ class DecisionService:
 
     def retract(self, decision_uuid: str, *, reviewer: str, role: str = "reviewer") -> Recorded:
         """Undo: append a retraction event for ``decision_uuid`` (nothing is deleted)."""
-        with self.store.transaction() as s:
-            d = s.scalar(select(Decision).where(Decision.uuid == decision_uuid))
-            if d is None:
-                raise DecisionError(f"No decision {decision_uuid}.")
-            if d.origin != "local":
-                raise DecisionError(f"That decision was made by {d.reviewer} on another machine; only they can "
-                                    "undo it. Record your own decision instead.")
-            if d.verdict == "retract":
-                raise DecisionError("A retraction cannot itself be retracted; record the decision again instead.")
-            if s.scalar(select(Decision.id).where(Decision.retracts == decision_uuid)) is not None:
-                raise DecisionError("That decision was already undone.")
-            project = s.get(Project, d.project_id)
-            assert project is not None
-            r = Decision(uuid=new_uuid(), project_id=d.project_id, task_id=d.task_id, annotation_id=d.annotation_id,
-                         prediction_id=d.prediction_id, verdict="retract", reviewer=reviewer, role=role,
-                         created_at=now_iso(), retracts=d.uuid)
-            s.add(r)
-            s.flush()
-            state = "pending" if project.server_ref is not None and d.verdict != "skip" else "local"
-            s.add(DecisionSync(decision_id=r.id, state=state, updated_at=r.created_at))
-            append_event(s, reviewer, "decision.retracted", {"uuid": r.uuid, "retracts": d.uuid, "task": d.task_id})
-            task = s.get(Task, d.task_id)
-            info = _info(r, task.server_id if task else None, None, state)
-        return Recorded((info,), Changes(decisions=True, queue=True, sync=True,
-                                         ground_truth=d.verdict in ("accept", "fix")))
+        return self.retract_many([decision_uuid], reviewer=reviewer, role=role)
 
     def retract_many(self, decision_uuids: Sequence[str], *, reviewer: str, role: str = "reviewer") -> Recorded:
         """Undo one keystroke's decisions (``Shift+A``: the accept and its rejects) in ONE transaction: all
