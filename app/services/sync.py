@@ -422,10 +422,10 @@ class SyncService:
             return None
         from app.sync.media import lookup
 
-        with self.store.session() as s:  # server URLs once (no keyring read per image on the UI thread)
-            urls = list(s.scalars(select(Server.url)))
-
         def find(url: str) -> str | None:
+            # server URLs from the store (a servers row per login; no keyring read per image on the UI thread)
+            with self.store.session() as s:
+                urls = list(s.scalars(select(Server.url)))
             p = lookup(self.store, url, urls)
             return str(p) if p else None
 
