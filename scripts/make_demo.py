@@ -3,16 +3,16 @@
 
 Writes, deterministically (seeded numpy Generator, fixed dates, no clock):
 
-    resources/demo/config.xml    Label Studio labeling config
-    resources/demo/tasks.json    Label Studio JSON export (320 tasks, annotations, predictions)
-    resources/demo/media/*.png   procedurally drawn app screenshots (240x160)
-    resources/demo/media/*.wav   short mono voicemail clips (8 kHz, 16-bit)
-    resources/demo/README.md     what the demo contains
+    app/resources/demo/config.xml    Label Studio labeling config
+    app/resources/demo/tasks.json    Label Studio JSON export (320 tasks, annotations, predictions)
+    app/resources/demo/media/*.png   procedurally drawn app screenshots (240x160)
+    app/resources/demo/media/*.wav   short mono voicemail clips (8 kHz, 16-bit)
+    app/resources/demo/README.md     what the demo contains
 
 Running it twice gives byte-identical files.
 
 Usage:
-    python scripts/make_demo.py            # regenerate resources/demo, then validate it
+    python scripts/make_demo.py            # regenerate app/resources/demo, then validate it
     python scripts/make_demo.py --check    # only validate the files on disk and print a summary
     python scripts/make_demo.py --out DIR  # write somewhere else (e.g. to compare two runs)
 
@@ -52,7 +52,7 @@ IMG_W, IMG_H = 240, 160
 SAMPLE_RATE = 8000
 
 REPO = Path(__file__).resolve().parent.parent
-DEFAULT_OUT = REPO / "resources" / "demo"
+DEFAULT_OUT = REPO / "app" / "resources" / "demo"
 
 CATEGORIES = ["Billing", "Technical", "Account", "Shipping", "Other"]
 ENTITY_LABELS = ["PRODUCT", "AMOUNT", "DATE", "ORG"]
@@ -943,7 +943,7 @@ on most annotations and a bare member id on some, as in real exports. Tasks were
 ## Regenerate and check
 
 ```
-python scripts/make_demo.py          # rewrite resources/demo deterministically, then validate it
+python scripts/make_demo.py          # rewrite app/resources/demo deterministically, then validate it
 python scripts/make_demo.py --check  # validate only and print a summary
 ```
 
@@ -1087,7 +1087,7 @@ def check(out: Path) -> int:
         if who.startswith("diego"):
             print(f"  {who:32s} {100 * np.mean(v):5.1f} %  (n={len(v)})")
     print(f"media: {len(sizes)} PNG + {len(durations)} WAV = {media_bytes / 1e6:.2f} MB; "
-          f"resources/demo total {total / 1e6:.2f} MB")
+          f"app/resources/demo total {total / 1e6:.2f} MB")
     if errors:
         print(f"{len(errors)} problem(s):", file=sys.stderr)
         for e in errors[:50]:
@@ -1100,7 +1100,7 @@ def check(out: Path) -> int:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--check", action="store_true", help="only validate the files and print a summary")
-    ap.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder (default resources/demo)")
+    ap.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder (default app/resources/demo)")
     args = ap.parse_args(argv)
     if not args.check:
         build(args.out)

@@ -8,7 +8,7 @@ import pytest
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 ROOT = Path(__file__).resolve().parents[1]
-DEMO = ROOT / "resources" / "demo"
+DEMO = ROOT / "app" / "resources" / "demo"
 
 SMALL_CONFIG = """<View>
   <Text name="text" value="$text"/>

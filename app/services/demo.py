@@ -10,7 +10,7 @@ DEMO_TITLE = "Demo: support ticket triage"
 
 
 def ensure_demo(store: Store) -> int:
-    """Return the demo project's id, importing ``resources/demo`` on first use."""
+    """Return the demo project's id, importing the bundled ``app/resources/demo`` on first use."""
     svc = ProjectService(store)
     existing = svc.find_project_by_title(DEMO_TITLE)
     if existing is not None:

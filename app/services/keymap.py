@@ -1,4 +1,4 @@
-"""Key bindings as data: defaults from ``resources/keymap.toml``, user overrides, conflict checks."""
+"""Key bindings as data: defaults from ``app/resources/keymap.toml``, user overrides, conflict checks."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from app.resources import resources_dir
+from app.resources import resource
 
 ACTION_LABELS = {
     "accept": "Accept the focused annotation",
@@ -94,7 +94,7 @@ def _freeze(d: Mapping[str, Mapping[str, tuple[str, ...] | list[str]]]) -> Mappi
 
 
 def default_keymap() -> Keymap:
-    with (resources_dir() / "keymap.toml").open("rb") as fh:
+    with resource("keymap.toml").open("rb") as fh:
         raw = tomllib.load(fh)
     km = Keymap(_freeze(raw))
     km.check()

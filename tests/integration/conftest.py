@@ -34,7 +34,7 @@ from tests.integration.pgcluster import PgDatabase, PostgresUnavailable
 from tests.memkeyring import install as install_memory_keyring
 
 ROOT = Path(__file__).resolve().parents[2]
-DEMO = ROOT / "resources" / "demo"
+DEMO = ROOT / "app" / "resources" / "demo"
 
 MEMBERS = {
     "ann1@example.com": "rd-test-ann1-token-0101",

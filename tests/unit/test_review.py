@@ -198,7 +198,7 @@ def test_cli_decide_and_decisions(tmp_path: Path, capsys) -> None:
     data = str(tmp_path / "d")
     main(["--data-dir", data, "demo"])
     capsys.readouterr()
-    tasks = json.loads((Path(__file__).resolve().parents[2] / "resources/demo/tasks.json").read_text())
+    tasks = json.loads((Path(__file__).resolve().parents[2] / "app/resources/demo/tasks.json").read_text())
     task = tasks[0]
     ann = task["annotations"][0]["id"]
     assert main(["--data-dir", data, "decide", "1", str(task["id"]), "--annotation", str(ann), "--accept",
