@@ -77,6 +77,10 @@ def run_gui(*, data_dir: str | None, demo: bool) -> int:
     except StoreError as exc:
         QMessageBox.critical(None, "ReviewDesk cannot open its store", str(exc))
         return 1
+    from app.services.settings import load_settings
+    from app.views import theme
+
+    theme.apply(app, load_settings(store.data_dir).theme)
     project_id = None
     if demo:
         from app.services.demo import ensure_demo

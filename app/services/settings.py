@@ -24,6 +24,8 @@ class Settings:
     media_cache_cap_mb: int = 2048
     # text size in points for the whole window (Ctrl++ / Ctrl+− / Ctrl+0); 0 = the system's
     font_size: int = 0
+    # colour theme: "system" follows the platform's light/dark scheme; "light" or "dark" fix it
+    theme: str = "system"
 
     def with_(self, **kw: Any) -> Settings:
         return replace(self, **kw)

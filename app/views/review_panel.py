@@ -56,17 +56,19 @@ from app.services.projects import ProjectService, TaskDetail
 from app.services.review import Pending, QueueFilter, ReviewSession, TeamDecision
 from app.views.dialogs import FixJsonDialog, InstructionsDialog, ReasonDialog, keys_html
 from app.views.renderers import TaskView
+from app.views.theme import tone
 from app.views.worker import Job
 
-VERDICT_STYLE = {
-    "accept": ("✓ accepted", "#1b7f3b"),
-    "fix": ("✎ fixed", "#b26a00"),
-    "reject": ("✗ rejected", "#b00020"),
-}
+
+def verdict_colour(verdict: str | None) -> str:
+    """A verdict's colour in the theme in use (rich text cannot follow the palette by itself)."""
+    t = tone()
+    return {"accept": t.accept, "fix": t.fix, "reject": t.reject, "escalate": t.escalate}.get(verdict or "", t.muted)
+
+
 VERDICT_MARK = {"accept": "✓", "fix": "✎", "reject": "✗", "escalate": "⚑", "skip": "»"}
 SYNC_WORDS = {"pending": "not sent yet", "synced": "sent", "conflict": "in conflict", "local": "kept on this computer",
               "cancelled": "never sent"}
-SERVER_BG = "#e8f1fb"  # another reviewer's decision (pulled): read-only
 # Changes that can move tasks in or out of the queue or change what the history shows
 RELOAD_ON = ("decisions", "queue", "tasks", "annotations", "members")
 ESCALATION_REASONS = ("Edge case", "Annotators disagree", "Guideline unclear", "Needs domain expertise",
@@ -141,7 +143,7 @@ class ReviewPanel(QWidget):
         self.banner.setObjectName("escalationBanner")
         self.banner.setWordWrap(True)
         self.banner.setTextFormat(Qt.TextFormat.PlainText)
-        self.banner.setStyleSheet("background:#fff4e5; border:1px solid #f0b45b; padding:6px;")
+        self.banner.setStyleSheet("background:#fff4e5; color:#4a3000; border:1px solid #f0b45b; padding:6px;")
         self.banner.hide()
         self.compare = QTextBrowser()
         self.compare.setObjectName("comparePane")
@@ -178,11 +180,11 @@ class ReviewPanel(QWidget):
         self.preview.setTextFormat(Qt.TextFormat.PlainText)
         # one line, never wrapped (hot path: a wrapped label is measured again on every task) nor widening
         self.preview.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
-        self.preview.setStyleSheet("color:#555")
+        self.preview.setStyleSheet(f"color:{tone().muted}")
         self.hints = QLabel()
         self.hints.setObjectName("keyHints")
         self.hints.setWordWrap(True)
-        self.hints.setStyleSheet("color:#555")
+        self.hints.setStyleSheet(f"color:{tone().muted}")
 
         self.full_queue = QPushButton("← Back to the full queue")
         self.full_queue.setObjectName("backToFullQueue")
@@ -218,7 +220,7 @@ class ReviewPanel(QWidget):
         rl = QVBoxLayout(right)
         rl.setContentsMargins(0, 0, 0, 0)
         task_title = QLabel("<b>This task</b> — everyone's decisions, newest first; "
-                            f"<span style='background:{SERVER_BG}'>another reviewer's</span> are read-only")
+                            f"<span style='background:{tone().server_bg}'>another reviewer's</span> are read-only")
         task_title.setWordWrap(True)
         rl.addWidget(task_title)
         rl.addWidget(self.task_history, 3)
@@ -465,7 +467,7 @@ class ReviewPanel(QWidget):
         answer = self._dialog("reject")
         if answer is None:
             dlg = ReasonDialog("Reject — why?", s.decisions.reject_reasons(s.project_id), self,
-                               subject=self._subject("Reject", "#b00020"))
+                               subject=self._subject("Reject", tone().reject))
             if dlg.exec() != QDialog.DialogCode.Accepted:
                 return
             answer = (dlg.reason(), dlg.comment_text())
@@ -503,7 +505,7 @@ class ReviewPanel(QWidget):
         answer = self._dialog("escalate")
         if answer is None:
             dlg = ReasonDialog("Escalate to an expert — why?", ESCALATION_REASONS, self,
-                               subject=self._subject("Escalate", "#8a4fbf", to=" to an expert"))
+                               subject=self._subject("Escalate", tone().escalate, to=" to an expert"))
             if dlg.exec() != QDialog.DialogCode.Accepted:
                 return
             answer = (dlg.reason(), dlg.comment_text())
@@ -637,7 +639,7 @@ class ReviewPanel(QWidget):
     # -- drawing -------------------------------------------------------------------------------------------
     def _render_empty(self, message: str) -> None:
         self.header.setText("<b>Review</b>")
-        self.compare.setHtml(f"<p style='color:#555'>{html.escape(message)}</p>")
+        self.compare.setHtml(f"<p style='color:{tone().muted}'>{html.escape(message)}</p>")
         self.counters.setText("")
 
     def refresh(self) -> None:
@@ -650,12 +652,13 @@ class ReviewPanel(QWidget):
             others = ""
             if c.hidden_by_others:
                 # short lines: the label does not wrap (hot path), and a long one would widen the side column
-                others = f"<br><span style='color:#555'>{c.hidden_by_others:,} decided by others, hidden</span>"
+                others = (f"<br><span style='color:{tone().muted}'>{c.hidden_by_others:,} decided by others, hidden"
+                          "</span>")
             elif c.decided_by_others:
-                others = f"<br><span style='color:#555'>{c.decided_by_others:,} decided by others</span>"
+                others = f"<br><span style='color:{tone().muted}'>{c.decided_by_others:,} decided by others</span>"
             self.counters.setToolTip("Tasks another reviewer already judged leave your queue unless Review → "
                                      "Show tasks other reviewers already decided is on" if c.hidden_by_others else "")
-            pace = f"<br><span style='color:#555'>{c.pace}</span>" if c.pace else ""
+            pace = f"<br><span style='color:{tone().muted}'>{c.pace}</span>" if c.pace else ""
             self.counters.setText(f"Decisions: <b>{c.made}</b> · pending sync: <b>{c.pending_sync}</b><br>"
                                   f"Remaining: <b>{c.remaining}</b> of {c.total} tasks{others}{pace}")
         filtered = s.queue != QueueFilter()
@@ -672,11 +675,11 @@ class ReviewPanel(QWidget):
         queue_label = "Expert queue" if self.role == "expert" else "Review queue"
         if s.queue.label:
             queue_label += f" — {html.escape(s.queue.label)}"
-        err = (f"<br><span style='color:#b00020'>{html.escape(self.last_error)}</span>"
+        err = (f"<br><span style='color:{tone().reject}'>{html.escape(self.last_error)}</span>"
                if self.last_error else "")
         n_ann = len(t.annotations)
         done = view.decided
-        decided = (f" · <b style='color:{'#1b7f3b' if done == n_ann else '#b26a00'}'>{done} of {n_ann} "
+        decided = (f" · <b style='color:{tone().accept if done == n_ann else tone().fix}'>{done} of {n_ann} "
                    f"annotation{'s' if n_ann != 1 else ''} decided</b>") if n_ann else ""
         self.header.setText(
             f"<span style='font-size:14pt'><b>Task {html.escape(str(t.server_id or t.id))}</b></span>"
@@ -789,7 +792,7 @@ class ReviewPanel(QWidget):
                         + (" — another reviewer's decision, brought from the server by a sync; read-only here"
                            if d.from_server else ""))
         if d.from_server:
-            item.setBackground(QBrush(QColor(SERVER_BG)))
+            item.setBackground(QBrush(QColor(tone().server_bg)))
         if d.retracted:
             f = QFont(self.task_history.font())  # the list's own font: a default QFont measured wrong (elided)
             f.setStrikeOut(True)
@@ -819,6 +822,7 @@ class ReviewPanel(QWidget):
 
     def _task_html(self, view: Any) -> str:
         e = html.escape
+        tn = tone()
         t = view.task
         assert self.config is not None
         parts = []
@@ -827,7 +831,7 @@ class ReviewPanel(QWidget):
             if key and key in t.data:
                 v = t.data[key]
                 if obj.tag in ("Text", "HyperText", "Paragraphs") and isinstance(v, str):
-                    parts.append(f"<p style='font-size:12pt; background:#f6f8fa; padding:8px'>{e(v)}</p>")
+                    parts.append(f"<p style='font-size:12pt; background:{tone().raised}; padding:8px'>{e(v)}</p>")
                 else:
                     parts.append(f"<p><b>{e(obj.name)}</b> ({e(obj.tag)}): <code>{e(str(v))}</code></p>")
         statuses = getattr(view, "statuses", {})
@@ -846,32 +850,33 @@ class ReviewPanel(QWidget):
             st = statuses.get(aid)
             badge = ""
             if st is not None:
-                _, color = VERDICT_STYLE.get(st.verdict, ("", "#8a4fbf"))
+                color = verdict_colour(st.verdict)
                 badge = f"<br><span style='color:{color}'>{e(st.label)}</span>"
             else:
-                badge = "<br><span style='color:#6b7280'>○ undecided</span>"
+                badge = f"<br><span style='color:{tn.muted}'>○ undecided</span>"
             for n in ann_notes:
-                _, color = VERDICT_STYLE.get(n.verdict, ("", "#333"))
-                tag = (f" <span style='background:{SERVER_BG}; color:#1f4e8c'>&nbsp;server&nbsp;</span>"
+                color = verdict_colour(n.verdict)
+                tag = (f" <span style='background:{tn.server_bg}; color:{tn.server_ink}'>&nbsp;server&nbsp;</span>"
                        if n.from_server else "")
                 badge += (f"<br><small style='font-weight:normal; color:{color}'>"
                           f"{e(VERDICT_MARK.get(n.verdict, '•'))} {e(n.text)}</small>{tag}")
-            style = "background:#dbe9ff; border:2px solid #2f6fdf;" if aid == focus_id else "background:#eef0f3;"
+            style = (f"background:{tn.focus_bg}; border:2px solid {tn.focus_border};" if aid == focus_id
+                     else f"background:{tn.raised};")
             marker = "▶ " if aid == focus_id else ""
             head.append(f"<th align='left' style='padding:4px; {style}'>{marker}{e(name)}{badge}</th>")
         rows = ["<tr>" + "".join(head) + "</tr>"]
         for r in cmp_.rows:
-            bg = " bgcolor='#fff3b0'" if r.differs else ""
+            bg = f" bgcolor='{tn.differs_bg}'" if r.differs else ""
             cells = [f"<td style='padding:4px'><b>{e(r.control)}</b>"
-                     + ("<br><small style='color:#8a6d00'>differs</small>" if r.differs else "") + "</td>"]
+                     + (f"<br><small style='color:{tn.fix}'>differs</small>" if r.differs else "") + "</td>"]
             for aid, lines in zip(cmp_.annotation_ids, r.cells, strict=True):
-                style = "border:2px solid #2f6fdf;" if aid == focus_id else ""
+                style = f"border:2px solid {tn.focus_border};" if aid == focus_id else ""
                 cells.append(f"<td style='padding:4px; {style}' valign='top'>" + "<br>".join(e(x) for x in lines)
                              + "</td>")
             rows.append(f"<tr{bg}>" + "".join(cells) + "</tr>")
         parts.append("<table border='1' cellspacing='0' cellpadding='4' width='100%' "
-                     "style='border-color:#d0d4da; border-collapse:collapse'>" + "".join(rows) + "</table>")
-        parts.append(f"<p style='color:#555'>{cmp_.disagreements} of {len(cmp_.rows)} controls differ between "
+                     f"style='border-color:{tn.border}; border-collapse:collapse'>" + "".join(rows) + "</table>")
+        parts.append(f"<p style='color:{tn.muted}'>{cmp_.disagreements} of {len(cmp_.rows)} controls differ between "
                      "annotators (highlighted).</p>")
         return "".join(parts)
 
