@@ -466,12 +466,15 @@ def test_screenshots_of_every_tab(qtbot, demo_store, shots_dir: Path, size: tupl
             _wait(lambda: w.dashboard.data is not None and not w.dashboard.busy())
         qtbot.wait(100)  # let the layout settle before the picture
         assert (w.width(), w.height()) == size, name
+        if name == "review":
+            first_chip_widths = [c.width() for c in w.review.task_view.chips]
         w.grab().save(str(shots_dir / f"13-{name}-{size[0]}x{size[1]}.png"))
     w.tabs.setCurrentWidget(w.review)
     qtbot.wait(100)
     tv = w.review.task_view
     for chip in tv.chips:  # all chips reachable: never squeezed into "P…", the row scrolls instead
         assert chip.width() >= chip.sizeHint().width(), chip.text()
+    assert first_chip_widths == [c.sizeHint().width() for c in tv.chips]  # already so in the first picture
 
 
 def test_small_window_history_pane_collapses(qtbot, demo_store, shots_dir: Path) -> None:

@@ -42,10 +42,10 @@ from app.services.projects import TaskDetail
 from app.services.results import Layer, ResultDoc, compare
 from app.views.renderers.audio import AudioRenderer
 from app.views.renderers.common import (
+    BORDER,
+    CARD_BG,
     EVALUATOR_COLOURS,
     FIX,
-    INK,
-    MUTED,
     PAGE_BG,
     LayerView,
     RawPlaceholder,
@@ -56,6 +56,7 @@ from app.views.renderers.image import ImageRenderer
 from app.views.renderers.media_cache import MediaCache
 from app.views.renderers.text import HyperTextRenderer, ParagraphsRenderer, TextRenderer
 from app.views.renderers.timeseries import TimeSeriesRenderer
+from app.views.theme import tone
 
 __all__ = ["TaskView", "MediaCache"]
 
@@ -117,12 +118,17 @@ class LayerChip(QToolButton):
             self.setText(text)
         self.setToolTip(f"{lv.layer.title}{gt} — {lv.status or 'undecided'} — click to show/hide"
                         + (" (focused)" if lv.focus else ""))
-        border = f"2px solid {INK}" if lv.focus else "1px solid #d1d5db"
-        style = (f"QToolButton {{ color: {lv.colour.name()}; background: white; border: {border};"
+        t = tone()
+        border = f"2px solid {t.ink}" if lv.focus else f"1px solid {BORDER}"
+        style = (f"QToolButton {{ color: {lv.colour.name()}; background: {CARD_BG}; border: {border};"
                  f" border-radius: 11px; padding: 2px 9px; font-weight: {'700' if lv.focus else '500'}; }}"
-                 f"QToolButton:!checked {{ color: #9ca3af; background: #f3f4f6; border-style: dashed; }}")
+                 f"QToolButton:!checked {{ color: {t.muted}; background: {PAGE_BG}; border-style: dashed; }}")
         if style != self.styleSheet():  # a style sheet change re-polishes the widget: only when needed
             self.setStyleSheet(style)
+            # measure with the style sheet's padding and weight now: a chip laid out before its first polish
+            # kept the unstyled width and showed "P…" until some later relayout
+            self.ensurePolished()
+            self.updateGeometry()
 
 
 class TaskView(QWidget):
@@ -155,7 +161,7 @@ class TaskView(QWidget):
         outer.setSpacing(0)
         header = QWidget()
         header.setObjectName("taskHeader")
-        header.setStyleSheet("QWidget#taskHeader { background: white; border-bottom: 1px solid #e5e7eb; }")
+        header.setStyleSheet(f"QWidget#taskHeader {{ background: {CARD_BG}; border-bottom: 1px solid {BORDER}; }}")
         hl = QVBoxLayout(header)
         hl.setContentsMargins(12, 8, 12, 8)
         hl.setSpacing(6)
@@ -178,9 +184,9 @@ class TaskView(QWidget):
         self.chips_area.setFrameShape(QScrollArea.Shape.NoFrame)
         self.chips_area.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.chips_area.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-        self.chips_area.setStyleSheet("QScrollArea, QWidget#chipsHost { background: white; }"
+        self.chips_area.setStyleSheet(f"QScrollArea, QWidget#chipsHost {{ background: {CARD_BG}; }}"
                                       "QScrollBar:horizontal { height: 6px; }")
-        self.chips_area.setFixedHeight(LayerChip.HEIGHT + 10)
+        self.chips_area.setFixedHeight(LayerChip.HEIGHT + 14)  # room for the thin scroll bar under the chips
         top.addWidget(self.chips_area, 1)
         hl.addLayout(top)
         self.banner = QLabel()
@@ -274,8 +280,9 @@ class TaskView(QWidget):
         self._rebuild_chips()
         sid = detail.server_id if detail.server_id is not None else detail.id
         n_a, n_p = len(detail.annotations), len(detail.predictions)
-        self.title.setText(f"<span style='font-size:13pt; font-weight:600; color:{INK}'>Task {sid}</span>"
-                           f" <span style='color:{MUTED}'>&nbsp;{n_a} annotation{'s' if n_a != 1 else ''}"
+        t = tone()
+        self.title.setText(f"<span style='font-size:13pt; font-weight:600; color:{t.ink}'>Task {sid}</span>"
+                           f" <span style='color:{t.muted}'>&nbsp;{n_a} annotation{'s' if n_a != 1 else ''}"
                            f" · {n_p} prediction{'s' if n_p != 1 else ''}</span>")
         self._waiting = set()
         refs = {r.object_name: r for r in media_refs(detail.data, config)}
@@ -497,6 +504,14 @@ class TaskView(QWidget):
             chip = LayerChip(self, lv)
             self.chips.append(chip)
             self.chips_box.addWidget(chip)  # after the leading stretch: chips stay right-aligned
+            chip.show()  # not left to Qt's queued show: the row's width below must count this chip
+        # The row is as wide as its chips. Without a minimum, the scroll area handed the row the viewport's
+        # width before the new chips were counted, and every chip was squeezed into "P…" until a relayout.
+        spacing = self.chips_box.spacing()
+        need = sum(c.sizeHint().width() for c in self.chips) + spacing * max(0, len(self.chips) - 1)
+        host = self.chips_area.widget()
+        if host.minimumWidth() != need:
+            host.setMinimumWidth(need)
         focused = next((c for c, lv in zip(self.chips, layers, strict=False) if lv.focus), None)
         if focused is not None:
             self.chips_area.ensureWidgetVisible(focused, 12, 0)

@@ -22,7 +22,6 @@ from app.services.media import ResolvedMedia
 from app.services.results import Span, parse_item
 from app.views.renderers.common import (
     DISAGREE,
-    MUTED,
     WHEEL_SCROLLS_PAGE,
     Card,
     RenderState,
@@ -32,6 +31,7 @@ from app.views.renderers.common import (
     with_alpha,
 )
 from app.views.renderers.media_cache import DecodedAudio
+from app.views.theme import tone
 
 if TYPE_CHECKING:
     from app.views.renderers import TaskView
@@ -63,7 +63,7 @@ class AudioRenderer(Card):
         self.notice.hide()
         self.lay.addWidget(self.notice)
         pg.setConfigOptions(antialias=True)
-        self.plot = pg.PlotWidget(background="w")
+        self.plot = pg.PlotWidget(background=tone().card)
         self.plot.setObjectName(f"audio:{obj.name}")
         self.plot.setMinimumHeight(170)
         self.plot.setMaximumHeight(220)
@@ -82,7 +82,7 @@ class AudioRenderer(Card):
         self.play_button.clicked.connect(self.toggle_play)
         row.addWidget(self.play_button)
         self.info = QLabel()
-        self.info.setStyleSheet(f"color: {MUTED};")
+        self.info.setStyleSheet(f"color: {tone().muted};")
         row.addWidget(self.info, 1)
         self.lay.addLayout(row)
         self.playback_note = message_label("", "warn")
@@ -95,7 +95,7 @@ class AudioRenderer(Card):
         self.media: ResolvedMedia | None = None
         self.player: Any = None
         self.audio_out: Any = None
-        self.playhead = pg.InfiniteLine(0, angle=90, pen=pg.mkPen("#111827", width=1))
+        self.playhead = pg.InfiniteLine(0, angle=90, pen=pg.mkPen(tone().ink, width=1))
         self.playhead.hide()
         self.plot.addItem(self.playhead)
         self._token = 0

@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QFrame, QLabel, QPlainTextEdit, QScrollArea, QSize
 
 from app.models.config import ConfigTag
 from app.services.results import Comparison, Layer, ResultDoc
+from app.views.theme import tone
 
 if TYPE_CHECKING:
     from app.views.renderers import TaskView
@@ -27,8 +28,9 @@ AGREE = "#2E7D32"
 FIX = "#F9A825"
 INK = "#1f2430"
 MUTED = "#6b7280"
-CARD_BG = "#ffffff"
-PAGE_BG = "#f3f4f6"
+CARD_BG = "palette(base)"  # style sheets only: the theme's palette decides (see app.views.theme)
+PAGE_BG = "palette(window)"
+BORDER = "palette(mid)"
 
 
 def label_colour(control: ConfigTag | None, label: str | None) -> QColor:
@@ -47,7 +49,10 @@ def with_alpha(c: QColor | str, alpha: int) -> QColor:
     return out
 
 
-STATUS_COLOURS = {"accept": "#1b7f3b", "fix": "#b26a00", "reject": "#b00020", "escalate": "#8a4fbf"}
+def status_colour(verdict: str | None) -> str:
+    """A verdict's colour for rich text, in the theme in use."""
+    t = tone()
+    return {"accept": t.accept, "fix": t.fix, "reject": t.reject, "escalate": t.escalate}.get(verdict or "", t.ink)
 
 
 @dataclass
@@ -67,8 +72,8 @@ class LayerView:
     def status_html(self) -> str:
         """The status as a small coloured mark for a card row (``○`` = nobody decided it yet)."""
         if not self.verdict:
-            return f"<span style='color:{MUTED}' title='undecided'>○</span>"
-        return f"<b style='color:{STATUS_COLOURS.get(self.verdict, INK)}'>{html.escape(self.status)}</b>"
+            return f"<span style='color:{tone().muted}' title='undecided'>○</span>"
+        return f"<b style='color:{status_colour(self.verdict)}'>{html.escape(self.status)}</b>"
 
     @property
     def key(self) -> str:
@@ -157,7 +162,7 @@ class WrapLabel(QLabel):
 
 
 class Card(QFrame):
-    """A titled white card on the grey page."""
+    """A titled card on the page (base colour on the window colour of the theme)."""
 
     def __init__(self, title: str, subtitle: str = "", parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -165,7 +170,7 @@ class Card(QFrame):
         self.setFrameShape(QFrame.Shape.NoFrame)
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Minimum)
         self.setStyleSheet(
-            f"QFrame#card {{ background: {CARD_BG}; border: 1px solid #e5e7eb; border-radius: 8px; }}"
+            f"QFrame#card {{ background: {CARD_BG}; border: 1px solid {BORDER}; border-radius: 8px; }}"
             f"QFrame#card[active=\"true\"] {{ border: 2px solid {FIX}; }}")
         self.lay = QVBoxLayout(self)
         self.lay.setContentsMargins(12, 10, 12, 12)
@@ -175,10 +180,11 @@ class Card(QFrame):
         self.lay.addWidget(self.title)
 
     def set_title(self, title: str, subtitle: str = "", badge: str = "", badge_colour: str = MUTED) -> None:
+        t = tone()
         pill = (f"&nbsp;&nbsp;<span style='color:white; background:{badge_colour};'>&nbsp;{html.escape(badge)}&nbsp;</span>"
                 if badge else "")
-        sub = f" <span style='color:{MUTED}; font-weight:normal'>{html.escape(subtitle)}</span>" if subtitle else ""
-        self.title.setText(f"<span style='color:{INK}; font-weight:600'>{html.escape(title)}</span>{sub}{pill}")
+        sub = f" <span style='color:{t.muted}; font-weight:normal'>{html.escape(subtitle)}</span>" if subtitle else ""
+        self.title.setText(f"<span style='color:{t.ink}; font-weight:600'>{html.escape(title)}</span>{sub}{pill}")
 
     def set_active(self, active: bool) -> None:
         value = "true" if active else "false"
@@ -223,7 +229,7 @@ class RawPlaceholder(Card):
         self.raw.setReadOnly(True)
         self.raw.setFont(mono())
         self.raw.setMaximumHeight(160)
-        self.raw.setStyleSheet("QPlainTextEdit { background: #f8fafc; border: 1px solid #e5e7eb; }")
+        self.raw.setStyleSheet(f"QPlainTextEdit {{ background: palette(alternate-base); border: 1px solid {BORDER}; }}")
         self.lay.addWidget(self.raw)
 
     def refresh(self, state: RenderState) -> None:

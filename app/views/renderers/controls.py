@@ -26,22 +26,20 @@ from app.views.renderers.common import (
     AGREE,
     DISAGREE,
     FIX,
-    INK,
-    MUTED,
     Card,
     RawPlaceholder,
     RenderState,
     WrapLabel,
     label_colour,
 )
+from app.views.theme import tone
 
 if TYPE_CHECKING:
     from app.views.renderers import TaskView
 
-FIX_INK = "#8a5300"  # a fixed value, readable on white
 MAX_ROWS = 12  # evaluator rows listed in a control card; the Side by side tab lists every one
 CHOICES_WIDTH = 300  # px the option buttons of a Choices card may take side by side
-CHIP = ("QPushButton {{ border: 1px solid #d1d5db; border-radius: 12px; padding: 3px 10px; background: #ffffff;"
+CHIP = ("QPushButton {{ border: 1px solid palette(mid); border-radius: 12px; padding: 3px 10px; background: palette(base);"
         " color: {ink}; text-align: left; }}"
         "QPushButton:checked {{ background: {on}; border-color: {on}; color: white; font-weight: 600; }}")
 
@@ -103,7 +101,7 @@ class ControlCard(Card):
         if len(lines) > MAX_ROWS:
             keep = sorted(range(len(lines)), key=lambda i: not lines[i][0])[:MAX_ROWS]
             shown = [lines[i][1] for i in sorted(keep)]
-            shown.append(f"<tr><td></td><td colspan='2' style='color:{MUTED}'>… and {len(lines) - MAX_ROWS} more"
+            shown.append(f"<tr><td></td><td colspan='2' style='color:{tone().muted}'>… and {len(lines) - MAX_ROWS} more"
                          " evaluators (all of them in the Side by side tab)</td></tr>")
         self.rows.setText(f"<table cellspacing='0' cellpadding='1'>{''.join(shown)}</table>" if shown else "")
         self.rows.setVisible(bool(shown))
@@ -121,14 +119,14 @@ class ControlCard(Card):
             differs = diff is not None and lv.key in diff.differs
             mark = f"<b style='color:{DISAGREE}'>≠</b>" if differs else "&nbsp;&nbsp;"
             weight = "600" if lv.focus else "normal"
-            col = DISAGREE if differs else INK
+            col = DISAGREE if differs else tone().ink
             value = html.escape(self.row_text(item))
             if lv.fixed is not None:  # a saved fix: original → fixed
                 fixed = next((i for i in lv.fixed if isinstance(i, dict) and i.get("from_name") == self.control.name),
                              None)
                 new = self.row_text(fixed)
                 if new != self.row_text(item):
-                    value = (f"<s style='color:{MUTED}'>{value}</s> → <b style='color:{FIX_INK}'>"
+                    value = (f"<s style='color:{tone().muted}'>{value}</s> → <b style='color:{tone().fix}'>"
                              f"{html.escape(new)}</b>")
             lines.append((lv.focus or differs,
                           f"<tr><td>{mark}</td><td><span style='color:{lv.colour.name()}'>●</span> "
@@ -166,7 +164,7 @@ class ChoicesCard(ControlCard):
             b.setCheckable(True)
             b.setFocusPolicy(Qt.FocusPolicy.NoFocus)
             on = o.background or "#2563eb"
-            b.setStyleSheet(CHIP.format(ink=INK, on=on))
+            b.setStyleSheet(CHIP.format(ink=tone().ink, on=on))
             b.clicked.connect(lambda _c=False, v=value: self._click(v))
             self.buttons[value] = b
         # as many columns as fit the control column's usual width, so the card never needs a
@@ -319,7 +317,7 @@ class PairwiseCard(ControlCard):
             b.setObjectName(f"pairwise:{side}")
             b.setCheckable(True)
             b.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-            b.setStyleSheet(CHIP.format(ink=INK, on="#2563eb"))
+            b.setStyleSheet(CHIP.format(ink=tone().ink, on="#2563eb"))
             b.setMinimumWidth(90)
             b.clicked.connect(lambda _c=False, s=side: self.select(s))
             self.buttons[side] = b
@@ -355,7 +353,7 @@ class RegionLegendCard(ControlCard):
         chips = []
         for o in control.options:
             col = label_colour(control, o.value).name()
-            key = f"&nbsp;<span style='color:{MUTED}'>{html.escape(o.hotkey)}</span>" if o.hotkey else ""
+            key = f"&nbsp;<span style='color:{tone().muted}'>{html.escape(o.hotkey)}</span>" if o.hotkey else ""
             chips.append(f"<span style='background:{col}; color:white'>&nbsp;{html.escape(o.value)}&nbsp;</span>{key}")
         lab.setText("&nbsp;&nbsp; ".join(chips))
         row = QHBoxLayout(self.body)
@@ -379,7 +377,7 @@ class RegionLegendCard(ControlCard):
             if lv.fixed is not None:
                 nf = sum(1 for i in lv.fixed if isinstance(i, dict) and i.get("from_name") == self.control.name)
                 if nf != n:
-                    fixed = f" → <b style='color:{FIX_INK}'>{nf} after the fix</b>"
+                    fixed = f" → <b style='color:{tone().fix}'>{nf} after the fix</b>"
             lines.append((lv.focus or bool(miss),
                           f"<tr><td>{mark}</td><td><span style='color:{lv.colour.name()}'>●</span> "
                           f"<span style='font-weight:{weight}'>{html.escape(lv.short)}</span></td>"

@@ -48,7 +48,6 @@ from app.services.results import (
 )
 from app.views.renderers.common import (
     DISAGREE,
-    MUTED,
     WHEEL_SCROLLS_PAGE,
     Card,
     RenderState,
@@ -58,6 +57,7 @@ from app.views.renderers.common import (
     with_alpha,
 )
 from app.views.renderers.media_cache import DecodedImage
+from app.views.theme import tone
 
 if TYPE_CHECKING:
     from app.views.renderers import TaskView
@@ -444,7 +444,7 @@ class ImageRenderer(Card):
         self.view.setScene(self.scene)
         self.lay.addWidget(self.view)
         self.hint = QLabel()
-        self.hint.setStyleSheet(f"color: {MUTED};")
+        self.hint.setStyleSheet(f"color: {tone().muted};")
         self.lay.addWidget(self.hint)
         self.size = (100, 100)
         self.pixmap_item: QGraphicsPixmapItem | None = None

@@ -15,7 +15,6 @@ from app.services.media import sanitize_html
 from app.services.results import index_to_utf16, resolve_span, utf16_to_index
 from app.views.renderers.common import (
     DISAGREE,
-    MUTED,
     Card,
     RenderState,
     label_colour,
@@ -23,6 +22,7 @@ from app.views.renderers.common import (
     message_label,
     with_alpha,
 )
+from app.views.theme import is_dark, tone
 
 if TYPE_CHECKING:
     from app.views.renderers import TaskView
@@ -125,7 +125,7 @@ class TextRenderer(Card):
                 fmt = QTextCharFormat()
                 if lv.focus:
                     fmt.setBackground(with_alpha(colour, 80))
-                    fmt.setForeground(QColor("#111111"))
+                    fmt.setForeground(QColor(tone().ink))
                     if it.get("id") == state.selected:
                         fmt.setBackground(with_alpha(colour, 170))
                         fmt.setForeground(QColor("white"))
@@ -150,7 +150,7 @@ class TextRenderer(Card):
         for c in self.controls.values():
             for o in c.options:
                 col = label_colour(c, o.value).name()
-                key = f" <span style='color:{MUTED}'>[{html.escape(o.hotkey)}]</span>" if o.hotkey else ""
+                key = f" <span style='color:{tone().muted}'>[{html.escape(o.hotkey)}]</span>" if o.hotkey else ""
                 legend.append(f"<span style='background:{col}; color:white'>&nbsp;{html.escape(o.value)}&nbsp;</span>{key}")
         n = sum(1 for _ in self._spans)
         self.set_title(self.obj.name, f"text · {n} span{'s' if n != 1 else ''}")
@@ -268,8 +268,8 @@ class HyperTextRenderer(Card):
         self.notice.setText(" ".join(notes))
         self.notice.setVisible(bool(notes))
         self.view.document().setDefaultStyleSheet(
-            "span.blocked { color: #6b7280; background: #f3f4f6; } table { border-collapse: collapse; }"
-            " td, th { border: 1px solid #d1d5db; padding: 2px 6px; }")
+            f"span.blocked {{ color: {tone().muted}; background: {tone().raised}; }}"
+            f" table {{ border-collapse: collapse; }} td, th {{ border: 1px solid {tone().border}; padding: 2px 6px; }}")
         self.view.setHtml(res.html)
         _auto_height(self.view, 420)
 
@@ -280,7 +280,7 @@ class HyperTextRenderer(Card):
                 v = it.get("value") or {}
                 if it.get("to_name") == self.obj.name and it.get("from_name") in self.controls and "start" in v:
                     lines.append(f"<b>{html.escape(', '.join(labels_of(it)))}</b> “{html.escape(str(v.get('text', '')))}”"
-                                 f" <span style='color:{MUTED}'>— {html.escape(lv.short)}</span>")
+                                 f" <span style='color:{tone().muted}'>— {html.escape(lv.short)}</span>")
         self.spans.setText("Spans (read-only in ReviewDesk):<br>" + "<br>".join(lines))
         self.spans.setVisible(bool(lines))
 
@@ -333,14 +333,15 @@ class ParagraphsRenderer(Card):
                         plen = len(self.paragraphs[p][1])
                         marks.setdefault(p, []).append((o0 if p == p0 else 0, o1 if p == p1 else plen, col))
         speakers: dict[str, str] = {}
-        palette = ("#e8f1fb", "#eef7ee", "#fdf3e6", "#f5ecf8")
+        palette = (("#1f3550", "#1f3a28", "#43321c", "#3a2a45") if is_dark() else
+                    ("#e8f1fb", "#eef7ee", "#fdf3e6", "#f5ecf8"))
         rows = []
         for i, (who, text) in enumerate(self.paragraphs):
             bg = speakers.setdefault(who, palette[len(speakers) % len(palette)])
             body = _marked(text, marks.get(i, []))
             rows.append(f"<table width='100%' cellpadding='6' style='margin-bottom:4px'><tr><td bgcolor='{bg}'>"
                         f"<b>{html.escape(who)}</b><br>{body}</td></tr></table>")
-        self.view.setHtml("".join(rows) or f"<i style='color:{MUTED}'>(no paragraphs)</i>")
+        self.view.setHtml("".join(rows) or f"<i style='color:{tone().muted}'>(no paragraphs)</i>")
         _auto_height(self.view, 420)
 
     def focus_widget(self) -> QWidget:
