@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
 
 from app.services.keymap import ACTION_LABELS, Keymap, KeymapError
 from app.services.settings import Settings
+from app.views.theme import tone
 
 
 class ReasonDialog(QDialog):
@@ -130,7 +131,7 @@ class FixJsonDialog(QDialog):
         self.edit.setObjectName("fixEditor")
         lay.addWidget(self.edit)
         self.error = QLabel("")
-        self.error.setStyleSheet("color: #b00020")
+        self.error.setStyleSheet(f"color: {tone().reject}")
         self.error.setWordWrap(True)
         lay.addWidget(self.error)
         lay.addWidget(QLabel("<b>Ctrl+Enter</b> saves the fix · <b>Esc</b> cancels"))

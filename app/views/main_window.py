@@ -41,6 +41,7 @@ from app.views.dashboard import DashboardPanel
 from app.views.dialogs import KeymapDialog, SettingsDialog
 from app.views.review_panel import ReviewPanel
 from app.views.task_model import TaskTableModel
+from app.views.theme import tone
 from app.views.worker import Cancelled, Job
 
 
@@ -67,9 +68,9 @@ def task_html(detail: TaskDetail) -> str:
     for a in detail.annotations:
         flags = []
         if a.ground_truth:
-            flags.append("<span style='color:#0a7d32'>ground truth</span>")
+            flags.append(f"<span style='color:{tone().accept}'>ground truth</span>")
         if a.was_cancelled:
-            flags.append("<span style='color:#a33'>skipped</span>")
+            flags.append(f"<span style='color:{tone().reject}'>skipped</span>")
         if a.lead_time is not None:
             flags.append(f"{a.lead_time:.0f} s")
         parts.append(f"<p><b>{e(a.evaluator)}</b> {' · '.join(flags)}<br>"

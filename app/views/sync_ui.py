@@ -45,6 +45,7 @@ from app.services.describe import ago, describe_result, past_tense
 from app.services.projects import ProjectService
 from app.services.sync import ConflictInfo, SyncService, SyncStatus
 from app.sync.errors import AuthError
+from app.views.theme import tone
 from app.views.worker import Cancelled, Job
 
 STATUS_REFRESH_MS = 15_000
@@ -116,8 +117,13 @@ class LoginDialog(QDialog):
         self.error = QLabel(message or "")
         self.error.setObjectName("loginError")
         self.error.setWordWrap(True)
-        self.error.setStyleSheet("color:#a33")
+        self.error.setStyleSheet(f"color:{tone().reject}")
+        # every field wide enough for its hint: a clipped "Account & Settings → Acc" helps nobody
+        for edit in (self.url, self.token, self.ca):
+            hint = edit.fontMetrics().horizontalAdvance(edit.placeholderText() or edit.text())
+            edit.setMinimumWidth(hint + 24)
         form = QFormLayout()
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.ExpandingFieldsGrow)
         form.addRow("Server URL", self.url)
         form.addRow("API token", self.token)
         form.addRow("CA bundle", ca_row)
@@ -285,7 +291,7 @@ class ConflictDialog(QDialog):
             mine.append(f"<h4>My fixed result</h4><p>{lines(c.mine_result)}</p>")
         mine.append(f"<h4>The annotation as I saw it</h4><p>{lines(c.seen_result)}</p>")
         self.mine.setHtml("".join(mine))
-        theirs = [f"<p style='color:#a33'>{e(c.message)}</p>"]
+        theirs = [f"<p style='color:{tone().reject}'>{e(c.message)}</p>"]
         if c.kind == "other_reviewer":
             who = self.name(c.project_id, t.get("reviewer"))
             email = f" ({e(str(t.get('reviewer')))})" if who != t.get("reviewer") and t.get("reviewer") else ""
@@ -374,7 +380,7 @@ class SyncStatusWidget(QWidget):
         self.pending.setText(f"{st.pending} pending")
         self.pending.setToolTip(st.last_error or "")
         self.conflicts.setText(f"{st.conflicts} conflict" + ("" if st.conflicts == 1 else "s"))
-        self.conflicts.setStyleSheet("color:#a33; font-weight:bold" if st.conflicts else "")
+        self.conflicts.setStyleSheet(f"color:{tone().reject}; font-weight:bold" if st.conflicts else "")
         self.last.setText(f"last sync: {_ago(st.last_sync_at)}")
 
     def busy(self, text: str | None) -> None:

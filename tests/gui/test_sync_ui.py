@@ -154,3 +154,18 @@ def _with_page_size(fn, n):
         return fn(*a, **kw)
 
     return call
+
+
+def test_login_fields_are_not_clipped(qtbot, ui, shots_dir: Path):
+    """13.11: each login field is wide enough for its hint (the token hint was cut at "Account & Settings →")."""
+    _win, ctl, _seen = ui
+    dlg = ctl.login_dialog()
+    qtbot.addWidget(dlg)
+    dlg.show()
+    qtbot.waitExposed(dlg)
+    for edit in (dlg.url, dlg.token, dlg.ca):
+        need = edit.fontMetrics().horizontalAdvance(edit.placeholderText())
+        # the text area inside the frame and margins must hold the whole hint
+        assert edit.width() - 12 >= need, (edit.objectName(), edit.width(), need)
+    dlg.grab().save(str(shots_dir / "13-11-login.png"))
+    dlg.reject()
