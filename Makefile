@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 export QT_QPA_PLATFORM ?= offscreen
 
-.PHONY: venv run test lint unit gui integration pg bench demo clean
+.PHONY: venv run test lint unit gui integration pg bench demo wheel clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -49,5 +49,9 @@ bench: venv
 demo: venv
 	$(BIN)/python scripts/make_demo.py
 
+# A wheel in dist/: run-time data ships inside the app package (docs/adr/0010; tests/unit/test_wheel_install.py).
+wheel: venv
+	$(BIN)/python -m pip wheel --no-deps -w dist .
+
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache build dist

@@ -148,7 +148,7 @@ def _answer_set(result: Result) -> frozenset[Any]:
     for item in result:
         value = item.get("value") or _EMPTY
         t = item.get("type")
-        if t in value:
+        if isinstance(t, str) and t in value:
             keys = [t]
         else:
             keys = [k for k in value if k not in ("start", "end", "x", "y")] or list(value)
@@ -256,7 +256,7 @@ def _hashable_set(values: list[Any]) -> frozenset[Any]:
 def _label_set(item: Mapping[str, Any]) -> frozenset[Any]:
     value = item.get("value") or _EMPTY
     t = item.get("type")
-    if t in value and isinstance(value[t], list):
+    if isinstance(t, str) and t in value and isinstance(value[t], list):
         return _hashable_set(value[t])
     for k in _LABEL_KEYS:
         if k in value and isinstance(value[k], list):
@@ -378,7 +378,7 @@ def _to_float(v: Any) -> float:
     except (TypeError, ValueError):
         import pandas as pd
 
-        return pd.Timestamp(v).value / 1e9
+        return int(pd.Timestamp(v).value) / 1e9
 
 
 def _span(item: Mapping[str, Any]) -> tuple[Any, float, float]:
@@ -401,7 +401,7 @@ def _interval_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     inter = np.clip(np.minimum(e1, e2) - np.maximum(s1, s2), 0.0, None)
     union = (e1 - s1) + (e2 - s2) - inter
     with np.errstate(divide="ignore", invalid="ignore"):
-        iou = np.where(union > 0, inter / union, ((s1 == s2) & (e1 == e2)).astype(float))
+        iou: np.ndarray = np.where(union > 0, inter / union, ((s1 == s2) & (e1 == e2)).astype(float))
     return iou
 
 
@@ -412,7 +412,7 @@ def _interval_iou_flat(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     inter = np.clip(np.minimum(e1, e2) - np.maximum(s1, s2), 0.0, None)
     union = (e1 - s1) + (e2 - s2) - inter
     with np.errstate(divide="ignore", invalid="ignore"):
-        iou = np.where(union > 0, inter / union, ((s1 == s2) & (e1 == e2)).astype(float))
+        iou: np.ndarray = np.where(union > 0, inter / union, ((s1 == s2) & (e1 == e2)).astype(float))
     return iou
 
 

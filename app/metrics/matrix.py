@@ -178,14 +178,16 @@ class _Control:
         a = np.asarray(a, np.int64)
         b = np.asarray(b, np.int64)
         if self.S is not None:
-            return self.S[a, b]
+            scores: np.ndarray = self.S[a, b]
+            return scores
         if self.values is not None:
             va, vb = self.values[a], self.values[b]
             scale = self.params.get("scale") or 0.0
             na, nb = np.isnan(va), np.isnan(vb)
             with np.errstate(invalid="ignore"):
                 s = np.clip(1.0 - np.abs(va - vb) / scale, 0.0, 1.0) if scale else (va == vb).astype(float)
-            return np.where(na | nb, (na & nb).astype(float), s)
+            scored: np.ndarray = np.where(na | nb, (na & nb).astype(float), s)
+            return scored
         if a.size == 0:
             return np.zeros(0)
         K = np.int64(self.n_codes)
@@ -558,7 +560,7 @@ def agreement_matrices(
     auto_pairs: list[pd.DataFrame] = []
     for c in controls:
         ctl = _prepare(annotations, ground_truth, params, c, ev_index, task_index)
-        extra = None
+        extra: tuple[np.ndarray, np.ndarray] | None = None
         if auto:  # Dawid-Skene of the human evaluators on the codes already built (same as the explicit frame)
             if ctl.code.size and _consensus_eligible(ctl.ctype, ctl.params) and human.any():
                 t_codes, codes, _, _ = _ds_fit(ctl, human[ctl.ev], 2, 100, 1e-5)
@@ -586,7 +588,7 @@ def agreement_matrices(
         mat, cnt = _assemble(sums, counts, gt_sums, gt_counts, extra if with_ds else None)
         out[c] = AgreementMatrix(evs, columns, mat, cnt, c, mode)
     out[None] = _overall(out, annotations, ground_truth, ev_index, task_index, columns, mode, weights,
-                         consensus_reference if with_ds else None)  # type: ignore[arg-type]
+                         consensus_reference if isinstance(consensus_reference, pd.DataFrame) else None)
     return out
 
 

@@ -79,6 +79,11 @@ def to_jsonable(x: Any) -> Any:
     return x
 
 
+def jsonable_object(x: Mapping[Any, Any]) -> dict[str, Any]:
+    """:func:`to_jsonable` of a mapping: a JSON object."""
+    return {str(k): to_jsonable(v) for k, v in x.items()}
+
+
 def control_alpha(
     annotations: pd.DataFrame,
     params: Mapping[str, Mapping[str, Any]] | None,
@@ -165,7 +170,7 @@ def metrics_report(
         controls=[control] if control is not None else None,
         evaluators=evaluators,
     )
-    return to_jsonable(
+    return jsonable_object(
         {
             "definitions": {k: v for k, v in DEFINITIONS.items() if not k.startswith("Consensus")},
             "control": control,
@@ -335,9 +340,9 @@ def kappa_report(
     }
     if m is None:
         reason = skipped.get(control or "", "no categorical control to compute kappa on")
-        return to_jsonable({**base, "evaluators": [], "columns": [], "rows": [], "matrix": [], "counts": [],
+        return jsonable_object({**base, "evaluators": [], "columns": [], "rows": [], "matrix": [], "counts": [],
                             "reasons": [], "note": reason})
-    return to_jsonable({**base, "evaluators": list(m.evaluators), "columns": list(m.columns),
+    return jsonable_object({**base, "evaluators": list(m.evaluators), "columns": list(m.columns),
                         "rows": list(m.rows), "matrix": m.matrix, "counts": m.counts,
                         "reasons": _cell_reasons(m)})
 
@@ -436,5 +441,5 @@ def alpha_report(
         "method": "unweighted mean of the defined per-dimension alphas",
         "n_controls": len(defined),
     }
-    return to_jsonable({"stat": "alpha", "control": control, "evaluators": list(map(str, ev_index)),
+    return jsonable_object({"stat": "alpha", "control": control, "evaluators": list(map(str, ev_index)),
                         "by_control": by, "overall": overall})

@@ -56,6 +56,15 @@ class ProjectFrames:
 
 
 @dataclass(frozen=True, eq=False)
+class QualityView:
+    """The per-annotator table of one dimension (or all): quality, agreement with each model, drift."""
+
+    table: pd.DataFrame
+    model_agreement: pd.DataFrame
+    drift_series: Mapping[str, tuple[tuple[float, ...], tuple[bool, ...]]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, eq=False)
 class Dashboard:
     project_id: int
     mode: str
@@ -72,6 +81,14 @@ class Dashboard:
     stale: bool = False
     # per evaluator: rolling ground-truth accuracy downsampled for a sparkline, and alarm marks
     drift_series: Mapping[str, tuple[tuple[float, ...], tuple[bool, ...]]] = field(default_factory=dict)  # read from the cache, computed before the latest changes
+    # the per-annotator table restricted to one dimension (the Dimension selector's choice)
+    quality_by_control: Mapping[str, QualityView] = field(default_factory=dict)
+
+    def quality_view(self, control: str | None) -> QualityView:
+        """The annotator table of ``control`` (``None``: pooled over all dimensions)."""
+        if control is not None and control in self.quality_by_control:
+            return self.quality_by_control[control]
+        return QualityView(self.quality, self.model_agreement, self.drift_series)
 
 
 def _params(cfg: LabelingConfig) -> dict[str, dict[str, Any]]:
@@ -326,8 +343,8 @@ def _same(a: Any, b: Any) -> bool:
     return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
 
 
-CACHE_FORMAT = 4  # 3: references are evaluators too (no self-scoring), fix annotations are not;
-#                  4: pairwise matrices carry the "Consensus (Dawid-Skene)" column
+CACHE_FORMAT = 5  # 3: references are evaluators too (no self-scoring), fix annotations are not;
+#                  4: pairwise matrices carry the "Consensus (Dawid-Skene)" column; 5: quality per dimension
 
 
 def _cache_path(store: Store, project_id: int, mode: str) -> Any:
@@ -472,7 +489,13 @@ def _compute_dashboard(store: Store, project_id: int, *, mode: str = "pairwise",
         diff.append({"control": c, "agreement": agree, "alpha": np.nan if alpha is None else alpha,
                      "n_tasks": int(ann.loc[ann["control"] == c, "task"].nunique())})
     difficulty = pd.DataFrame(diff).sort_values("agreement", na_position="last").reset_index(drop=True)
-    q = annotator_quality(ann, gt_arg, params, frames.decisions if not frames.decisions.empty else None)
+    decisions = frames.decisions if not frames.decisions.empty else None
+    q = annotator_quality(ann, gt_arg, params, decisions)
+    by_control = {}
+    for c in frames.controls:  # the annotator table follows the Dimension selector
+        if c in mats:
+            qc = annotator_quality(ann, gt_arg, params, decisions, controls=[c])
+            by_control[c] = QualityView(qc.table, qc.model_agreement, drift_series(qc.drift))
     if progress:
         progress(90)
     board = []
@@ -491,7 +514,7 @@ def _compute_dashboard(store: Store, project_id: int, *, mode: str = "pairwise",
         leaderboard = leaderboard.sort_values("overall", ascending=False)
     return Dashboard(project_id, mode, mats, difficulty, q.table, q.drift, q.model_agreement,
                      leaderboard, frames.controls, notes=tuple(notes), version=frames.version,
-                     drift_series=drift_series(q.drift))
+                     drift_series=drift_series(q.drift), quality_by_control=by_control)
 
 
 SPARK_POINTS = 86
@@ -570,8 +593,99 @@ def matrix_frame(m: AgreementMatrix) -> pd.DataFrame:
     return out
 
 
+ALL_MEAN = "all dimensions (mean of the dimensions)"
+ALL_POOLED = "all dimensions (pooled)"
+
+
+def _pct_col(v: Any) -> Any:
+    return np.round(pd.to_numeric(v, errors="coerce") * 100.0, 2)
+
+
+def agreement_long(d: Dashboard) -> pd.DataFrame:
+    """Every matrix cell as one row: ``dimension, aggregation, evaluator_a, evaluator_b, agreement_pct,
+    n_shared_tasks`` (row ``evaluator_a`` scored against column ``evaluator_b``; no diagonal, no Avg. row;
+    on the all-dimensions rows the count is summed over the dimensions)."""
+    rows = []
+    for c, m in d.matrices.items():
+        for r, a in enumerate(m.evaluators):
+            for k, b in enumerate(m.columns):
+                if a == b:
+                    continue
+                v, n = float(m.matrix[r, k]), int(m.counts[r, k])
+                if n == 0 and np.isnan(v):
+                    continue
+                rows.append((ALL_MEAN if c is None else c, d.mode, a, b, v, n))
+    df = pd.DataFrame(rows, columns=["dimension", "aggregation", "evaluator_a", "evaluator_b", "agreement",
+                                     "n_shared_tasks"])
+    df["agreement"] = _pct_col(df["agreement"])
+    return df.rename(columns={"agreement": "agreement_pct"})
+
+
+_ANNOTATOR_COLUMNS = {  # quality column -> CSV column (rates as percentages, *_pct)
+    "evaluator": "evaluator", "is_model": "is_model", "volume": "tasks", "agreement": "agreement_pct",
+    "agreement_n": "agreement_n", "accuracy": "accuracy_pct", "accuracy_low": "accuracy_low_pct",
+    "accuracy_high": "accuracy_high_pct", "accuracy_n": "accuracy_n", "n_decisions": "decisions",
+    "accept_rate": "accept_pct", "fix_rate": "fix_pct", "reject_rate": "reject_pct",
+    "median_lead_time": "median_lead_time_s", "drift_alarm": "drift_alarm", "fast_flag": "fast_flag",
+    "low_entropy_flag": "low_entropy_flag",
+}
+
+
+def annotators_long(d: Dashboard) -> pd.DataFrame:
+    """The annotator table of every dimension and of all dimensions pooled, one row per (dimension, evaluator)."""
+    parts = []
+    for c in (None, *[c for c in d.controls if c in d.quality_by_control]):
+        t = d.quality_view(c).table
+        if t is None or t.empty:
+            continue
+        t = t[[k for k in _ANNOTATOR_COLUMNS if k in t.columns]].copy()
+        for k in ("agreement", "accuracy", "accuracy_low", "accuracy_high", "accept_rate", "fix_rate",
+                  "reject_rate"):
+            if k in t.columns:
+                t[k] = _pct_col(t[k])
+        t.insert(0, "dimension", ALL_POOLED if c is None else c)
+        parts.append(t.rename(columns=_ANNOTATOR_COLUMNS))
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
+def models_long(d: Dashboard) -> pd.DataFrame:
+    """Each model version's score against the ground truth per dimension: ``model, dimension,
+    score_vs_ground_truth_pct, n_tasks``."""
+    rows = []
+    for c, m in d.matrices.items():
+        if not m.columns or m.columns[0] != GROUND_TRUTH:
+            continue
+        for i, e in enumerate(m.evaluators):
+            if e.startswith(MODEL_PREFIX):
+                rows.append((e[len(MODEL_PREFIX):], ALL_MEAN if c is None else c, float(m.matrix[i, 0]),
+                             int(m.counts[i, 0])))
+    df = pd.DataFrame(rows, columns=["model", "dimension", "score", "n_tasks"])
+    df["score"] = _pct_col(df["score"])
+    return df.rename(columns={"score": "score_vs_ground_truth_pct"})
+
+
+def controls_table(d: Dashboard) -> pd.DataFrame:
+    """Dimension difficulty: ``dimension, agreement_pct`` (among annotators), ``alpha_annotators`` (Krippendorff,
+    -1..1), ``n_tasks``."""
+    if d.difficulty is None or d.difficulty.empty:
+        return pd.DataFrame()
+    t = d.difficulty.rename(columns={"control": "dimension", "alpha": "alpha_annotators"}).copy()
+    t["agreement"] = _pct_col(t["agreement"])
+    return t.rename(columns={"agreement": "agreement_pct"})[["dimension", "agreement_pct", "alpha_annotators",
+                                                                "n_tasks"]]
+
+
 def export_csv(d: Dashboard, path: str, control: str | None = None) -> list[str]:
-    """Write the matrix to ``path`` and the tables beside it; return the files written."""
+    """Write the selected dimension's matrix to ``path`` and one tidy table per file beside it; return the files.
+
+    ``path``: the matrix as shown (wide: evaluator rows, ``Ground truth`` and evaluator columns, percentages,
+    then ``n: ...`` shared-task counts) -- the shape ``reviewdesk metrics --csv`` always wrote.
+    ``<stem>-agreement.csv``: every dimension's matrix in long form (``dimension, aggregation, evaluator_a,
+    evaluator_b, agreement_pct, n_shared_tasks``); ``<stem>-annotators.csv``: the annotator table per dimension
+    and pooled over all; ``<stem>-controls.csv``: dimension difficulty; ``<stem>-models.csv``: model versions vs
+    ground truth per dimension. Every rate is a percentage (0-100) in a column named ``*_pct``; alpha is a
+    coefficient (-1..1); counts are whole numbers.
+    """
     from pathlib import Path
 
     p = Path(path)
@@ -581,9 +695,10 @@ def export_csv(d: Dashboard, path: str, control: str | None = None) -> list[str]
     written = []
     matrix_frame(m).to_csv(p)
     written.append(str(p))
-    for suffix, frame in (("annotators", d.quality), ("controls", d.difficulty), ("models", d.leaderboard)):
+    for suffix, frame in (("agreement", agreement_long(d)), ("annotators", annotators_long(d)),
+                          ("controls", controls_table(d)), ("models", models_long(d))):
         if frame is not None and not frame.empty:
             q = p.with_name(f"{p.stem}-{suffix}{p.suffix or '.csv'}")
-            frame.to_csv(q, index=suffix == "models")
+            frame.to_csv(q, index=False)
             written.append(str(q))
     return written

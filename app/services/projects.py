@@ -174,15 +174,23 @@ class ProjectService:
                 select(Task.id, Task.server_id, Task.position, Task.data, Task.updated_at)
                 .where(Task.project_id == project_id, Task.deleted.is_(False))
                 .order_by(Task.position, Task.id).offset(offset).limit(limit)).all()
-            ids = [t.id for t in tasks]
-            if not ids:
-                return ()
+        return self.task_rows([t.id for t in tasks])
+
+    def task_rows(self, task_ids: Sequence[int]) -> tuple[TaskRow, ...]:
+        """Task-list rows of these tasks, in the given order (one page: a few hundred ids)."""
+        ids = list(task_ids)
+        if not ids:
+            return ()
+        with self.store.session() as s:
+            found = {t.id: t for t in s.execute(
+                select(Task.id, Task.server_id, Task.position, Task.data, Task.updated_at).where(Task.id.in_(ids)))}
             ann = {r[0]: (r[1], bool(r[2])) for r in s.execute(
                 select(Annotation.task_id, func.count(),
                        func.max(case((Annotation.ground_truth.is_(True), 1), else_=0)))
                 .where(Annotation.task_id.in_(ids)).group_by(Annotation.task_id))}
             pred = dict(s.execute(select(Prediction.task_id, func.count())
                                   .where(Prediction.task_id.in_(ids)).group_by(Prediction.task_id)).all())
+        tasks = [found[i] for i in ids if i in found]
         return tuple(TaskRow(t.id, t.server_id, t.position, _preview(t.data or {}), ann.get(t.id, (0, False))[0],
                              pred.get(t.id, 0), ann.get(t.id, (0, False))[1], t.updated_at) for t in tasks)
 

@@ -291,8 +291,16 @@ class LSClient:
             self._sleep(min(left, 0.1))
 
     # -- API -----------------------------------------------------------------------------------
+    def _object(self, body: Any) -> dict[str, Any]:
+        """``body`` when it is a JSON object; anything else (an empty answer, a list) is not what the API sends."""
+        if isinstance(body, dict):
+            return body
+        raise NotJSONError(f"{self.host} answered with {'nothing' if body is None else type(body).__name__} "
+                           "where a JSON object was expected. A proxy may be in the way, or the server is not "
+                           "Label Studio.")
+
     def whoami(self) -> dict[str, Any]:
-        return self.request("GET", "/api/current-user/whoami")
+        return self._object(self.request("GET", "/api/current-user/whoami"))
 
     def project(self, project_id: int) -> dict[str, Any]:
         """The project; ``_server_date`` is the server's clock (HTTP ``Date``) when it answered."""
@@ -302,8 +310,8 @@ class LSClient:
         except ValueError:
             raise NotJSONError(f"{self.host} answered with a web page instead of data. A proxy or a network "
                                "login page may be in the way.", status=resp.status_code) from None
-        if isinstance(body, dict):
-            body["_server_date"] = resp.headers.get("Date")
+        body = self._object(body)
+        body["_server_date"] = resp.headers.get("Date")
         return body
 
     def projects(self) -> list[dict[str, Any]]:
@@ -341,7 +349,7 @@ class LSClient:
             return {"tasks": [], "total": None}
         if isinstance(body, list):
             return {"tasks": body, "total": None}
-        return body
+        return self._object(body)
 
     def iter_task_ids(self, project_id: int, page_size: int = 1000) -> Iterator[int]:
         """Every task id of the project (keyset on id: deletions while listing never hide a task)."""
@@ -359,16 +367,18 @@ class LSClient:
             last = max(int(t["id"]) for t in tasks)
 
     def task(self, task_id: int) -> dict[str, Any]:
-        return self.request("GET", f"/api/tasks/{task_id}/")
+        return self._object(self.request("GET", f"/api/tasks/{task_id}/"))
 
-    def patch_task(self, task_id: int, body: dict[str, Any]) -> dict[str, Any]:
-        return self.request("PATCH", f"/api/tasks/{task_id}/", json_body=body)
+    def patch_task(self, task_id: int, body: dict[str, Any]) -> dict[str, Any] | None:
+        """The task as written, or None when the server answered without one (the caller reads it back)."""
+        written = self.request("PATCH", f"/api/tasks/{task_id}/", json_body=body)
+        return written if isinstance(written, dict) else None
 
     def patch_annotation(self, annotation_id: int, body: dict[str, Any]) -> dict[str, Any]:
-        return self.request("PATCH", f"/api/annotations/{annotation_id}/", json_body=body)
+        return self._object(self.request("PATCH", f"/api/annotations/{annotation_id}/", json_body=body))
 
     def create_annotation(self, task_id: int, body: dict[str, Any]) -> dict[str, Any]:
-        return self.request("POST", f"/api/tasks/{task_id}/annotations/", json_body=body)
+        return self._object(self.request("POST", f"/api/tasks/{task_id}/annotations/", json_body=body))
 
     def enterprise_probe(self) -> bool:
         """True when the Enterprise review API answers; a 404 (or a web page) means Community."""
@@ -390,14 +400,14 @@ class LSClient:
         return list(body.get("results", [])) if isinstance(body, dict) else list(body or [])
 
     def create_review(self, body: dict[str, Any]) -> dict[str, Any]:
-        return self.request("POST", "/api/annotation-reviews/", json_body=body)
+        return self._object(self.request("POST", "/api/annotation-reviews/", json_body=body))
 
     def comments(self, annotation_id: int) -> list[dict[str, Any]]:
         body = self.request("GET", "/api/comments/", params={"annotation": annotation_id})
         return list(body.get("results", [])) if isinstance(body, dict) else list(body or [])
 
     def create_comment(self, body: dict[str, Any]) -> dict[str, Any]:
-        return self.request("POST", "/api/comments/", json_body=body)
+        return self._object(self.request("POST", "/api/comments/", json_body=body))
 
     def download(self, url: str, max_bytes: int) -> tuple[bytes, str | None]:
         """Fetch media bytes from ``url`` (absolute, or a path on this server).

@@ -22,13 +22,13 @@ turns that decision into a ``conflict`` -- with the result the reviewer judged k
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import Row, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from app.models import lsjson
@@ -225,7 +225,8 @@ def _pending_by_annotation(s: Session, ann_ids: list[int]) -> dict[int, list[tup
     for d, ds in s.execute(select(Decision, DecisionSync).join(DecisionSync, DecisionSync.decision_id == Decision.id)
                            .where(Decision.annotation_id.in_(ann_ids), DecisionSync.state == "pending",
                                   Decision.verdict != "retract").order_by(Decision.id)):
-        out.setdefault(d.annotation_id, []).append((d, ds))
+        if d.annotation_id is not None:  # always: the query asks for these annotations
+            out.setdefault(d.annotation_id, []).append((d, ds))
     return out
 
 
@@ -283,7 +284,15 @@ def apply_page(s: Session, project_id: int, raw_tasks: list[dict[str, Any]], cou
     team_records(s, project_id, raw_tasks, counts, actor)
 
 
-def _by_server_id(items: list[Any]) -> list[Any]:
+class _HasServerId(Protocol):
+    @property
+    def server_id(self) -> int | None: ...
+
+
+_WithServerId = TypeVar("_WithServerId", bound=_HasServerId)
+
+
+def _by_server_id(items: Iterable[_WithServerId]) -> list[_WithServerId]:
     return sorted(items, key=lambda x: x.server_id if isinstance(x.server_id, int) else 0)
 
 
@@ -311,15 +320,17 @@ def _referenced_annotations(s: Session, ann_ids: list[int]) -> set[int]:
 def _apply_changed(s: Session, project_id: int, changed: list[tuple[Any, lsjson.ParsedTask]], counts: _Counts) -> None:
     tids = [row.id for row, _ in changed]
     local_anns: dict[int, dict[int, Annotation]] = {}
-    for a in s.scalars(select(Annotation).where(Annotation.task_id.in_(tids), Annotation.server_id.is_not(None))):
-        local_anns.setdefault(a.task_id, {})[a.server_id] = a  # type: ignore[index]
+    for ann in s.scalars(select(Annotation).where(Annotation.task_id.in_(tids), Annotation.server_id.is_not(None))):
+        if ann.server_id is not None:  # always: the query asks for these
+            local_anns.setdefault(ann.task_id, {})[ann.server_id] = ann
     all_ann_ids = [a.id for m in local_anns.values() for a in m.values()]
     pending = _pending_by_annotation(s, all_ann_ids)
     own = own_updated_at(s, list(pending))
     referenced = _referenced_annotations(s, all_ann_ids)
     local_preds: dict[int, dict[int, Prediction]] = {}
-    for p in s.scalars(select(Prediction).where(Prediction.task_id.in_(tids), Prediction.server_id.is_not(None))):
-        local_preds.setdefault(p.task_id, {})[p.server_id] = p  # type: ignore[index]
+    for pred in s.scalars(select(Prediction).where(Prediction.task_id.in_(tids), Prediction.server_id.is_not(None))):
+        if pred.server_id is not None:  # always: the query asks for these
+            local_preds.setdefault(pred.task_id, {})[pred.server_id] = pred
     referenced_preds = set(s.scalars(select(Decision.prediction_id).where(Decision.prediction_id.in_(
         [p.id for m in local_preds.values() for p in m.values()] or [-1]))))
 
@@ -336,7 +347,7 @@ def _apply_changed(s: Session, project_id: int, changed: list[tuple[Any, lsjson.
         next_pos = max([a.position for a in mine.values()] + [-1]) + 1
         for a in _by_server_id(p.annotations):
             seen_sids.add(a.server_id)
-            loc = mine.get(a.server_id)  # type: ignore[arg-type]
+            loc = mine.get(a.server_id) if a.server_id is not None else None
             if loc is None:
                 s.add(Annotation(**_ann_row(row.id, a, next_pos)))
                 next_pos += 1
@@ -379,7 +390,7 @@ def _apply_changed(s: Session, project_id: int, changed: list[tuple[Any, lsjson.
         next_pp = max([x.position for x in preds.values()] + [-1]) + 1
         for pr in _by_server_id(p.predictions):
             seen_p.add(pr.server_id)
-            loc_p = preds.get(pr.server_id)  # type: ignore[arg-type]
+            loc_p = preds.get(pr.server_id) if pr.server_id is not None else None
             if loc_p is None:
                 s.add(Prediction(**_pred_row(row.id, pr, next_pp)))
                 next_pp += 1
@@ -517,7 +528,8 @@ def _str(v: Any) -> str | None:
     return v if isinstance(v, str) and v else None
 
 
-def _team_conflicts(s: Session, rows: list[Any], made: list[tuple[Decision, dict[str, Any]]],
+def _team_conflicts(s: Session, rows: Sequence[Row[Decision, DecisionSync]],
+                    made: list[tuple[Decision, dict[str, Any]]],
                     counts: _Counts) -> None:
     """Another reviewer's new verdict that differs from my live one on the same annotation: a conflict here
     (theirs named); a retraction of the verdict I conflicted with settles my side again."""

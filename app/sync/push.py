@@ -215,6 +215,13 @@ def load_groups(s: Session, server_ref: int) -> tuple[list[Group], dict[int, boo
 
 
 # -- one task ----------------------------------------------------------------------------------------------------
+def _fix_result(anns: dict[int, Any], fix_annotation: Any) -> Any:
+    """The result of the fix annotation a record names (None when it names none, or one not on the task)."""
+    if not isinstance(fix_annotation, int):
+        return None
+    return (anns.get(fix_annotation) or {}).get("result")
+
+
 def _same_result(a: Any, b: Any) -> bool:
     return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
 
@@ -369,7 +376,7 @@ class GroupPusher:
                                    "completed_by": _completed_by_id(a.get("completed_by"))}}
         elif it.prediction_sid is not None and it.prediction_sid not in preds:
             return {"kind": "deleted", "found_at": now, "theirs": None}
-        fix_results = {r["uuid"]: (anns.get(r.get("fix_annotation")) or {}).get("result") for r in records
+        fix_results = {r["uuid"]: _fix_result(anns, r.get("fix_annotation")) for r in records
                        if r.get("verdict") == "fix"}
         others = rec.competing(records, annotation=it.annotation_sid, prediction=it.prediction_sid,
                                reviewer=it.reviewer, role=it.role, known=g.known_uuids, verdict=it.verdict,
@@ -389,7 +396,9 @@ class GroupPusher:
                 eff["annotation_updated_at"] = [body.get("updated_at")]
                 a["ground_truth"] = True
                 a["updated_at"] = body.get("updated_at")
-                g.own_updated.setdefault(it.annotation_local or -1, set()).add(body.get("updated_at"))
+                stamp = body.get("updated_at")
+                if isinstance(stamp, str):
+                    g.own_updated.setdefault(it.annotation_local or -1, set()).add(stamp)
             eff["ground_truth"] = it.annotation_sid
         elif it.verdict == "fix" or (it.verdict == "accept" and it.fold and it.prediction_sid is not None):
             result = it.result if it.verdict == "fix" else it.prediction_result

@@ -39,7 +39,9 @@ def merge(meta: Any, records: Iterable[dict[str, Any]]) -> dict[str, Any]:
     rd = out.get(META_KEY)
     if not isinstance(rd, dict):
         rd = {}
-    existing = rd.get("decisions") if isinstance(rd.get("decisions"), list) else []
+    existing = rd.get("decisions")
+    if not isinstance(existing, list):
+        existing = []
     have = {r.get("uuid") for r in existing if isinstance(r, dict)}
     merged = list(existing)
     for r in records:
