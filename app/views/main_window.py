@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QModelIndex, Qt
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
@@ -37,6 +37,7 @@ from app.services.keymap import KeymapError, load_keymap
 from app.services.projects import ProjectService, TaskDetail
 from app.services.review import QueueFilter
 from app.services.settings import Settings, load_settings, save_settings
+from app.views import theme
 from app.views.dashboard import DashboardPanel
 from app.views.dialogs import KeymapDialog, SettingsDialog
 from app.views.review_panel import ReviewPanel
@@ -209,6 +210,20 @@ class MainWindow(QMainWindow):
             act.setShortcuts([QKeySequence(k) for k in seqs])
             act.triggered.connect(lambda _checked=False, step=step: self.change_font_size(step))
             view_menu.addAction(act)
+        view_menu.addSeparator()
+        theme_menu = view_menu.addMenu("&Theme")
+        self.theme_actions: dict[str, QAction] = {}
+        group = QActionGroup(self)
+        group.setExclusive(True)
+        for mode_, text in (("system", "Follow the &system"), ("light", "&Light"), ("dark", "&Dark")):
+            act = QAction(text, self)
+            act.setCheckable(True)
+            act.setChecked(self.settings.theme == mode_)
+            act.setObjectName(f"theme:{mode_}")
+            act.triggered.connect(lambda _checked=False, m=mode_: self.set_theme(m))
+            group.addAction(act)
+            theme_menu.addAction(act)
+            self.theme_actions[mode_] = act
         help_menu = self.menuBar().addMenu("&Help")
         keys = QAction("&Keys", self)
         keys.triggered.connect(self.review.show_keys)
@@ -349,6 +364,20 @@ class MainWindow(QMainWindow):
         f = QApplication.font()
         f.setPointSize(self.settings.font_size or self._system_pt)
         QApplication.setFont(f)
+
+    def set_theme(self, mode_: str) -> None:
+        """Switch to the ``system``/``light``/``dark`` theme now and remember it."""
+        app = QApplication.instance()
+        if not isinstance(app, QApplication):
+            return
+        dark = theme.apply(app, mode_)
+        self.settings = self.settings.with_(theme=theme.mode())
+        save_settings(self.store.data_dir, self.settings)
+        for m, act in self.theme_actions.items():
+            act.setChecked(m == theme.mode())
+        self.review.restyle()  # rich text takes the new tones when it is drawn again
+        self.statusBar().showMessage(f"Theme: {'dark' if dark else 'light'}"
+                                     + (" (following the system)" if theme.mode() == "system" else ""), 3000)
 
     def settings_dialog(self) -> None:
         dlg = SettingsDialog(self.settings, self)

@@ -219,10 +219,10 @@ class ReviewPanel(QWidget):
         right = QWidget()
         rl = QVBoxLayout(right)
         rl.setContentsMargins(0, 0, 0, 0)
-        task_title = QLabel("<b>This task</b> — everyone's decisions, newest first; "
-                            f"<span style='background:{tone().server_bg}'>another reviewer's</span> are read-only")
-        task_title.setWordWrap(True)
-        rl.addWidget(task_title)
+        self.task_title = QLabel()
+        self._title_task_history()
+        self.task_title.setWordWrap(True)
+        rl.addWidget(self.task_title)
         rl.addWidget(self.task_history, 3)
         title = QLabel("<b>This session</b> — yours, newest first (Enter re-opens)")
         title.setWordWrap(True)
@@ -635,6 +635,20 @@ class ReviewPanel(QWidget):
         if s is not None and ann is not None and s.focus_annotation(int(ann)):
             self.refresh()
         self.setFocus()
+
+    def _title_task_history(self) -> None:
+        self.task_title.setText("<b>This task</b> — everyone's decisions, newest first; "
+                                f"<span style='background:{tone().server_bg}'>another reviewer's</span> are read-only")
+
+    def restyle(self) -> None:
+        """Draw the open task again in the current theme (rich text takes its colours when it is built)."""
+        self._title_task_history()
+        self.preview.setStyleSheet(f"color:{tone().muted}")
+        self.hints.setStyleSheet(f"color:{tone().muted}")
+        if not self.task_view.in_fix_mode():
+            self.task_view.rebuild_on_next_show()
+            self._shown_task = None
+        self.refresh()
 
     # -- drawing -------------------------------------------------------------------------------------------
     def _render_empty(self, message: str) -> None:

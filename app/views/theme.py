@@ -126,6 +126,11 @@ def apply(app: QApplication, wanted: str = "system") -> bool:
     _state["mode"], _state["dark"] = wanted, dark
     app.setStyle("Fusion")
     app.setPalette(dark_palette() if dark else light_palette())
+    # a widget's own style sheet resolves ``palette(...)`` when it is polished: polish those again
+    for w in app.allWidgets():
+        if w.styleSheet():
+            w.setStyleSheet(w.styleSheet() + " ")  # a changed sheet is parsed and applied anew
+            w.setStyleSheet(w.styleSheet()[:-1])
     hints = QGuiApplication.styleHints()
     if hints is not None and not _state["hooked"]:
         _state["hooked"] = True

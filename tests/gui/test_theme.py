@@ -84,3 +84,24 @@ def test_theme_follows_the_setting_and_is_remembered(qtbot, data_dir: Path) -> N
     finally:
         theme.apply(app, "light")
     assert not theme.is_dark() and app.palette().window().color().lightness() > 200
+
+
+def test_view_menu_switches_the_theme_at_once_and_remembers_it(qtbot, demo_store) -> None:
+    store, pid = demo_store
+    w = _window(qtbot, store, pid, (1024, 700))
+    try:
+        w.theme_actions["dark"].trigger()
+        assert theme.is_dark() and w.theme_actions["dark"].isChecked()
+        assert load_settings(store.data_dir).theme == "dark"
+        qtbot.wait(50)
+        # the open task's cards follow the palette at once (their style sheets name palette roles)
+        lum = _luminance(w.review.grab().toImage())
+        assert lum.mean() < 0.4, lum.mean()
+        assert theme.DARK.muted in w.review.counters.text() or theme.DARK.muted in w.review.header.text() \
+            or theme.DARK.fix in w.review.header.text()
+        w.theme_actions["light"].trigger()
+        assert not theme.is_dark() and load_settings(store.data_dir).theme == "light"
+        qtbot.wait(50)
+        assert _luminance(w.review.grab().toImage()).mean() > 0.6
+    finally:
+        theme.apply(QApplication.instance(), "light")

@@ -485,6 +485,11 @@ class TaskView(QWidget):
             self.cards[c.name] = card
             self.controls_lay.insertWidget(self.controls_lay.count() - 1, card)
 
+    def rebuild_on_next_show(self) -> None:
+        """Build the cards again on the next :meth:`show_task` (after a theme change: rich text is coloured
+        when it is built)."""
+        self._built_xml = None
+
     def _rebuild_chips(self) -> None:
         """Bring the layer chips in line with ``state.layers``, reusing the chip widgets already there.
 
