@@ -101,6 +101,8 @@ __all__ = [
     "dawid_skene_consensus",
     "order_evaluators",
     "pair_disagreements",
+    "DEFAULT_TOLERANCE",
+    "default_tolerances",
     "task_agreement",
 ]
 
@@ -143,6 +145,24 @@ def order_evaluators(names: Sequence[str]) -> tuple[str, ...]:
 _EMPTY_KEY = ("<empty>",)  # hashable, not NA for pd.factorize
 _CATEGORICAL_TYPES = {"choices", "pairwise", "taxonomy", "datetime"}
 _NUMERIC_TYPES = {"rating", "number"}
+# How far below a perfect score a numeric or region comparison may fall and still count as agreeing when
+# drilling down into disagreements (``pair_disagreements(..., tolerance=...)``): a quarter of a rating's
+# scale (one star of five), a box or span at three quarters of the matched overlap. Categorical answers
+# have no near match.
+DEFAULT_TOLERANCE: dict[str, float] = {
+    "rating": 0.25, "number": 0.25, "labels": 0.25, "timeserieslabels": 0.25, "hypertextlabels": 0.25,
+    "paragraphlabels": 0.25, "rectanglelabels": 0.25, "rectangle": 0.25, "polygonlabels": 0.25, "polygon": 0.25,
+    "keypointlabels": 0.25, "keypoint": 0.25, "textarea": 0.1,
+}
+
+
+def default_tolerances(annotations: pd.DataFrame) -> dict[str, float]:
+    """Control name -> its type's :data:`DEFAULT_TOLERANCE` (0 for categorical types) for a frame."""
+    if annotations.empty:
+        return {}
+    pairs = annotations[["control", "type"]].drop_duplicates("control")
+    return {str(c): DEFAULT_TOLERANCE.get(str(t).lower(), 0.0) for c, t in zip(pairs["control"], pairs["type"],
+                                                                              strict=True)}
 
 
 def _key_function(ctype: str) -> tuple[Callable[[list[Any]], list[Any]], bool]:
@@ -854,12 +874,16 @@ def pair_disagreements(
     ground_truth: pd.DataFrame | None = None,
     control: str | None = None,
     weights: Mapping[str, float] | None = None,
+    tolerance: float | Mapping[str, float] = 0.0,
 ) -> pd.DataFrame:
     """Tasks where evaluator ``a`` disagrees with ``b`` (``b`` may be ``"Ground truth"``), most first.
 
     Returns columns ``task``, ``score`` (a scored with b as reference, weighted mean over the shared
-    controls), ``disagreement`` (= 1 - score, > 0 only) and ``controls`` (tuple of the controls where
-    the score is below 1), sorted by decreasing disagreement then task.
+    controls), ``disagreement`` (= 1 - score) and ``controls`` (tuple of the controls where the score is
+    below ``1 - tolerance``), sorted by decreasing disagreement then task. A task is listed when at least one
+    control scores below ``1 - tolerance``: with the default 0 any difference counts; a tolerance (one
+    number, or one per control name, in [0, 1)) lets near matches of numeric and region scores pass — a
+    box at IoU 0.93 or a rating one step away is then no disagreement. See :data:`DEFAULT_TOLERANCE`.
     """
     sel = annotations if control is None else annotations[annotations["control"] == control]
     left = sel[sel["evaluator"] == a].drop_duplicates(["task", "control"], keep="last")
@@ -900,10 +924,17 @@ def pair_disagreements(
     m["ws"] = m["w"] * m["score"]
     g = m.groupby("task", sort=True)
     out = pd.DataFrame({"score": g["ws"].sum() / g["w"].sum()})
-    below = m[m["score"] < 1.0].groupby("task")["control"].agg(lambda s: tuple(sorted(map(str, s))))
+    if isinstance(tolerance, Mapping):
+        tol = np.array([float(tolerance.get(str(c), 0.0)) for c in m["control"]], dtype=np.float64)
+    else:
+        tol = np.full(len(m), float(tolerance))
+    if ((tol < 0) | (tol >= 1) | ~np.isfinite(tol)).any():
+        raise ValueError("tolerance must be in [0, 1)")
+    beyond = m["score"].to_numpy() < 1.0 - tol - 1e-12
+    below = m[beyond].groupby("task")["control"].agg(lambda s: tuple(sorted(map(str, s))))
     out["controls"] = below.reindex(out.index)
     out["disagreement"] = 1.0 - out["score"]
-    out = out[out["disagreement"] > 1e-12].reset_index()
+    out = out[out.index.isin(below.index)].reset_index()
     out["controls"] = [c if isinstance(c, tuple) else () for c in out["controls"]]
     return out.sort_values(["disagreement", "task"], ascending=[False, True], kind="stable")[
         cols

@@ -292,3 +292,41 @@ def test_large_categorical_matrix_matches_pair_loop():
             both = lab[[a, b]].dropna()
             assert m.counts[i, j + 1] == len(both)
             assert m.matrix[i, j + 1] == pytest.approx((both[a] == both[b]).mean())
+
+
+def test_pair_disagreements_tolerance_against_a_naive_count(frames):
+    """13.7: a drill-down tolerance lets near matches of numeric and region scores pass. The expectation is
+    computed here control by control with ``score_results``; categorical controls keep tolerance 0."""
+    from app.metrics import DEFAULT_TOLERANCE, default_tolerances
+
+    ann, _gt = frames
+    evs = order_evaluators(ann["evaluator"])
+    a, b = evs[0], evs[1]
+    tol = default_tolerances(ann)
+    assert tol["sentiment"] == 0.0 and tol["stars"] == DEFAULT_TOLERANCE["rating"] > 0
+    assert tol["bbox"] == DEFAULT_TOLERANCE["rectanglelabels"] > 0
+    rows = _lookup(ann)
+    for control in ("stars", "bbox", "ner", "sentiment", None):
+        d = pair_disagreements(ann, a, b, PARAMS, control=control, tolerance=tol)
+        expect_tasks, expect_controls = set(), {}
+        for t in sorted(ann["task"].unique()):
+            beyond = []
+            for c in CONTROLS if control is None else [control]:
+                ra, rb = rows.get((t, a, c)), rows.get((t, b, c))
+                if ra is not None and rb is not None:
+                    s = score_results(ra.type, ra.result, rb.result, PARAMS.get(c, {}))
+                    if s < 1 - tol[c] - 1e-12:
+                        beyond.append(c)
+            if beyond:
+                expect_tasks.add(t)
+                expect_controls[t] = tuple(sorted(beyond))
+        assert set(d["task"]) == expect_tasks, control
+        assert {t: tuple(c) for t, c in zip(d["task"], d["controls"], strict=True)} == expect_controls
+        loose = pair_disagreements(ann, a, b, PARAMS, control=control)
+        assert set(d["task"]) <= set(loose["task"])
+        if control in ("stars", "bbox"):  # the synthetic data has near misses there: some pass
+            assert len(d) < len(loose), control
+        if control == "sentiment":  # categorical: tolerance changes nothing
+            assert list(d["task"]) == list(loose["task"])
+    with pytest.raises(ValueError, match="tolerance"):
+        pair_disagreements(ann, a, b, PARAMS, tolerance=1.0)
