@@ -163,15 +163,20 @@ class DecisionService:
                     s.add(Comment(uuid=new_uuid(), task_id=task.id, annotation_id=d.annotation_id,
                                   decision_uuid=d.uuid, author=reviewer, text=text, created_at=d.created_at))
                 if project.fold_ground_truth and req.verdict in ("accept", "fix") and (ann or pred):
+                    source_result: list[Any] | None
                     if result is not None:
                         source_result = result
                     elif ann is not None:
                         source_result = s.scalar(select(Annotation.result).where(Annotation.id == ann.id))
-                    else:
-                        source_result = pred.result  # type: ignore[union-attr]
-                    s.add(GroundTruth(task_id=task.id, result=source_result, source="decision",
-                                      annotation_id=d.annotation_id, decision_uuid=d.uuid, created_at=d.created_at))
-                    gt_changed = True
+                    elif pred is not None and isinstance(pred.result, list):
+                        source_result = pred.result
+                    else:  # a prediction the export listed by id only: no result to take as the reference
+                        source_result = None
+                    if source_result is not None:
+                        s.add(GroundTruth(task_id=task.id, result=source_result, source="decision",
+                                          annotation_id=d.annotation_id, decision_uuid=d.uuid,
+                                          created_at=d.created_at))
+                        gt_changed = True
                 append_event(s, reviewer, "decision.recorded",
                              {"uuid": d.uuid, "verdict": d.verdict, "task": task.id, "annotation": d.annotation_id,
                               "prediction": d.prediction_id})
@@ -255,7 +260,8 @@ class DecisionService:
                     select(Decision.annotation_id, Decision.verdict, Decision.uuid)
                     .where(Decision.project_id == project_id, Decision.annotation_id.is_not(None),
                            Decision.verdict.in_(JUDGEMENTS)).order_by(Decision.id)):
-                if uid not in retracted:  # undoing the latest brings the one before back into force
+                # (the query skips decisions without an annotation); undoing the latest brings the one before back
+                if ann_id is not None and uid not in retracted:
                     out[ann_id] = verdict
             return out
 

@@ -250,7 +250,8 @@ class ProjectService:
         if not task_ids:
             return []
         with self.store.session() as s:
-            found = dict(s.execute(select(Task.id, Task.data).where(Task.id.in_(list(task_ids)))).all())
+            found = {tid: data for tid, data in s.execute(select(Task.id, Task.data)
+                                                          .where(Task.id.in_(list(task_ids))))}
         return [found[i] or {} for i in task_ids if i in found]
 
     def find_task(self, project_id: int, server_id: int) -> int:

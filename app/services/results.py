@@ -245,12 +245,12 @@ def _labels(value: Mapping[str, Any], rtype: str) -> tuple[str, ...]:
 def parse_item(item: Mapping[str, Any]) -> Parsed:
     """One result item as a typed, frozen value (anything unexpected becomes :class:`Unknown`)."""
     rtype = str(item.get("type", ""))
-    v = item.get("value") if isinstance(item.get("value"), dict) else {}
-    assert isinstance(v, dict)
+    raw_value = item.get("value")
+    v: dict[str, Any] = raw_value if isinstance(raw_value, dict) else {}
     head = (item.get("id"), str(item.get("from_name", "")), str(item.get("to_name", "")), rtype)
     try:
         if rtype in BOX_TYPES:
-            shape: Any = Box(float(v["x"]), float(v["y"]), float(v["width"]), float(v["height"]),
+            shape: Span | Box | PolygonShape | KeyPoint | TimeRange | Classification | Unknown = Box(float(v["x"]), float(v["y"]), float(v["width"]), float(v["height"]),
                              float(v.get("rotation") or 0), _labels(v, rtype),
                              item.get("original_width"), item.get("original_height"))
         elif rtype in POLY_TYPES:
@@ -279,7 +279,7 @@ def parse_item(item: Mapping[str, Any]) -> Parsed:
             shape = Unknown(dict(item))
     except (KeyError, TypeError, ValueError, IndexError):
         shape = Unknown(dict(item))
-    return Parsed(*head, shape)  # type: ignore[arg-type]
+    return Parsed(*head, shape)
 
 
 def value_summary(item: Mapping[str, Any]) -> Any:

@@ -393,7 +393,8 @@ class SyncService:
             from app.sync.push import cancel_unsent_retractions
 
             pid = s.scalar(select(Decision.project_id).where(Decision.uuid == decision_uuid))
-            cancel_unsent_retractions(s, [pid], actor)
+            if pid is not None:  # always: the retraction above found the decision
+                cancel_unsent_retractions(s, [pid], actor)
         return recorded.changes | Changes(sync=True, decisions=True, queue=True)
 
     def rereview(self, decision_uuid: str, *, actor: str, role: str = "reviewer") -> tuple[int, Changes]:

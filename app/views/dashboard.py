@@ -1,4 +1,10 @@
-"""QA lead dashboard: heatmap, dimension difficulty, per-annotator quality, model leaderboard."""
+"""QA lead dashboard: heatmap, dimension difficulty, per-annotator quality, model leaderboard.
+
+A statistic selector switches the upper half between percent agreement (the heatmap), Cohen's kappa per
+evaluator pair (heatmap on a diverging −1..1 scale), Krippendorff's alpha and Fleiss' kappa per dimension (a
+table). Kappa, alpha and Fleiss are computed off the UI thread by :mod:`app.services.statistics`, the numbers of
+``reviewdesk metrics --stat kappa|alpha``.
+"""
 
 from __future__ import annotations
 
@@ -16,11 +22,13 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
     QLabel,
+    QMenu,
     QMessageBox,
     QProgressBar,
     QPushButton,
     QSizePolicy,
     QSplitter,
+    QStackedWidget,
     QTableView,
     QTabWidget,
     QVBoxLayout,
@@ -38,6 +46,7 @@ from app.services.dashboard import (
     refresh_dashboard,
 )
 from app.services.review import QueueFilter
+from app.services.statistics import STATISTICS, Statistics, compute_statistics
 from app.views.heatmap import HeatmapWidget, short_name
 from app.views.worker import Job
 
@@ -85,6 +94,24 @@ def _pct(v: Any) -> str:
     return "" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{100 * float(v):.1f}%"
 
 
+def _rate(v: Any, n: Any) -> str:
+    """A share with the count it is a share of: ``67% of 3`` (empty without any)."""
+    if v is None or (isinstance(v, float) and math.isnan(v)) or not n:
+        return ""
+    return f"{100 * float(v):.0f}% of {int(n)}"
+
+
+def _coef(v: float | None) -> str:
+    return "n/a" if v is None else f"{v:.3f}"
+
+
+STAT_TITLES = {
+    "kappa": "Cohen's κ",
+    "alpha": "Krippendorff's α",
+    "fleiss": "Fleiss' κ",
+}
+
+
 class DashboardPanel(QWidget):
     openQueue = Signal(object)  # QueueFilter
     computed = Signal()  # numbers are current
@@ -110,7 +137,17 @@ class DashboardPanel(QWidget):
         # a fixed minimum, not the longest item: a new dimension list must never widen the window
         self.dimension.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.dimension.setMinimumContentsLength(14)
-        self.dimension.currentIndexChanged.connect(self._draw_matrix)
+        self.dimension.currentIndexChanged.connect(self._dimension_changed)
+        self.statistic = QComboBox()
+        self.statistic.setObjectName("statistic")
+        for key, label in STATISTICS:
+            self.statistic.addItem(label, key)
+        self.statistic.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.statistic.setMinimumContentsLength(16)
+        self.statistic.setToolTip("Which statistic the upper half shows (Alt+S)")
+        self.statistic.currentIndexChanged.connect(self._statistic_changed)
+        self.stats: Statistics | None = None
+        self._stats_job: Job | None = None
         self.mode = QComboBox()
         self.mode.setObjectName("mode")
         self.mode.addItem("Pairwise (mean over pairs)", "pairwise")
@@ -130,19 +167,25 @@ class DashboardPanel(QWidget):
         self.status.setWordWrap(True)
         self.status.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.status.setMinimumWidth(40)
-        csv_btn = QPushButton("Export CSV…")
-        csv_btn.clicked.connect(self.export_csv_dialog)
-        png_btn = QPushButton("Export PNG…")
-        png_btn.clicked.connect(self.export_png_dialog)
+        # one button with a menu: the top row stays narrow enough for a 1024-pixel window
+        export_btn = QPushButton("&Export")
+        export_btn.setObjectName("exportButton")
+        export_menu = QMenu(export_btn)
+        export_menu.addAction("Tables as &CSV…", self.export_csv_dialog)
+        export_menu.addAction("Picture as &PNG…", self.export_png_dialog)
+        export_btn.setMenu(export_menu)
+        export_btn.setToolTip("Export the tables as CSV files, or what the upper half shows as a PNG picture")
+        self.export_button = export_btn
         top = QHBoxLayout()
-        top.addWidget(QLabel("Dimension"))
+        top.addWidget(self._buddy("&Statistic", self.statistic))
+        top.addWidget(self.statistic)
+        top.addWidget(self._buddy("&Dimension", self.dimension))
         top.addWidget(self.dimension)
-        top.addWidget(QLabel("Aggregation"))
+        top.addWidget(self._buddy("&Aggregation", self.mode))
         top.addWidget(self.mode)
         top.addWidget(self.progress)
         top.addWidget(self.status, 1)
-        top.addWidget(csv_btn)
-        top.addWidget(png_btn)
+        top.addWidget(export_btn)
 
         self.heatmap = HeatmapWidget()
         self.heatmap.cellClicked.connect(self._drill_down)
@@ -155,7 +198,7 @@ class DashboardPanel(QWidget):
         self.difficulty.setMouseEnabled(x=False, y=False)
         self.difficulty.hideButtons()
         self.difficulty.setTitle("Which dimensions are harder to align on?<br><span style='color:#4c78a8'>■</span>"
-                                 " agreement %&nbsp;&nbsp;<span style='color:#f58518'>■</span> Krippendorff α",
+                                 " agreement %&nbsp;&nbsp;<span style='color:#f58518'>■</span> α, annotators only",
                                  color="#222", size="10pt")
 
         self.annotators = QStandardItemModel(self)
@@ -181,12 +224,31 @@ class DashboardPanel(QWidget):
         tables = QTabWidget()
         tables.addTab(self.annotator_view, "Annotators (double-click: review their work)")
         tables.addTab(self.model_view, "Model versions vs ground truth")
+        # alpha and Fleiss' kappa: one row per dimension (and overall)
+        self.stat_model = QStandardItemModel(self)
+        self.stat_table = QTableView()
+        self.stat_table.setObjectName("statTable")
+        self.stat_table.setModel(self.stat_model)
+        self.stat_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.stat_table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.stat_table.verticalHeader().setVisible(False)
+        self.stat_table.setWordWrap(False)
+        self.stat_table.horizontalHeader().setStretchLastSection(True)
+        self.stat_note = QLabel()  # a dimension kappa is not computed on, or "computing…"
+        self.stat_note.setObjectName("statNote")
+        self.stat_note.setWordWrap(True)
+        self.stat_note.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.stat_note.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self.heatmap)
+        self.stack.addWidget(self.stat_table)
+        self.stack.addWidget(self.stat_note)
         hm = QWidget()
         hl = QVBoxLayout(hm)
         hl.setContentsMargins(0, 0, 0, 0)
         self.title.setWordWrap(True)
         hl.addWidget(self.title)
-        hl.addWidget(self.heatmap, 1)
+        hl.addWidget(self.stack, 1)
         lower = QSplitter(Qt.Orientation.Horizontal)
         lower.addWidget(tables)
         lower.addWidget(self.difficulty)
@@ -198,6 +260,17 @@ class DashboardPanel(QWidget):
         lay = QVBoxLayout(self)
         lay.addLayout(top)
         lay.addWidget(split, 1)
+        # keyboard order follows the top row left to right, then the statistic's view, then the tables
+        order = [self.statistic, self.dimension, self.mode, export_btn, self.heatmap, self.stat_table,
+                 tables, self.annotator_view]
+        for a, b in zip(order, order[1:], strict=False):
+            QWidget.setTabOrder(a, b)
+
+    @staticmethod
+    def _buddy(text: str, widget: QWidget) -> QLabel:
+        label = QLabel(text)
+        label.setBuddy(widget)  # Alt + the underlined letter focuses the selector
+        return label
 
     # -- lifecycle --------------------------------------------------------------------------------
     def open_project(self, project_id: int | None) -> None:
@@ -251,7 +324,8 @@ class DashboardPanel(QWidget):
             self.status.setText("Showing the last computed numbers; checking for changes…")
 
     def busy(self) -> bool:
-        return self._job is not None or getattr(self, "_filling", None) is not None
+        return (self._job is not None or self._stats_job is not None
+                or getattr(self, "_filling", None) is not None)
 
     def _done(self, job: Job, d: Dashboard | None) -> None:
         self._running.discard(job)
@@ -279,11 +353,19 @@ class DashboardPanel(QWidget):
         self.dimension.setCurrentIndex(max(idx, 0))
         self.dimension.blockSignals(False)
         self.status.setText(" · ".join(d.notes))
-        self._draw_matrix()
+        self._draw_current()
         self.shown.emit()
         # the rest is filled in small steps so the event loop never waits long (large projects)
         self._filling = self._fill_steps(d)
         QTimer.singleShot(0, self._pump)
+
+    def _dimension_changed(self) -> None:
+        self._draw_current()
+        if self.data is not None:  # the annotator table follows the dimension
+            restart = getattr(self, "_filling", None) is None
+            self._filling = self._fill_steps(self.data)
+            if restart:
+                QTimer.singleShot(0, self._pump)
 
     def _fill_steps(self, d: Dashboard) -> Any:
         self._draw_difficulty()
@@ -322,6 +404,160 @@ class DashboardPanel(QWidget):
             return None
         return self.data.matrices.get(self.current_control())
 
+    def current_statistic(self) -> str:
+        return str(self.statistic.currentData() or "agreement")
+
+    def _statistic_changed(self) -> None:
+        agreement = self.current_statistic() == "agreement"
+        self.mode.setEnabled(agreement)
+        self.mode.setToolTip("" if agreement else "Aggregation applies to percent agreement only")
+        self._draw_current()
+
+    def _draw_current(self) -> None:
+        stat = self.current_statistic()
+        if stat == "agreement":
+            self.stack.setCurrentWidget(self.heatmap)
+            self._draw_matrix()
+            return
+        if self.project_id is None:
+            return
+        st = self.stats
+        if st is None or st.project_id != self.project_id or (self.data is not None and st.version != self.data.version):
+            self._request_stats()
+            return
+        if stat == "kappa":
+            self._draw_kappa(st)
+        else:
+            self._draw_stat_table(st, stat)
+
+    def _request_stats(self) -> None:
+        """Compute kappa/alpha/Fleiss off the UI thread (once per data version); draw when they arrive."""
+        if self._stats_job is not None or self.project_id is None:
+            return
+        self.stack.setCurrentWidget(self.stat_note)
+        self.stat_note.setText(f"Computing {STAT_TITLES.get(self.current_statistic(), 'the statistic')}…")
+        self.title.setText(f"<b>{STAT_TITLES.get(self.current_statistic(), '')}</b>")
+        pid, store = self.project_id, self.store
+        job = Job(lambda _progress, _cancel: compute_statistics(store, pid))
+        self._stats_job = job
+        self._running.add(job)
+        self.progress.show()
+        job.signals.finished.connect(lambda st: self._stats_done(job, st))
+        job.signals.failed.connect(lambda exc: self._stats_failed(job, exc))
+        job.start()
+
+    def _stats_done(self, job: Job, st: Statistics) -> None:
+        self._running.discard(job)
+        if job is not self._stats_job:
+            return
+        self._stats_job = None
+        if self._job is None:
+            self.progress.hide()
+        if st.project_id != self.project_id:
+            return
+        self.stats = st
+        if self.current_statistic() != "agreement":
+            stat = self.current_statistic()
+            if stat == "kappa":
+                self._draw_kappa(st)
+            else:
+                self._draw_stat_table(st, stat)
+        if self._job is None and getattr(self, "_filling", None) is None:
+            self.computed.emit()
+
+    def _stats_failed(self, job: Job, exc: BaseException) -> None:
+        self._running.discard(job)
+        if job is not self._stats_job:
+            return
+        self._stats_job = None
+        if self._job is None:
+            self.progress.hide()
+        self.stack.setCurrentWidget(self.stat_note)
+        self.stat_note.setText(f"Could not compute {STAT_TITLES.get(self.current_statistic(), 'it')}: {exc}")
+
+    def _draw_kappa(self, st: Statistics) -> None:
+        control = self.current_control()
+        view = st.kappa.get(control)
+        what = control or "all categorical dimensions (mean)"
+        if view is None or view.matrix is None:
+            self.stack.setCurrentWidget(self.stat_note)
+            why = view.note if view is not None else "no categorical dimension"
+            self.title.setText(f"<b>Cohen's κ — {what}</b>")
+            self.stat_note.setText(f"Cohen's κ is not computed on {what}: {why}.")
+            return
+        self.stack.setCurrentWidget(self.heatmap)
+        self.heatmap.set_matrix(view.matrix, min_overlap=self.data.min_overlap if self.data else 1,
+                                reasons=view.reasons)
+        extra = "" if control else f" ({', '.join(st.kappa_controls)})"
+        self.title.setText(f"<b>Cohen's κ — {what}</b>{extra} · unweighted, row vs column over the tasks both "
+                           "answered · 0 = chance, 1 = perfect, below 0 = worse than chance · n/a: undefined "
+                           "(hover for why) · as <tt>reviewdesk metrics --stat kappa</tt>")
+
+    def _draw_stat_table(self, st: Statistics, stat: str) -> None:
+        self.stack.setCurrentWidget(self.stat_table)
+        model = self.stat_model
+        model.clear()
+        n_models = sum(1 for e in st.evaluators if e.startswith("model:"))
+        who = f"{len(st.evaluators) - n_models} annotators and {n_models} model versions"
+        rows: list[list[QStandardItem]] = []
+        if stat == "alpha":
+            headers = [("Dimension", ""), ("Scale", "Level of measurement Krippendorff's α uses"),
+                       ("α, all evaluators", f"Over all {who}, as reviewdesk metrics --stat alpha"),
+                       ("α, annotators only", "Over the annotators only: the α of the difficulty chart below"),
+                       ("Why n/a", "")]
+            for dim in st.dimensions:
+                why = dim.alpha_reason or dim.alpha_annotators_reason or ""
+                rows.append(self._stat_row([dim.control, dim.level or "—", (_coef(dim.alpha), dim.alpha_reason),
+                                            (_coef(dim.alpha_annotators), dim.alpha_annotators_reason), why]))
+            overall = self._stat_row(["Overall", "mean", (_coef(st.overall_alpha), st.overall_alpha_reason),
+                                      (_coef(st.overall_alpha_annotators), None),
+                                      st.overall_alpha_reason or st.overall_method])
+            for it in overall:
+                f = it.font()
+                f.setBold(True)
+                it.setFont(f)
+            rows.append(overall)
+            self.title.setText(f"<b>Krippendorff's α per dimension and overall</b> · {who} · nominal for single "
+                               "choices, ordinal for ratings, interval for numbers; empty answers are missing · "
+                               "overall: mean of the defined dimensions · as <tt>reviewdesk metrics --stat alpha</tt>")
+        else:
+            headers = [("Dimension", ""), ("Type", ""), ("Fleiss' κ", f"Over all {who}"),
+                       ("Raters per task", "Fleiss' κ needs the same number on every task"), ("Why n/a", "")]
+            for dim in st.dimensions:
+                rows.append(self._stat_row([dim.control, dim.type, (dim.fleiss_text, dim.fleiss_reason),
+                                            "" if dim.raters_per_task is None else str(dim.raters_per_task),
+                                            dim.fleiss_reason or ""]))
+            self.title.setText("<b>Fleiss' κ per dimension</b> · defined where the design is complete: every task "
+                               "rated by the same number of raters · categorical dimensions only · as the "
+                               "<tt>Fleiss k</tt> column of <tt>reviewdesk metrics --stat alpha</tt>")
+        for i, (h, tip) in enumerate(headers):
+            hi = QStandardItem(h)
+            if tip:
+                hi.setToolTip(tip)
+            model.setHorizontalHeaderItem(i, hi)
+        for r in rows:
+            model.appendRow(r)
+        self.stat_table.resizeColumnsToContents()  # long reasons: the last (stretching) column and the tooltip
+        for c in range(len(headers) - 1):
+            self.stat_table.setColumnWidth(c, self.stat_table.columnWidth(c) + 16)
+        control = self.current_control()
+        if control is not None:
+            for r in range(model.rowCount()):
+                if model.item(r, 0).text() == control:
+                    self.stat_table.selectRow(r)
+
+    @staticmethod
+    def _stat_row(cells: list[Any]) -> list[QStandardItem]:
+        items = []
+        for cell in cells:
+            text, tip = cell if isinstance(cell, tuple) else (cell, None)
+            it = QStandardItem(text)
+            it.setToolTip(tip or text)
+            if isinstance(cell, tuple) and (text == "n/a" or text.lstrip("-").replace(".", "", 1).isdigit()):
+                it.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            items.append(it)
+        return items
+
     def _draw_matrix(self) -> None:
         m = self.current_matrix()
         if m is None or self.data is None:
@@ -330,9 +566,11 @@ class DashboardPanel(QWidget):
         n_e = len(m.evaluators)
         humans = sum(1 for e in m.evaluators if not e.startswith("model:"))
         what = self.current_control() or "all dimensions"
+        gt = ("" if self.current_control() else " · Ground truth column: mean of the dimensions' cells (the "
+              "Annotators table's accuracy is pooled instead)")
         self.title.setText(f"<b>Agreement — {what}</b> · {humans} annotators and {n_e - humans} model versions · "
                            f"rows scored against columns · grey: fewer than {self.data.min_overlap} shared tasks · "
-                           "click a cell to review the disagreements")
+                           f"click a cell to review the disagreements{gt}")
 
     def _draw_difficulty(self) -> None:
         d = self.data
@@ -365,24 +603,45 @@ class DashboardPanel(QWidget):
         d = self.data
         model = self.annotators
         model.clear()
-        if d is None or d.quality.empty:
+        control = self.current_control()
+        qv = d.quality_view(control) if d is not None else None
+        if d is None or qv is None or qv.table.empty:
             return
-        q = d.quality
-        versions = [c for c in d.model_agreement.columns] if not d.model_agreement.empty else []
-        headers = ["Evaluator", "Agreement", "Accuracy vs GT (95% CI)", *[f"vs {short_name(v)}" for v in versions],
+        q, model_agreement = qv.table, qv.model_agreement
+        versions = [c for c in model_agreement.columns] if not model_agreement.empty else []
+        pooled = control is None
+        where = "all dimensions, pooled" if pooled else control
+        headers = ["Evaluator", "Agreement", "Accuracy vs GT, pooled (95% CI)" if pooled else "Accuracy vs GT (95% CI)",
+                   *[f"vs {short_name(v)}" for v in versions],
                    "Accept", "Fix", "Reject", "Tasks", "Median s/task", "Drift", "Flags"]
-        model.setHorizontalHeaderLabels(headers)
+        tips = {
+            1: f"Mean score against the other annotators on shared tasks ({where})",
+            2: ("Score against the ground truth pooled over every (task, dimension) compared, with a 95% Wilson "
+                "interval and the number of comparisons. The heatmap's Ground truth column on All dimensions is "
+                "a different measure: the unweighted mean of the per-dimension cells (so the two can differ)"
+                if pooled else
+                f"Score against the ground truth on {control} over the tasks compared (95% Wilson interval): "
+                "the heatmap's Ground truth cell for this dimension"),
+        }
+        for i, h in enumerate(headers):
+            hi = QStandardItem(h)
+            if i in tips:
+                hi.setToolTip(tips[i])
+            elif h in ("Accept", "Fix", "Reject"):
+                hi.setToolTip(f"{h} share of the review decisions on this evaluator's work, of how many decisions")
+            model.setHorizontalHeaderItem(i, hi)
         for r in q.to_dict("records"):
             ev = str(r["evaluator"])
             cells: list[tuple[str, Any]] = [(short_name(ev), ev), (_pct(r["agreement"]), r["agreement"])]
             acc = r["accuracy"]
-            ci = ("" if pd.isna(acc) else f"{_pct(acc)} ({_pct(r['accuracy_low'])}–{_pct(r['accuracy_high'])})")
+            ci = ("" if pd.isna(acc) else
+                  f"{_pct(acc)} of {int(r['accuracy_n'])} ({_pct(r['accuracy_low'])}–{_pct(r['accuracy_high'])})")
             cells.append((ci, acc))
             for v in versions:
-                val = d.model_agreement.loc[ev, v] if ev in d.model_agreement.index else np.nan
+                val = model_agreement.loc[ev, v] if ev in model_agreement.index else np.nan
                 cells.append((_pct(val), val))
             for k in ("accept_rate", "fix_rate", "reject_rate"):
-                cells.append((_pct(r[k]), r[k]))
+                cells.append((_rate(r[k], r["n_decisions"]), r[k]))
             cells.append((str(int(r["volume"])), int(r["volume"])))
             mlt = r["median_lead_time"]
             cells.append(("" if pd.isna(mlt) else f"{mlt:.0f}", mlt))
@@ -401,7 +660,7 @@ class DashboardPanel(QWidget):
                 items.append(it)
             items[0].setData(ev, Qt.ItemDataRole.UserRole + 1)
             items[0].setToolTip(ev)  # one name format everywhere; the e-mail on hover
-            mine = d.drift_series.get(ev)
+            mine = qv.drift_series.get(ev)
             if mine is not None and not r["is_model"]:
                 pm = sparkline(list(mine[0]), list(mine[1]))
                 items[-2].setData(pm, Qt.ItemDataRole.DecorationRole)
@@ -453,7 +712,7 @@ class DashboardPanel(QWidget):
     def export_csv_dialog(self) -> None:
         if self.data is None:
             return
-        path, _ = QFileDialog.getSaveFileName(self, "Export tables as CSV", "agreement.csv", "CSV (*.csv)")
+        path, _ = QFileDialog.getSaveFileName(self, "Export tables as CSV", "dashboard.csv", "CSV (*.csv)")
         if path:
             files = export_csv(self.data, path, self.current_control())
             self.message.emit(f"Wrote {', '.join(files)}")
@@ -469,12 +728,18 @@ class DashboardPanel(QWidget):
             p = next((p for p in ProjectService(self.store).list_projects(counts=False) if p.id == self.project_id),
                      None)
             title = getattr(p, "title", "") or ""
-        return (f"{title or 'Project'} — agreement on {self.current_control() or 'all dimensions'} · "
-                f"{self.mode.currentText()} · {date.today():%Y-%m-%d}")
+        stat = self.current_statistic()
+        if stat == "agreement":
+            return (f"{title or 'Project'} — agreement on {self.current_control() or 'all dimensions'} · "
+                    f"{self.mode.currentText()} · {date.today():%Y-%m-%d}")
+        if stat == "kappa":
+            return (f"{title or 'Project'} — Cohen's κ on {self.current_control() or 'all categorical dimensions'}"
+                    f" · {date.today():%Y-%m-%d}")
+        return f"{title or 'Project'} — {STAT_TITLES[stat]} per dimension · {date.today():%Y-%m-%d}"
 
     def export_image(self) -> QPixmap:
         """The heatmap with a caption band on top (a picture that says what it is once it leaves the app)."""
-        body = self.heatmap.grab()
+        body = self.stack.currentWidget().grab()
         band = 34
         out = QPixmap(body.width(), body.height() + band)
         out.fill(QColor("white"))

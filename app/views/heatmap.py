@@ -3,7 +3,8 @@
 Evaluators are rows; ``Ground truth`` then the evaluators are columns; an ``Avg.`` row closes the
 table. Cells are coloured on fixed levels (0–100 %) with their percentage printed; cells with too
 little overlap are greyed; hovering shows the pair, the score and the shared tasks; clicking emits
-``cellClicked(row, column)``.
+``cellClicked(row, column)``. A Cohen's kappa matrix (``mode == "kappa"``) uses a diverging scale centred at
+0 over −1..1, prints κ with two decimals, and names why an undefined cell is ``n/a`` on hover.
 """
 
 from __future__ import annotations
@@ -16,13 +17,17 @@ from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QFont
 from PySide6.QtWidgets import QToolTip
 
-from app.metrics import AVG, AgreementMatrix
+from app.metrics import AVG, CONSENSUS_DS, GROUND_TRUTH, AgreementMatrix
 from app.services.describe import evaluator_name
 
 # A calm red -> amber -> green map, readable in print and for the most common colour-vision deficiencies.
 _CMAP = pg.ColorMap(pos=np.array([0.0, 0.5, 0.7, 0.85, 1.0]),
                     color=np.array([[165, 0, 38], [244, 109, 67], [254, 224, 139], [166, 217, 106],
                                     [26, 152, 80]], dtype=np.ubyte))
+# Diverging red -> near-white -> blue for kappa (ColorBrewer RdBu): 0 = chance is neutral, below chance is red.
+_KAPPA_CMAP = pg.ColorMap(pos=np.array([0.0, 0.25, 0.5, 0.75, 1.0]),
+                          color=np.array([[178, 24, 43], [239, 138, 98], [247, 247, 247], [103, 169, 207],
+                                          [33, 102, 172]], dtype=np.ubyte))
 GREY = QColor(215, 218, 223)
 MAX_TEXT_CELLS = 24  # beyond this many evaluators, percentages move to the hover text only
 
@@ -31,6 +36,11 @@ def short_name(name: str) -> str:
     if name.startswith("model:"):
         return name[6:] + " ⚙"
     return evaluator_name(name)  # the review's format: ``tom.becker@x`` -> ``Tom Becker``
+
+
+def _column_name(name: str) -> str:
+    """A column header that fits a cell (the hover text names the column in full)."""
+    return "Consensus (D-S)" if name == CONSENSUS_DS else short_name(name)
 
 
 class _CellImage(pg.ImageItem):
@@ -81,15 +91,28 @@ class HeatmapWidget(pg.GraphicsLayoutWidget):
                                    label="agreement %")
         self.addItem(self.bar)
         self.matrix: AgreementMatrix | None = None
+        self.reasons: tuple[tuple[str | None, ...], ...] = ()
+        self.scale = "percent"  # or "kappa"
         self.min_overlap = 1
         self._items: list[Any] = []
         self.last_hover = ""
         self.text_color_cells: dict[tuple[int, int], str] = {}
 
     # -- data ----------------------------------------------------------------------------------------
-    def set_matrix(self, m: AgreementMatrix, *, min_overlap: int = 1) -> None:
+    def set_matrix(self, m: AgreementMatrix, *, min_overlap: int = 1,
+                   reasons: tuple[tuple[str | None, ...], ...] = ()) -> None:
+        """Show ``m``; a kappa matrix (``m.mode == "kappa"``) on the diverging −1..1 scale, with ``reasons``
+        (same shape) naming why a cell is undefined."""
         self.matrix = m
         self.min_overlap = min_overlap
+        self.reasons = reasons
+        kappa = m.mode == "kappa"
+        if ("kappa" if kappa else "percent") != self.scale:
+            self.scale = "kappa" if kappa else "percent"
+            self.bar.setColorMap(_KAPPA_CMAP if kappa else _CMAP)
+            self.bar.setLevels((-1, 1) if kappa else (0, 100))
+            self.bar.axis.setRange(*((-1, 1) if kappa else (0, 100)))
+            self.bar.getAxis("left").setLabel("Cohen's κ (0 = chance)" if kappa else "agreement %")
         for it in self._items:
             self.plot.removeItem(it)
         self._items = []
@@ -101,8 +124,12 @@ class HeatmapWidget(pg.GraphicsLayoutWidget):
         diag = (row_names == col_names) & (np.arange(len(rows))[:, None] < n_ev)
         low = (m.counts < min_overlap) & (np.arange(len(rows))[:, None] < n_ev)
         grey_mask = diag | np.isnan(pct) | low
-        # colours computed here (fixed 0-100 % levels), grey cells painted in the image itself
-        rgba = _CMAP.map(np.clip(np.nan_to_num(pct) / 100.0, 0, 1).ravel(), mode="byte").reshape(*pct.shape, 4)
+        # colours computed here (fixed 0-100 % levels; kappa: -1..1 centred at 0), grey cells painted in the image
+        if kappa:
+            pos = np.clip((np.nan_to_num(m.matrix) + 1.0) / 2.0, 0, 1)
+            rgba = _KAPPA_CMAP.map(pos.ravel(), mode="byte").reshape(*pct.shape, 4)
+        else:
+            rgba = _CMAP.map(np.clip(np.nan_to_num(pct) / 100.0, 0, 1).ravel(), mode="byte").reshape(*pct.shape, 4)
         rgba[grey_mask] = (GREY.red(), GREY.green(), GREY.blue(), 255)
         self.image.setImage(rgba.astype(np.ubyte), autoLevels=False)
         self.image.setRect(QRectF(0, 0, pct.shape[1], pct.shape[0]))
@@ -119,8 +146,13 @@ class HeatmapWidget(pg.GraphicsLayoutWidget):
                 grey = bool(grey_mask[r, c])
                 if many:
                     continue
-                label = "—" if diagonal else ("n/a" if np.isnan(v) else f"{v:.1f}%")
-                dark = not grey and (v < 30 or v > 88)
+                if kappa:
+                    k = m.matrix[r, c]
+                    label = "—" if diagonal else ("n/a" if np.isnan(k) else f"{k:.2f}")
+                    dark = not grey and abs(k) > 0.6
+                else:
+                    label = "—" if diagonal else ("n/a" if np.isnan(v) else f"{v:.1f}%")
+                    dark = not grey and (v < 30 or v > 88)
                 color = "#ffffff" if dark else "#1b1f24"
                 t = pg.TextItem(label, color=color, anchor=(0.5, 0.5))
                 t.setFont(bold if rows[r] == AVG else font)
@@ -133,7 +165,7 @@ class HeatmapWidget(pg.GraphicsLayoutWidget):
         self.plot.addItem(sep)
         self._items.append(sep)
         step = max(1, len(cols) // 30)
-        self.plot.getAxis("top").setTicks([[(c + 0.5, short_name(n)) for c, n in enumerate(cols) if c % step == 0]])
+        self.plot.getAxis("top").setTicks([[(c + 0.5, _column_name(n)) for c, n in enumerate(cols) if c % step == 0]])
         left = self.plot.getAxis("left")
         labels = [(r + 0.5, short_name(n)) for r, n in enumerate(rows) if r % step == 0 or n == AVG]
         left.setTicks([labels])
@@ -154,17 +186,26 @@ class HeatmapWidget(pg.GraphicsLayoutWidget):
         row, col = m.rows[r], m.columns[c]
         if row == col:
             return f"{row} (diagonal)"
-        score = "no shared tasks" if np.isnan(v) else f"{v * 100:.1f}%"
         what = "tasks" if row != AVG else "pairs summed"
+        if m.mode == "kappa":
+            why = self.reasons[r][c] if r < len(self.reasons) and c < len(self.reasons[r]) else None
+            score = f"κ = {v:.3f}" if not np.isnan(v) else f"κ n/a — {why or 'undefined'}"
+            hint = "\nClick to review the tasks where they disagree." if row != AVG and n else ""
+            return f"{row} vs {col}: {score} over {n} shared {what}{hint}"
+        score = "no shared tasks" if np.isnan(v) else f"{v * 100:.1f}%"
+        hint_gt = ""
+        if col == GROUND_TRUTH and m.control is None and row != AVG:
+            hint_gt = ("\nAll dimensions: the mean of the per-dimension Ground truth cells (the Annotators "
+                       "table's accuracy pools every (task, dimension) instead; equal on one dimension).")
         low = " — too little overlap to trust" if row != AVG and n < self.min_overlap and not np.isnan(v) else ""
         hint = "\nClick to review the tasks where they disagree." if row != AVG and not np.isnan(v) else ""
-        return f"{row} vs {col}: {score} over {n} shared {what}{low}{hint}"
+        return f"{row} vs {col}: {score} over {n} shared {what}{low}{hint_gt}{hint}"
 
     def click_cell(self, r: int, c: int) -> None:
         m = self.matrix
         if m is None or not (0 <= r < len(m.evaluators) and 0 <= c < len(m.columns)):
             return
-        if m.rows[r] == m.columns[c] or np.isnan(m.matrix[r, c]):
+        if m.rows[r] == m.columns[c] or (np.isnan(m.matrix[r, c]) and (m.mode != "kappa" or not m.counts[r, c])):
             return
         self.cellClicked.emit(m.rows[r], m.columns[c])
 

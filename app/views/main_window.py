@@ -7,13 +7,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QModelIndex, Qt
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QApplication,
     QFileDialog,
-    QHeaderView,
     QInputDialog,
     QLabel,
     QListWidget,
@@ -22,7 +20,6 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QProgressDialog,
     QSplitter,
-    QTableView,
     QTabWidget,
     QTextBrowser,
     QVBoxLayout,
@@ -41,7 +38,7 @@ from app.views import theme
 from app.views.dashboard import DashboardPanel
 from app.views.dialogs import KeymapDialog, SettingsDialog
 from app.views.review_panel import ReviewPanel
-from app.views.task_model import TaskTableModel
+from app.views.tasks_tab import TasksTab
 from app.views.theme import tone
 from app.views.worker import Cancelled, Job
 
@@ -103,27 +100,16 @@ class MainWindow(QMainWindow):
         self.project_list.setObjectName("projectList")
         self.project_list.currentItemChanged.connect(self._project_selected)
 
-        self.task_model = TaskTableModel(self.projects, self)
-        self.task_view = QTableView()
-        self.task_view.setObjectName("taskList")
-        self.task_view.setModel(self.task_model)
-        self.task_view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.task_view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.task_view.setAlternatingRowColors(True)
-        self.task_view.verticalHeader().setVisible(False)
-        self.task_view.verticalHeader().setDefaultSectionSize(24)
-        hh = self.task_view.horizontalHeader()
-        hh.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        hh.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
-        for col, width in ((0, 50), (1, 70), (3, 90), (4, 90), (5, 40)):
-            self.task_view.setColumnWidth(col, width)
-        self.task_view.selectionModel().currentRowChanged.connect(self._task_selected)
+        self.tasks_tab = TasksTab(self.projects)
+        self.task_model = self.tasks_tab.model
+        self.task_view = self.tasks_tab.view
+        self.tasks_tab.currentTaskChanged.connect(self._task_selected)
+        self.tasks_tab.openTask.connect(self.review_task)
+        self.tasks_tab.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
 
         self.task_pane = QTextBrowser()
         self.task_pane.setObjectName("taskPane")
         self.task_pane.setOpenLinks(False)
-
-        self.task_view.doubleClicked.connect(self._review_task_at)
 
         self.review = ReviewPanel(self.projects, self.keymap, reviewer=self.settings.reviewer,
                                   role=self.settings.role, auto_advance=self.settings.auto_advance,
@@ -133,9 +119,12 @@ class MainWindow(QMainWindow):
         self.review.status.connect(lambda text: self.statusBar().showMessage(text, 8000))
 
         browse = QSplitter(Qt.Orientation.Horizontal)
-        browse.addWidget(_panel("Tasks", self.task_view))
+        browse.addWidget(self.tasks_tab)
         browse.addWidget(_panel("Task", self.task_pane))
-        browse.setSizes([560, 500])
+        browse.setStretchFactor(0, 3)
+        browse.setStretchFactor(1, 2)
+        browse.setSizes([700, 380])
+        self.browse = browse
         self.tabs = QTabWidget()
         self.tabs.setObjectName("mainTabs")
         self.tabs.addTab(self.review, "Review")
@@ -204,6 +193,12 @@ class MainWindow(QMainWindow):
         act.triggered.connect(lambda: self.review.set_queue(None))
         review_menu.addAction(act)
         view_menu = self.menuBar().addMenu("&View")
+        goto = QAction("&Go to task…", self)
+        goto.setObjectName("goToTaskAction")
+        goto.setShortcut(QKeySequence("Ctrl+G"))
+        goto.triggered.connect(self.go_to_task_dialog)
+        view_menu.addAction(goto)
+        view_menu.addSeparator()
         for text, seqs, step in (("&Larger text", ("Ctrl++", "Ctrl+="), 1), ("&Smaller text", ("Ctrl+-",), -1),
                                  ("&Default text size", ("Ctrl+0",), 0)):
             act = QAction(text, self)
@@ -240,8 +235,8 @@ class MainWindow(QMainWindow):
         decisions, a push, a conflict resolution) refreshes its queue and the task history in place."""
         if changes.projects:
             self.reload_projects(select=self.current_project())
-        if changes.tasks or changes.annotations:
-            self.task_model.refresh()
+        if changes.tasks or changes.annotations or changes.decisions or changes.sync:
+            self.tasks_tab.refresh()  # counts and statuses (a decision, a pull, a resolved conflict)
         if not from_review:
             self.review.apply_changes(changes)
         self.dashboard.apply(changes)
@@ -270,7 +265,7 @@ class MainWindow(QMainWindow):
         if chosen is not None:
             self.project_list.setCurrentItem(chosen)
         else:
-            self.task_model.set_project(None)
+            self.tasks_tab.open_project(None)
             self.task_pane.setHtml("<p>No projects yet. Use <b>File → Import</b> (Ctrl+I) to import a "
                                    "Label Studio export, or start with <code>reviewdesk --demo</code>.</p>")
 
@@ -280,32 +275,51 @@ class MainWindow(QMainWindow):
 
     def _project_selected(self, item: QListWidgetItem | None, _prev: Any = None) -> None:
         pid = None if item is None else int(item.data(Qt.ItemDataRole.UserRole))
-        self.task_model.set_project(pid)
+        self.tasks_tab.open_project(pid)
         self.review.open_project(pid)
         self.dashboard.open_project(pid)
         if self.tabs.currentWidget() is self.review:
             self.review.setFocus()
-        self.status_label.setText(f"{self.task_model.rowCount()} tasks")
+        self.status_label.setText(f"{self.task_model.total:,} tasks")
         if self.task_model.rowCount():
-            self.task_view.selectRow(0)
+            self.tasks_tab.select_row(0)
         else:
             self.task_pane.clear()
 
-    def _task_selected(self, current: QModelIndex, _prev: QModelIndex) -> None:
-        row = self.task_model.row(current.row()) if current.isValid() else None
-        if row is None:
+    def _task_selected(self, task_id: int | None) -> None:
+        if task_id is None:
             self.task_pane.clear()
             return
-        self.show_task(row.id)
+        self.show_task(task_id)
 
     def _tab_changed(self, _index: int) -> None:
         if self.tabs.currentWidget() is self.review:
             self.review.setFocus()
 
-    def _review_task_at(self, index: QModelIndex) -> None:
-        row = self.task_model.row(index.row())
-        if row is not None:
-            self.review_task(row.id)
+    def go_to_task_dialog(self) -> None:
+        """Ctrl+G: ask for a task id (as the Task column shows it) and select it in the Tasks tab."""
+        if self.current_project() is None:
+            return
+        self.tabs.setCurrentWidget(self.browse)
+        text, ok = QInputDialog.getText(self, "Go to task", "Task id (as in the Task column):")
+        digits = "".join(ch for ch in text if ch.isdigit())
+        if not ok or not digits:
+            return
+        self.go_to_task(int(digits))
+
+    def go_to_task(self, task_key: int) -> bool:
+        """Select the task shown as ``task_key`` in the Tasks tab. Hidden by the filters: say so in the status
+        bar and offer to clear them."""
+        self.tabs.setCurrentWidget(self.browse)
+        outcome = self.tasks_tab.go_to(task_key)
+        if outcome == "filtered":
+            answer = QMessageBox.question(
+                self, "Go to task", f"Task {task_key} is hidden by the filters. Clear the filters and show it?",
+                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.Yes)
+            if answer == QMessageBox.StandardButton.Yes:
+                self.tasks_tab.clear_filters()
+                outcome = self.tasks_tab.go_to(task_key)
+        return outcome == "found"
 
     def review_task(self, task_id: int) -> bool:
         """Open this task in the Review tab and switch to it (re-review from the conflicts view, a double

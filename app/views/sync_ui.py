@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QMainWindow,
+    QMenu,
     QMessageBox,
     QProgressBar,
     QPushButton,
@@ -417,6 +418,8 @@ class SyncController(QObject):
         self._online_timer = QTimer(self)
         self._online_timer.timeout.connect(self.check_online)
         self._online_timer.start(ONLINE_CHECK_MS)
+        self.menu: QMenu | None = None  # the "Sync" menu, once install() added it
+        self.unregister_media: Callable[[], None] | None = None
 
     # -- plumbing ------------------------------------------------------------------------------------------
     def reviewer(self) -> str:
@@ -657,9 +660,9 @@ def attach_sync(window: QMainWindow, store: Store, on_changes: Callable[[Changes
     action("&Cancel sync", ctl.cancel, name="syncCancel")
     action("Sync s&tatus…", ctl.show_details, name="syncStatus")
     window.statusBar().addPermanentWidget(ctl.widget)
-    ctl.menu = menu  # type: ignore[attr-defined]
+    ctl.menu = menu
     # media fetched by pulls are found by the task view through the content-addressed cache
-    ctl.unregister_media = ctl.service.register_media_lookup()  # type: ignore[attr-defined]
+    ctl.unregister_media = ctl.service.register_media_lookup()
     ctl.destroyed.connect(lambda *_: ctl.unregister_media and ctl.unregister_media())
     ctl.refresh_status()
     QTimer.singleShot(0, ctl.check_online)

@@ -87,7 +87,7 @@ def test_demo_task_renders_every_dimension_with_comparison(qtbot, demo, shots_di
     assert isinstance(text, TextRenderer) and isinstance(image, ImageRenderer) and isinstance(audio, AudioRenderer)
     assert text.edit.toPlainText() == d.data["text"]
     assert len(text.edit.extraSelections()) >= 2
-    assert image.pixmap_item is not None and image.size == (240, 160)
+    assert image.pixmap_item is not None and image.image_size == (240, 160)
     n_boxes = sum(1 for a in d.annotations for i in a.result if i["from_name"] == "regions")
     n_boxes += sum(1 for p in d.predictions for i in (p.result or ()) if i["from_name"] == "regions")
     assert len(image.regions) == n_boxes
@@ -362,7 +362,7 @@ def test_truncated_png_and_empty_wav_show_messages_and_fix_still_works(qtbot, tm
     assert image.notice.isVisible() and "truncated or corrupt" in image.notice.text()
     assert audio.notice.isVisible() and "empty" in audio.notice.text()
     assert not audio.play_button.isEnabled()
-    assert len(image.regions) == 1 and image.size == (400, 300)    # boxes still drawn on a canvas
+    assert len(image.regions) == 1 and image.image_size == (400, 300)    # boxes still drawn on a canvas
     shoot(v, shots_dir, "bad_media")
     v.start_fix(100)
     qtbot.keyClick(v.focusWidget() or v, Qt.Key.Key_1)
@@ -392,7 +392,7 @@ def test_huge_png_neither_freezes_nor_exhausts_memory(qtbot, tmp_path: Path, sho
     wait_media(qtbot, v)
     grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss0) / 1024
     image = v.renderers["img"]
-    assert image.size == (20000, 20000)
+    assert image.image_size == (20000, 20000)
     assert "too large" in image.notice.text() and image.notice.isVisible()
     assert len(image.regions) == 2
     assert grown_mb < 300, f"peak RSS grew by {grown_mb:.0f} MB"
@@ -408,7 +408,7 @@ def test_large_jpeg_is_decoded_downscaled(qtbot, tmp_path: Path) -> None:
     v.show_task(d, MEDIA_CFG, str(tmp_path))
     wait_media(qtbot, v)
     image = v.renderers["img"]
-    assert image.size == (6000, 1500) and image.pixmap_item is not None
+    assert image.image_size == (6000, 1500) and image.pixmap_item is not None
     assert image.pixmap_item.pixmap().width() == 4096
     assert image.pixmap_item.sceneBoundingRect().width() == pytest.approx(6000, rel=1e-3)
 

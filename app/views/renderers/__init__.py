@@ -572,7 +572,7 @@ class TaskView(QWidget):
         return " / ".join(QKeySequence(k).toString(QKeySequence.SequenceFormat.NativeText) for k in seqs[:2])
 
     def _typing(self, receiver: QObject | None = None) -> bool:
-        w = receiver if isinstance(receiver, QLineEdit | QAbstractSpinBox | QPlainTextEdit) else \
+        w: QObject | None = receiver if isinstance(receiver, QLineEdit | QAbstractSpinBox | QPlainTextEdit) else \
             (QApplication.focusWidget() or self.focusWidget())
         if w is not None and isinstance(w.parent(), QPlainTextEdit | QAbstractSpinBox):
             w = w.parent()  # the viewport / inner line edit

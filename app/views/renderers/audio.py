@@ -30,7 +30,7 @@ from app.views.renderers.common import (
     message_label,
     with_alpha,
 )
-from app.views.renderers.media_cache import DecodedAudio
+from app.views.renderers.media_cache import Decoded, DecodedAudio
 from app.views.theme import tone
 
 if TYPE_CHECKING:
@@ -110,8 +110,8 @@ class AudioRenderer(Card):
         self.curves = []
         self.media = media
         self.notice.hide()
-        self.duration = max([float(parse_item(i).shape.end) for i in items_hint
-                             if isinstance(parse_item(i).shape, Span)] + [1.0])
+        shapes = [parse_item(i).shape for i in items_hint]
+        self.duration = max([float(sh.end) for sh in shapes if isinstance(sh, Span)] + [1.0])
         self.plot.setXRange(0, self.duration, padding=0.01)
         self.play_button.setEnabled(bool(media and media.ok))
         if media is None or not media.ok:
@@ -119,7 +119,7 @@ class AudioRenderer(Card):
             return
         hit = self.host.media.request(media, lambda d: self._decoded(token, d))
         if hit is not None:
-            self._decoded(token, hit)  # type: ignore[arg-type]
+            self._decoded(token, hit)
         else:
             self.info.setText("Reading waveform…")
 
@@ -128,10 +128,10 @@ class AudioRenderer(Card):
         self.notice.show()
         self.info.setText("")
 
-    def _decoded(self, token: int, d: DecodedAudio) -> None:
+    def _decoded(self, token: int, d: Decoded) -> None:
         if token != self._token:
             return
-        env = d.envelope
+        env = d.envelope if isinstance(d, DecodedAudio) else None  # the cache decodes by kind: audio here
         if env is None:
             self._fail(d.error)
             return

@@ -56,7 +56,7 @@ from app.views.renderers.common import (
     message_label,
     with_alpha,
 )
-from app.views.renderers.media_cache import DecodedImage
+from app.views.renderers.media_cache import Decoded, DecodedImage
 from app.views.theme import tone
 
 if TYPE_CHECKING:
@@ -201,7 +201,7 @@ class RegionItem(QGraphicsItem):
 class BoxItem(RegionItem):
     def __init__(self, owner: ImageRenderer, item: dict[str, Any], colour: QColor, **kw: Any) -> None:
         super().__init__(owner, item, colour, **kw)
-        ow, oh = owner.size
+        ow, oh = owner.image_size
         x, y, w, h, rot = rect_to_px(item.get("value") or {}, ow, oh)
         self.w, self.h = w, h
         self.setPos(x, y)
@@ -264,7 +264,7 @@ class BoxItem(RegionItem):
         self.commit()
 
     def commit(self) -> None:
-        ow, oh = self.owner.size
+        ow, oh = self.owner.image_size
         value = rect_from_px(self.pos().x(), self.pos().y(), self.w, self.h, ow, oh, self.rotation())
         self.owner.commit(self.item_id, value)
 
@@ -272,7 +272,7 @@ class BoxItem(RegionItem):
 class PolygonItem(RegionItem):
     def __init__(self, owner: ImageRenderer, item: dict[str, Any], colour: QColor, **kw: Any) -> None:
         super().__init__(owner, item, colour, **kw)
-        ow, oh = owner.size
+        ow, oh = owner.image_size
         pts = points_to_px((item.get("value") or {}).get("points") or [], ow, oh)
         self.pts = [QPointF(x, y) for x, y in pts]
         if self.pts:
@@ -305,7 +305,7 @@ class PolygonItem(RegionItem):
         self.pts[i] = p
 
     def commit(self) -> None:
-        ow, oh = self.owner.size
+        ow, oh = self.owner.image_size
         off = self.pos()
         pts = [(p.x() + off.x(), p.y() + off.y()) for p in self.pts]
         self.owner.commit(self.item_id, {"points": points_from_px(pts, ow, oh)})
@@ -314,7 +314,7 @@ class PolygonItem(RegionItem):
 class PointItem(RegionItem):
     def __init__(self, owner: ImageRenderer, item: dict[str, Any], colour: QColor, **kw: Any) -> None:
         super().__init__(owner, item, colour, **kw)
-        ow, oh = owner.size
+        ow, oh = owner.image_size
         v = item.get("value") or {}
         self.setPos(pct_to_px(v.get("x", 0), ow), pct_to_px(v.get("y", 0), oh))
         self.tag.setTransform(self.tag.transform().fromTranslate(8, -self.tag.boundingRect().height() - 2))
@@ -333,7 +333,7 @@ class PointItem(RegionItem):
         painter.drawPath(path)
 
     def commit(self) -> None:
-        ow, oh = self.owner.size
+        ow, oh = self.owner.image_size
         v = rect_from_px(self.pos().x(), self.pos().y(), 0, 0, ow, oh)
         self.owner.commit(self.item_id, {"x": v["x"], "y": v["y"]})
 
@@ -446,7 +446,7 @@ class ImageRenderer(Card):
         self.hint = QLabel()
         self.hint.setStyleSheet(f"color: {tone().muted};")
         self.lay.addWidget(self.hint)
-        self.size = (100, 100)
+        self.image_size: tuple[int, int] = (100, 100)  # original pixels (not QWidget.size(), the card's)
         self.pixmap_item: QGraphicsPixmapItem | None = None
         self.canvas_item: QGraphicsRectItem | None = None
         self.decoded: DecodedImage | None = None
@@ -477,19 +477,19 @@ class ImageRenderer(Card):
                 if it.get("original_width") and it.get("original_height"):
                     size = (int(it["original_width"]), int(it["original_height"]))
                     break
-        self.size = size or (100, 100)
+        self.image_size = size or (100, 100)
         self._canvas()
         if media is None or not media.ok:
             self._fail(media.error if media is not None else f"no image in the task for {self.obj.name}")
             return
         hit = self.host.media.request(media, lambda d: self._decoded(token, d))
         if hit is not None:
-            self._decoded(token, hit)  # type: ignore[arg-type]
+            self._decoded(token, hit)
         else:
             self.hint.setText("Decoding image…")
 
     def _canvas(self) -> None:
-        ow, oh = self.size
+        ow, oh = self.image_size
         self.scene.setSceneRect(QRectF(0, 0, ow, oh))
         self.canvas_item = self.scene.addRect(QRectF(0, 0, ow, oh), QPen(QColor("#4b5563"), 0),
                                               QBrush(QColor("#3a3f47")))
@@ -501,25 +501,28 @@ class ImageRenderer(Card):
         self.notice.show()
         self.hint.setText("")
 
-    def _decoded(self, token: int, d: DecodedImage) -> None:
+    def _decoded(self, token: int, d: Decoded) -> None:
         if token != self._task_token:
+            return
+        if not isinstance(d, DecodedImage):  # the cache decodes by the media's kind: an image here
+            self._fail(d.error or "not an image")
             return
         self.decoded = d
         if d.image is None:
             self._fail(d.error)
             return
-        if d.original_width and (d.original_width, d.original_height) != self.size:
-            self.size = (d.original_width, d.original_height)
-            self.scene.setSceneRect(QRectF(0, 0, *self.size))
+        if d.original_width and (d.original_width, d.original_height) != self.image_size:
+            self.image_size = (d.original_width, d.original_height)
+            self.scene.setSceneRect(QRectF(0, 0, *self.image_size))
             self.host.refresh()
         pm = QPixmap.fromImage(d.image)
         self.pixmap_item = self.scene.addPixmap(pm)
         self.pixmap_item.setTransformationMode(Qt.TransformationMode.SmoothTransformation)
         self.pixmap_item.setZValue(-1)
         if pm.width():
-            self.pixmap_item.setScale(self.size[0] / pm.width())
-        scaled = pm.width() != self.size[0]
-        self.hint.setText(f"{self.size[0]}×{self.size[1]} px" + (f" (shown at {pm.width()}×{pm.height()})" if scaled else "")
+            self.pixmap_item.setScale(self.image_size[0] / pm.width())
+        scaled = pm.width() != self.image_size[0]
+        self.hint.setText(f"{self.image_size[0]}×{self.image_size[1]} px" + (f" (shown at {pm.width()}×{pm.height()})" if scaled else "")
                           + " · Ctrl+wheel or +/− to zoom, drag to pan")
         self.view.fit()
 
@@ -537,8 +540,8 @@ class ImageRenderer(Card):
             r.set_margin(m)
 
     def refresh(self, state: RenderState) -> None:
-        for r in self.region_items:
-            self.scene.removeItem(r)
+        for old in self.region_items:
+            self.scene.removeItem(old)
         self.regions = {}
         self.region_items = []
         n = 0
@@ -574,7 +577,7 @@ class ImageRenderer(Card):
                     self.regions[r.item_id] = r
                 else:
                     self.regions[f"{lv.key}:{r.item_id}"] = r
-        ow, oh = self.size
+        ow, oh = self.image_size
         self.set_title(self.obj.name, f"image {ow}×{oh} · {n} region{'s' if n != 1 else ''}")
 
     def commit(self, item_id: str, value: dict[str, Any]) -> None:
@@ -594,7 +597,7 @@ class ImageRenderer(Card):
             return None
         if label is None:
             label = self.host.state.pending.get(c.name) or (c.option_values()[0] if c.options else None)
-        ow, oh = self.size
+        ow, oh = self.image_size
         v = rect_from_px(r.x(), r.y(), r.width(), r.height(), ow, oh)
         iid = doc.add_box(c.name, v["x"], v["y"], v["width"], v["height"], label, original_width=ow,
                           original_height=oh, to_name=self.obj.name)
@@ -617,7 +620,7 @@ class ImageRenderer(Card):
         vis = self.view.mapToScene(self.view.viewport().rect()).boundingRect().intersected(self.scene.sceneRect())
         if vis.isEmpty():
             vis = self.scene.sceneRect()
-        ow, oh = self.size
+        ow, oh = self.image_size
         cx, cy, w, h = vis.center().x(), vis.center().y(), vis.width() * 0.25, vis.height() * 0.25
         if control.tag in ("RectangleLabels", "Rectangle"):
             self.host.state.pending[control.name] = label

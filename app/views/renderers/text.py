@@ -226,7 +226,8 @@ class SafeBrowser(QTextBrowser):
         self.setStyleSheet(TEXT_CSS)
         self.blocked_loads: list[str] = []
 
-    def loadResource(self, rtype: int, url: QUrl) -> Any:  # noqa: N802
+    def loadResource(self, rtype: int, name: QUrl | str) -> Any:  # noqa: N802
+        url = name if isinstance(name, QUrl) else QUrl(name)
         if url.scheme() == "data" and rtype == int(QTextDocument.ResourceType.ImageResource.value):
             raw = url.toString()
             if ";base64," in raw:

@@ -33,7 +33,10 @@ class TimeSeriesRenderer(AudioRenderer):
             self.plot.removeItem(c)
         self.curves = []
         self.notice.hide()
-        spec = timeseries_spec(self.host.config, self.obj)
+        config = self.host.config
+        if config is None:  # never: renderers are built for the config being shown
+            return
+        spec = timeseries_spec(config, self.obj)
         try:
             data = load_timeseries(value, spec, self.host.media_root, self.obj.name)
         except (MediaError, OSError) as exc:
