@@ -48,6 +48,7 @@ from app.services.dashboard import (
 from app.services.review import QueueFilter
 from app.services.statistics import STATISTICS, Statistics, compute_statistics
 from app.views.heatmap import HeatmapWidget, short_name
+from app.views.theme import tone
 from app.views.worker import Job
 
 DEBOUNCE_MS = 800
@@ -192,14 +193,16 @@ class DashboardPanel(QWidget):
         self.title = QLabel()
         self.title.setObjectName("heatmapTitle")
         self.title.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        self.difficulty = pg.PlotWidget(background="w")
+        self.difficulty = pg.PlotWidget(background=tone().card)
         self.difficulty.setObjectName("difficulty")
         self.difficulty.setMenuEnabled(False)
         self.difficulty.setMouseEnabled(x=False, y=False)
         self.difficulty.hideButtons()
-        self.difficulty.setTitle("Which dimensions are harder to align on?<br><span style='color:#4c78a8'>■</span>"
-                                 " agreement %&nbsp;&nbsp;<span style='color:#f58518'>■</span> α, annotators only",
-                                 color="#222", size="10pt")
+        self._title_difficulty()
+        for side in ("left", "bottom"):
+            ax = self.difficulty.getAxis(side)
+            ax.setPen(pg.mkPen(tone().muted))
+            ax.setTextPen(pg.mkPen(tone().ink))
 
         self.annotators = QStandardItemModel(self)
         self.annotator_view = QTableView()
@@ -572,6 +575,24 @@ class DashboardPanel(QWidget):
                            f"rows scored against columns · grey: fewer than {self.data.min_overlap} shared tasks · "
                            f"click a cell to review the disagreements{gt}")
 
+    def _title_difficulty(self) -> None:
+        self.difficulty.setTitle("Which dimensions are harder to align on?<br><span style='color:#4c78a8'>■</span>"
+                                 " agreement %&nbsp;&nbsp;<span style='color:#f58518'>■</span> α, annotators only",
+                                 color=tone().ink, size="10pt")
+
+    def restyle(self) -> None:
+        """Charts in the theme in use (pyqtgraph draws with its own colours, not the widget palette)."""
+        self.heatmap.restyle()
+        self.difficulty.setBackground(tone().card)
+        for side in ("left", "bottom"):
+            ax = self.difficulty.getAxis(side)
+            ax.setPen(pg.mkPen(tone().muted))
+            ax.setTextPen(pg.mkPen(tone().ink))
+        self._title_difficulty()
+        if self.data is not None:
+            self._draw_current()
+            self._draw_difficulty()
+
     def _draw_difficulty(self) -> None:
         d = self.data
         pw = self.difficulty
@@ -587,7 +608,7 @@ class DashboardPanel(QWidget):
         pw.addItem(pg.BarGraphItem(x0=0, y=y + 0.18, height=0.34, width=np.nan_to_num(alpha), brush="#f58518",
                                    name="Krippendorff α ×100"))
         for i, (a, al) in enumerate(zip(agree, alpha, strict=True)):
-            t = pg.TextItem(f"{a:.0f}%" + ("" if np.isnan(al) else f" · α {al / 100:.2f}"), color="#222",
+            t = pg.TextItem(f"{a:.0f}%" + ("" if np.isnan(al) else f" · α {al / 100:.2f}"), color=tone().ink,
                             anchor=(0, 0.5))
             t.setPos(max(np.nan_to_num(a), np.nan_to_num(al)) + 1, i)
             pw.addItem(t)

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import QToolTip
 
 from app.metrics import AVG, CONSENSUS_DS, GROUND_TRUTH, AgreementMatrix
 from app.services.describe import evaluator_name
+from app.views.theme import tone
 
 # A calm red -> amber -> green map, readable in print and for the most common colour-vision deficiencies.
 _CMAP = pg.ColorMap(pos=np.array([0.0, 0.5, 0.7, 0.85, 1.0]),
@@ -73,7 +74,7 @@ class HeatmapWidget(pg.GraphicsLayoutWidget):
     def __init__(self, parent: Any = None) -> None:
         super().__init__(parent)
         self.setObjectName("heatmap")
-        self.setBackground("w")
+        self.setBackground(tone().card)
         self.plot = self.addPlot()
         self.plot.setMenuEnabled(False)
         self.plot.hideButtons()
@@ -82,9 +83,8 @@ class HeatmapWidget(pg.GraphicsLayoutWidget):
         self.plot.showAxes(True, showValues=(True, True, False, False), size=False)
         for side in ("left", "top"):
             ax = self.plot.getAxis(side)
-            ax.setPen(pg.mkPen("#888"))
-            ax.setTextPen(pg.mkPen("#222"))
             ax.setStyle(tickLength=0)
+        self.restyle()
         self.image = _CellImage(self)
         self.plot.addItem(self.image)
         self.bar = pg.ColorBarItem(values=(0, 100), colorMap=_CMAP, interactive=False, width=14,
@@ -97,6 +97,15 @@ class HeatmapWidget(pg.GraphicsLayoutWidget):
         self._items: list[Any] = []
         self.last_hover = ""
         self.text_color_cells: dict[tuple[int, int], str] = {}
+
+    def restyle(self) -> None:
+        """Background and axes in the theme in use (the cells keep their colour scale)."""
+        t = tone()
+        self.setBackground(t.card)
+        for side in ("left", "top"):
+            ax = self.plot.getAxis(side)
+            ax.setPen(pg.mkPen(t.muted))
+            ax.setTextPen(pg.mkPen(t.ink))
 
     # -- data ----------------------------------------------------------------------------------------
     def set_matrix(self, m: AgreementMatrix, *, min_overlap: int = 1,
@@ -161,7 +170,7 @@ class HeatmapWidget(pg.GraphicsLayoutWidget):
                 self._items.append(t)
                 self.text_color_cells[(r, c)] = label
         # the Avg. row is set apart by a line
-        sep = pg.InfiniteLine(pos=len(m.evaluators), angle=0, pen=pg.mkPen("#333", width=2))
+        sep = pg.InfiniteLine(pos=len(m.evaluators), angle=0, pen=pg.mkPen(tone().ink, width=2))
         self.plot.addItem(sep)
         self._items.append(sep)
         step = max(1, len(cols) // 30)

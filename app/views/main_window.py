@@ -390,6 +390,7 @@ class MainWindow(QMainWindow):
         for m, act in self.theme_actions.items():
             act.setChecked(m == theme.mode())
         self.review.restyle()  # rich text takes the new tones when it is drawn again
+        self.dashboard.restyle()
         self.statusBar().showMessage(f"Theme: {'dark' if dark else 'light'}"
                                      + (" (following the system)" if theme.mode() == "system" else ""), 3000)
 
