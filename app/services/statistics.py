@@ -9,13 +9,15 @@ the two alphas on screen are labelled as two different things rather than read a
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
-from app.metrics import AgreementMatrix, alpha_report, kappa_matrices
+from app.metrics import AVG, AgreementMatrix, alpha_report, kappa_matrices
 from app.models.store import Store
 from app.services.dashboard import MODEL_PREFIX, load_frames
 
@@ -69,6 +71,14 @@ class DimensionStatistic:
     fleiss_kappa: float | None
     fleiss_reason: str | None
     raters_per_task: int | None
+
+    @property
+    def raters_text(self) -> str:
+        """Raters per task: one number on a complete design, else the range the reason names (``4–7``)."""
+        if self.raters_per_task is not None:
+            return str(self.raters_per_task)
+        m = re.search(r"between (\d+) and (\d+) raters", self.fleiss_reason or "")
+        return f"{m.group(1)}–{m.group(2)}" if m else ""
 
     @property
     def fleiss_text(self) -> str:
@@ -159,3 +169,50 @@ def compute_statistics(store: Store, project_id: int) -> Statistics:
     return Statistics(project_id, frames.version, tuple(rep["evaluators"]), kappa,
                       tuple(c for c in mats if c is not None), tuple(dims), o["alpha"], o["reason"],
                       rep_h["overall"]["alpha"] if rep_h else None, o["method"])
+
+
+def kappa_long(st: Statistics) -> pd.DataFrame:
+    """Every defined or undefined kappa cell, tidy: ``dimension, evaluator_a, evaluator_b, kappa`` (-1..1, empty
+    when undefined), ``n_shared_tasks``, ``reason`` (why undefined); no diagonal, no Avg. row."""
+    rows = []
+    for c, view in st.kappa.items():
+        m = view.matrix
+        if m is None:
+            continue
+        for r, a in enumerate(m.rows):
+            if a == AVG:
+                continue
+            for k, b in enumerate(m.columns):
+                if a == b:
+                    continue
+                v = float(m.matrix[r, k])
+                rows.append((c if c is not None else "all categorical dimensions (mean)", a, b,
+                             None if np.isnan(v) else round(v, 6), int(m.counts[r, k]), view.reasons[r][k] or ""))
+    return pd.DataFrame(rows, columns=["dimension", "evaluator_a", "evaluator_b", "kappa", "n_shared_tasks",
+                                       "reason"])
+
+
+def dimensions_table(st: Statistics) -> pd.DataFrame:
+    """Per dimension: ``alpha`` (all evaluators), ``alpha_annotators``, ``fleiss_kappa`` (coefficients -1..1,
+    empty when undefined) with reasons and ``raters_per_task``; a last ``overall`` row for alpha."""
+    rows = [(d.control, d.type, d.level or "", d.alpha, d.alpha_annotators, d.fleiss_kappa, d.raters_text,
+             d.alpha_reason or "", d.fleiss_reason or "") for d in st.dimensions]
+    rows.append(("overall", "", "", st.overall_alpha, st.overall_alpha_annotators, None, "",
+                 st.overall_alpha_reason or st.overall_method, ""))
+    return pd.DataFrame(rows, columns=["dimension", "type", "level", "alpha", "alpha_annotators", "fleiss_kappa",
+                                       "raters_per_task", "alpha_reason", "fleiss_reason"])
+
+
+def export_statistics_csv(st: Statistics, path: str) -> list[str]:
+    """``<stem>-kappa.csv`` and ``<stem>-alpha.csv`` beside ``path`` (see :func:`kappa_long`,
+    :func:`dimensions_table`); returns the files written."""
+    from pathlib import Path
+
+    p = Path(path)
+    written = []
+    for suffix, frame in (("kappa", kappa_long(st)), ("alpha", dimensions_table(st))):
+        if not frame.empty:
+            q = p.with_name(f"{p.stem}-{suffix}{p.suffix or '.csv'}")
+            frame.to_csv(q, index=False)
+            written.append(str(q))
+    return written

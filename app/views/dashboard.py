@@ -46,7 +46,7 @@ from app.services.dashboard import (
     refresh_dashboard,
 )
 from app.services.review import QueueFilter
-from app.services.statistics import STATISTICS, Statistics, compute_statistics
+from app.services.statistics import STATISTICS, Statistics, compute_statistics, export_statistics_csv
 from app.views.heatmap import HeatmapWidget, short_name
 from app.views.theme import tone
 from app.views.worker import Job
@@ -528,7 +528,7 @@ class DashboardPanel(QWidget):
                        ("Raters per task", "Fleiss' κ needs the same number on every task"), ("Why n/a", "")]
             for dim in st.dimensions:
                 rows.append(self._stat_row([dim.control, dim.type, (dim.fleiss_text, dim.fleiss_reason),
-                                            "" if dim.raters_per_task is None else str(dim.raters_per_task),
+                                            dim.raters_text,
                                             dim.fleiss_reason or ""]))
             self.title.setText("<b>Fleiss' κ per dimension</b> · defined where the design is complete: every task "
                                "rated by the same number of raters · categorical dimensions only · as the "
@@ -735,7 +735,14 @@ class DashboardPanel(QWidget):
             return
         path, _ = QFileDialog.getSaveFileName(self, "Export tables as CSV", "dashboard.csv", "CSV (*.csv)")
         if path:
-            files = export_csv(self.data, path, self.current_control())
+            try:
+                files = export_csv(self.data, path, self.current_control())
+                st = self.stats
+                if st is not None and st.project_id == self.project_id and st.version == self.data.version:
+                    files += export_statistics_csv(st, path)  # kappa and alpha, once they were computed
+            except OSError as exc:
+                QMessageBox.warning(self, "Export failed", f"Could not write {path}: {exc.strerror or exc}")
+                return
             self.message.emit(f"Wrote {', '.join(files)}")
 
     def png_caption(self) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import QEvent, QModelIndex, QObject, Qt, QTimer, Signal
-from PySide6.QtGui import QKeyEvent, QKeySequence, QShortcut
+from PySide6.QtGui import QKeyEvent, QKeySequence, QShortcut, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -71,6 +71,7 @@ class TasksTab(QWidget):
         self.store = projects.store
         self._job: Job | None = None
         self._wanted: tf.TaskFilter | None = None  # a filter waiting for the agreement index
+        self._stale = False  # changes arrived while hidden
 
         self.status_combo = _combo("statusFilter", "Show tasks by review status (Tab moves between filters)", 8)
         for label, statuses in STATUS_CHOICES:
@@ -177,6 +178,11 @@ class TasksTab(QWidget):
         self.setTabOrder(self.goto_button, self.view)
         self._fill_choices(None)
 
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt's name
+        super().showEvent(event)
+        if self._stale:
+            self.refresh()
+
     def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt's name
         if (obj is self.search and event.type() == QEvent.Type.KeyPress and isinstance(event, QKeyEvent)
                 and event.key() == Qt.Key.Key_Escape and self.search.text()):
@@ -188,6 +194,7 @@ class TasksTab(QWidget):
     # -- project and choices -----------------------------------------------------------------------------------
     def open_project(self, project_id: int | None) -> None:
         self._cancel_job()
+        self._stale = False
         self._wanted = None
         self._fill_choices(project_id)
         self.model.set_project(project_id)
@@ -312,7 +319,12 @@ class TasksTab(QWidget):
 
     def refresh(self) -> None:
         """After a change (decisions, a sync, an import): statuses and counts re-read; the agreement too when
-        a filter uses it."""
+        a filter uses it. While the tab is hidden (a reviewer deciding in the Review tab) only marked stale
+        and re-read when shown: the review loop pays nothing for the list."""
+        if not self.isVisible():
+            self._stale = True
+            return
+        self._stale = False
         self.model.refresh()
         self._update_count()
         if self.model.filter.needs_index:

@@ -186,6 +186,11 @@ def test_cli_png_and_csv_are_real(tmp_path: Path, capsys, shots_dir: Path) -> No
     header = csv.read_text().splitlines()[0]
     assert header.startswith("evaluator,Ground truth")
     assert (tmp_path / "m-annotators.csv").exists() and (tmp_path / "m-models.csv").exists()
+    # issue 13: one tidy long table per file beside the matrix, rates as percentages named *_pct
+    assert (tmp_path / "m-agreement.csv").read_text().splitlines()[0] == \
+        "dimension,aggregation,evaluator_a,evaluator_b,agreement_pct,n_shared_tasks"
+    assert (tmp_path / "m-models.csv").read_text().splitlines()[0] == "model,dimension,score_vs_ground_truth_pct,n_tasks"
+    assert "accept_pct" in (tmp_path / "m-annotators.csv").read_text().splitlines()[0]
     assert main(["--data-dir", data, "metrics", "1", "--control", "category", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert {"evaluators", "columns", "matrix", "counts", "per_annotator", "alpha"} <= set(report)

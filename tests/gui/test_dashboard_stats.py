@@ -237,7 +237,11 @@ def test_switching_statistic_never_changes_the_window_width(qtbot, demo_store, w
             d.dimension.setCurrentIndex(d.dimension.findData(None))
             if d.statistic.currentData() == "kappa":
                 d.dimension.setCurrentIndex(d.dimension.findData("category"))
-            QApplication.processEvents()
+            wait_for(lambda: not d.busy())
+            for _ in range(3):
+                QApplication.processEvents()
+            pooled = d.dimension.currentData() is None
+            assert ("pooled" in d.annotators.horizontalHeaderItem(2).text()) == pooled  # the table follows
             w.grab().save(str(shots_dir / f"12-stat-{names[d.statistic.currentData()]}.png"))
             assert w.width() == width
 
@@ -344,3 +348,37 @@ def test_rates_show_their_counts(dash: MainWindow) -> None:
     assert model.item(row, headers.index("Reject")).text() == "0% of 1"
     other = next(r for r in range(model.rowCount()) if r != row)
     assert model.item(other, headers.index("Accept")).text() == ""  # no decision: no rate
+
+
+def test_csv_export_writes_tidy_tables_including_the_statistics(dash: MainWindow, capsys, tmp_path: Path,
+                                                                 monkeypatch) -> None:
+    import pandas as pd
+    from PySide6.QtWidgets import QFileDialog
+
+    d = dash.dashboard
+    choose(dash, "kappa", "category")  # the statistics are computed once shown; the export then carries them
+    tmp_path = tmp_path / "out"
+    tmp_path.mkdir()
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(tmp_path / "qa.csv"), ""))
+    d.export_csv_dialog()
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ["qa-agreement.csv", "qa-alpha.csv", "qa-annotators.csv", "qa-controls.csv", "qa-kappa.csv",
+                     "qa-models.csv", "qa.csv"]
+    assert dash.statusBar().currentMessage().startswith("Wrote ")
+    kappa = pd.read_csv(tmp_path / "qa-kappa.csv")
+    assert list(kappa.columns) == ["dimension", "evaluator_a", "evaluator_b", "kappa", "n_shared_tasks", "reason"]
+    rep = cli(capsys, dash, "--stat", "kappa", "--control", "category")
+    r, c = rep["rows"].index("tom.becker@example.com"), rep["columns"].index("priya.nair@example.com")
+    row = kappa[(kappa["dimension"] == "category") & (kappa["evaluator_a"] == "tom.becker@example.com")
+                & (kappa["evaluator_b"] == "priya.nair@example.com")].iloc[0]
+    assert row["kappa"] == pytest.approx(rep["matrix"][r][c], abs=1e-6) and row["n_shared_tasks"] == rep["counts"][r][c]
+    alpha = pd.read_csv(tmp_path / "qa-alpha.csv").set_index("dimension")
+    arep = cli(capsys, dash, "--stat", "alpha")
+    assert alpha.loc["urgency", "alpha"] == pytest.approx(arep["by_control"]["urgency"]["alpha"])
+    assert alpha.loc["overall", "alpha"] == pytest.approx(arep["overall"]["alpha"])
+    assert alpha.loc["category", "raters_per_task"] == "4–7"  # the incomplete design, as a range
+    annotators = pd.read_csv(tmp_path / "qa-annotators.csv")
+    assert not [c for c in annotators.columns if c.endswith("_rate")]
+    assert {"accept_pct", "accuracy_pct", "dimension"} <= set(annotators.columns)
+    choose(dash, "fleiss")
+    assert {r[0]: r for r in table(d)}["category"][3] == "4–7"
