@@ -31,6 +31,7 @@ from app.metrics import (
     annotator_quality,
     control_alpha,
     dawid_skene_consensus,
+    default_tolerances,
     pair_disagreements,
     task_agreement,
 )
@@ -551,21 +552,33 @@ def consensus_reference(frames: ProjectFrames) -> pd.DataFrame:
     return dawid_skene_consensus(frames.annotations, frames.params, evaluators=human_evaluators(frames))
 
 
-def disagreeing_tasks(store: Store, project_id: int, row: str, column: str, control: str | None) -> list[int]:
+def drill_tolerances(store: Store, project_id: int) -> dict[str, float]:
+    """Control name -> the drill-down tolerance of its type (:data:`app.metrics.DEFAULT_TOLERANCE`)."""
+    return default_tolerances(load_frames(store, project_id).annotations)
+
+
+def disagreeing_tasks(store: Store, project_id: int, row: str, column: str, control: str | None,
+                      tolerance: float | Mapping[str, float] | None = None) -> list[int]:
     """Local task ids where ``row`` disagrees with ``column`` (an evaluator, ``Ground truth`` or
-    ``Consensus (Dawid-Skene)``), worst first."""
+    ``Consensus (Dawid-Skene)``) on ``control`` (or on any control), worst first.
+
+    ``tolerance`` (default: per control type, :func:`drill_tolerances`) lets near matches of numeric and
+    region scores pass: a rating one star away or a box at high overlap is no disagreement to look at."""
     frames = load_frames(store, project_id)
+    if tolerance is None:
+        tolerance = default_tolerances(frames.annotations)
     if column == CONSENSUS_DS:
         ref = consensus_reference(frames)
         if ref.empty:
             return []
         df = pair_disagreements(frames.annotations, row, GROUND_TRUTH, frames.params, ground_truth=ref,
-                                control=control)
+                                control=control, tolerance=tolerance)
         return [int(t) for t in df["task"]]
     gt = frames.ground_truth if not frames.ground_truth.empty else None
     if column == GROUND_TRUTH and gt is None:
         return []
-    df = pair_disagreements(frames.annotations, row, column, frames.params, ground_truth=gt, control=control)
+    df = pair_disagreements(frames.annotations, row, column, frames.params, ground_truth=gt, control=control,
+                            tolerance=tolerance)
     return [int(t) for t in df["task"]]
 
 

@@ -41,6 +41,7 @@ from app.services.dashboard import (
     Dashboard,
     cached_dashboard,
     disagreeing_tasks,
+    drill_tolerances,
     export_csv,
     load_frames,
     refresh_dashboard,
@@ -711,9 +712,14 @@ class DashboardPanel(QWidget):
     def _drill_down(self, row: str, column: str) -> None:
         if self.project_id is None:
             return
-        tasks = disagreeing_tasks(self.store, self.project_id, row, column, self.current_control())
-        label = f"{short_name(row)} vs {short_name(column)}" + (
-            f" on {self.current_control()}" if self.current_control() else "") + f": {len(tasks)} disagreements"
+        control = self.current_control()
+        tasks = disagreeing_tasks(self.store, self.project_id, row, column, control)
+        tol = drill_tolerances(self.store, self.project_id)
+        near = (f" (beyond a {tol[control]:.0%} tolerance)" if control and tol.get(control) else
+                " (numeric and region scores within their tolerance pass)" if not control and any(tol.values())
+                else "")
+        label = (f"{short_name(row)} vs {short_name(column)}" + (f" on {control}" if control else "")
+                 + f": {len(tasks)} disagreements{near}")
         self.status.setText(label)
         self.openQueue.emit(QueueFilter(task_ids=tuple(tasks), label=label, highlight=(row, column)))
 

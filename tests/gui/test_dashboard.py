@@ -196,3 +196,37 @@ def test_cli_png_and_csv_are_real(tmp_path: Path, capsys, shots_dir: Path) -> No
     assert {"evaluators", "columns", "matrix", "counts", "per_annotator", "alpha"} <= set(report)
     assert report["columns"][0] == GROUND_TRUTH and 0.5 < report["alpha"] < 1
     assert main(["--data-dir", data, "metrics", "1", "--control", "nope"]) == 1
+
+
+def test_drill_down_on_a_rating_lets_near_matches_pass(dash: MainWindow) -> None:
+    """13.7: drilling into a pair on a numeric dimension lists the tasks where the two are more than the
+    tolerance apart (a quarter of the scale: one star of five passes), computed here from the store's rating
+    values without the metrics engine; the queue label says so."""
+    from app.services.projects import ProjectService
+
+    d = dash.dashboard
+    d.dimension.setCurrentIndex(d.dimension.findData("urgency"))
+    a, b = "diego.santos@example.com", "tom.becker@example.com"
+    d._drill_down(a, b)
+    wait_for(lambda: dash.tabs.currentWidget() is dash.review, timeout=10)
+    s = dash.review.session
+
+    def stars(result) -> float | None:
+        vals = [it["value"]["rating"] for it in (result or ()) if isinstance(it, dict)
+                and it.get("from_name") == "urgency" and "rating" in (it.get("value") or {})]
+        return float(vals[-1]) if vals else None
+
+    ps = ProjectService(dash.store)
+    beyond, any_diff = set(), set()
+    for row in ps.task_page(d.project_id, offset=0, limit=100_000):
+        got = {x.evaluator: stars(x.result) for x in ps.task_detail(row.id).annotations if not x.was_cancelled}
+        if got.get(a) is None or got.get(b) is None:
+            continue
+        gap = abs(got[a] - got[b]) / 4  # maxRating 5: the scale is 4 steps
+        if gap > 0:
+            any_diff.add(row.id)
+        if gap > 0.25:
+            beyond.add(row.id)
+    assert beyond and any_diff - beyond  # the demo has both: far apart and one star apart
+    assert set(s.task_ids) == beyond
+    assert "urgency" in s.queue.label and "25% tolerance" in s.queue.label
