@@ -150,6 +150,7 @@ class DashboardPanel(QWidget):
         self.statistic.currentIndexChanged.connect(self._statistic_changed)
         self.stats: Statistics | None = None
         self._stats_job: Job | None = None
+        self._stats_again = False
         self.mode = QComboBox()
         self.mode.setObjectName("mode")
         self.mode.addItem("Pairwise (mean over pairs)", "pairwise")
@@ -436,8 +437,12 @@ class DashboardPanel(QWidget):
 
     def _request_stats(self) -> None:
         """Compute kappa/alpha/Fleiss off the UI thread (once per data version); draw when they arrive."""
-        if self._stats_job is not None or self.project_id is None:
+        if self.project_id is None:
             return
+        if self._stats_job is not None:  # asked again while computing (new data, other project): once more after
+            self._stats_again = True
+            return
+        self._stats_again = False
         self.stack.setCurrentWidget(self.stat_note)
         self.stat_note.setText(f"Computing {STAT_TITLES.get(self.current_statistic(), 'the statistic')}…")
         self.title.setText(f"<b>{STAT_TITLES.get(self.current_statistic(), '')}</b>")
@@ -457,6 +462,13 @@ class DashboardPanel(QWidget):
         self._stats_job = None
         if self._job is None:
             self.progress.hide()
+        if self._stats_again and self.current_statistic() != "agreement":
+            self._stats_again = False
+            self.stats = st if st.project_id == self.project_id else self.stats
+            self._draw_current()  # computes again only when what was asked for is not what arrived
+            if self._stats_job is None and self._job is None and getattr(self, "_filling", None) is None:
+                self.computed.emit()
+            return
         if st.project_id != self.project_id:
             return
         self.stats = st

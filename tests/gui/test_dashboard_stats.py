@@ -382,3 +382,23 @@ def test_csv_export_writes_tidy_tables_including_the_statistics(dash: MainWindow
     assert {"accept_pct", "accuracy_pct", "dimension"} <= set(annotators.columns)
     choose(dash, "fleiss")
     assert {r[0]: r for r in table(d)}["category"][3] == "4–7"
+
+
+def test_kappa_follows_a_new_decision(dash: MainWindow, capsys) -> None:
+    """A decision changes the ground truth; the κ heatmap shown is recomputed and equals the CLI again."""
+    d = dash.dashboard
+    choose(dash, "kappa", "category")
+    before = d.stats
+    s = dash.review.session
+    for _ in range(3):  # fix a few tasks' references: accept the focused annotation
+        dash.apply(s.decide("accept"))
+    d.refresh()
+    wait_for(lambda: not d.busy() and d.stats is not before and d.stats.version == d.data.version, timeout=60)
+    for _ in range(3):
+        QApplication.processEvents()
+    rep = cli(capsys, dash, "--stat", "kappa", "--control", "category")
+    m = d.heatmap.matrix
+    assert m.mode == "kappa"
+    want = np.array([[np.nan if v is None else v for v in row] for row in rep["matrix"]])
+    np.testing.assert_allclose(m.matrix, want, equal_nan=True, atol=1e-12)
+    assert before.version != d.stats.version
