@@ -589,9 +589,11 @@ class DashboardPanel(QWidget):
                            f"click a cell to review the disagreements{gt}")
 
     def _title_difficulty(self) -> None:
-        self.difficulty.setTitle("Which dimensions are harder to align on?<br><span style='color:#4c78a8'>■</span>"
-                                 " agreement %&nbsp;&nbsp;<span style='color:#f58518'>■</span> α, annotators only",
+        self.difficulty.setTitle("Hardest dimensions first<br><span style='color:#4c78a8'>■</span>"
+                                 " agreement %&nbsp;&nbsp;<span style='color:#f58518'>■</span> α",
                                  color=tone().ink, size="10pt")
+        self.difficulty.setToolTip("Which dimensions are harder to align on: agreement among annotators (%) and "
+                                   "Krippendorff's α among annotators only, hardest first")
 
     def restyle(self) -> None:
         """Charts in the theme in use (pyqtgraph draws with its own colours, not the widget palette)."""
@@ -621,16 +623,19 @@ class DashboardPanel(QWidget):
         pw.addItem(pg.BarGraphItem(x0=0, y=y + 0.18, height=0.34, width=np.nan_to_num(alpha), brush="#f58518",
                                    name="Krippendorff α ×100"))
         for i, (a, al) in enumerate(zip(agree, alpha, strict=True)):
-            t = pg.TextItem(f"{a:.0f}%" + ("" if np.isnan(al) else f" · α {al / 100:.2f}"), color=tone().ink,
-                            anchor=(0, 0.5))
-            t.setPos(max(np.nan_to_num(a), np.nan_to_num(al)) + 1, i)
-            pw.addItem(t)
+            # each bar labelled at its end, short enough for a narrow chart
+            for value, text_, dy in ((a, f"{a:.0f}%", -0.18), (al, f"α {al / 100:.2f}", 0.18)):
+                if np.isnan(value):
+                    continue
+                t = pg.TextItem(text_, color=tone().ink, anchor=(0, 0.5))
+                t.setPos(float(value) + 1, i + dy)
+                pw.addItem(t)
         ax = pw.getAxis("left")
         ax.setTicks([[(i, c) for i, c in enumerate(df["control"])]])
         pw.getPlotItem().invertY(True)
-        pw.setXRange(0, 140, padding=0)
+        pw.setXRange(0, 128, padding=0)
         pw.setYRange(-0.6, len(df) - 0.4, padding=0)
-        pw.setLabel("bottom", "hardest first · agreement among annotators, %")
+        pw.setLabel("bottom", "agreement among annotators, %")
 
     def _fill_annotators(self) -> Any:
         """A generator: fills the table 20 rows per step."""

@@ -80,6 +80,7 @@ class HeatmapWidget(pg.GraphicsLayoutWidget):
         self.plot.hideButtons()
         self.plot.invertY(True)
         self.plot.setMouseEnabled(x=False, y=False)
+        self.plot.vb.sigResized.connect(lambda *_: self._top_ticks())
         self.plot.showAxes(True, showValues=(True, True, False, False), size=False)
         for side in ("left", "top"):
             ax = self.plot.getAxis(side)
@@ -173,8 +174,8 @@ class HeatmapWidget(pg.GraphicsLayoutWidget):
         sep = pg.InfiniteLine(pos=len(m.evaluators), angle=0, pen=pg.mkPen(tone().ink, width=2))
         self.plot.addItem(sep)
         self._items.append(sep)
+        self._top_ticks()
         step = max(1, len(cols) // 30)
-        self.plot.getAxis("top").setTicks([[(c + 0.5, _column_name(n)) for c, n in enumerate(cols) if c % step == 0]])
         left = self.plot.getAxis("left")
         labels = [(r + 0.5, short_name(n)) for r, n in enumerate(rows) if r % step == 0 or n == AVG]
         left.setTicks([labels])
@@ -184,6 +185,26 @@ class HeatmapWidget(pg.GraphicsLayoutWidget):
         left.setWidth(12 + max(fm.horizontalAdvance(t) for _, t in labels))
         self.plot.setXRange(0, len(cols), padding=0)
         self.plot.setYRange(0, len(rows), padding=0)
+
+    def _top_ticks(self) -> None:
+        """Column headers elided to their column's width: pyqtgraph drops a label that overlaps its neighbour,
+        which left the Ground truth column unnamed in a 1024-px window. The hover text names each in full."""
+        m = getattr(self, "matrix", None)  # also called while the widget is built
+        if m is None:
+            return
+        from PySide6.QtGui import QFontMetrics
+
+        cols = m.columns
+        step = max(1, len(cols) // 30)
+        top = self.plot.getAxis("top")
+        fm = QFontMetrics(top.style.get("tickFont") or QFont())
+        width = self.plot.vb.width() or self.width() * 0.8
+        room = max(24, int(width * step / max(1, len(cols))) - 8)
+        ticks = [(c + 0.5, fm.elidedText(_column_name(n), Qt.TextElideMode.ElideRight, room))
+                 for c, n in enumerate(cols) if c % step == 0]
+        if ticks != getattr(self, "_shown_ticks", None):
+            self._shown_ticks = ticks
+            top.setTicks([ticks])
 
     # -- interaction -------------------------------------------------------------------------------
     def describe_cell(self, r: int, c: int) -> str:

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PySide6.QtCore import QPoint, Qt
-from PySide6.QtGui import QImage
+from PySide6.QtGui import QFont, QImage
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
@@ -230,3 +230,29 @@ def test_drill_down_on_a_rating_lets_near_matches_pass(dash: MainWindow) -> None
     assert beyond and any_diff - beyond  # the demo has both: far apart and one star apart
     assert set(s.task_ids) == beyond
     assert "urgency" in s.queue.label and "25% tolerance" in s.queue.label
+
+
+def test_every_heatmap_column_is_named_in_a_small_window(qtbot, demo_store) -> None:
+    """At 1024 px the column headers are elided to their column, never dropped (pyqtgraph hides a tick label
+    that overlaps its neighbour: the Ground truth column had no name)."""
+    from PySide6.QtGui import QFontMetrics
+
+    store, pid = demo_store
+    w = MainWindow(store, project_id=pid)
+    qtbot.addWidget(w)
+    w.resize(1024, 700)
+    w.show()
+    qtbot.waitExposed(w)
+    d = w.dashboard
+    w.tabs.setCurrentWidget(d)
+    wait_for(lambda: d.data is not None and not d.busy())
+    qtbot.wait(100)
+    hm = d.heatmap
+    top = hm.plot.getAxis("top")
+    ticks = top._tickLevels[0] if top._tickLevels else []
+    assert len(ticks) == len(hm.matrix.columns)
+    fm = QFontMetrics(top.style.get("tickFont") or QFont())
+    col_px = hm.plot.vb.width() / len(hm.matrix.columns)
+    for _pos, text in ticks:
+        assert text and fm.horizontalAdvance(text) <= col_px, (text, col_px)
+    assert ticks[0][1].startswith("Ground")
