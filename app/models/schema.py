@@ -123,6 +123,26 @@ class Prediction(Base):
     extra: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
+class ResultValue(Base):
+    """The items of one control of an annotation (``kind`` ``a``), prediction (``p``) or ground-truth row
+    (``g``): what metric frames read instead of decoding whole results (migration 0007, docs/adr/0011).
+
+    Written only by the triggers of migration 0007, in the same statement as the row's insert, update or
+    delete. ``ord``: array index of the control's first item; ``-1`` marks a result that is not strict
+    JSON (no control, no items: read the row's own result).
+    """
+
+    __tablename__ = "result_values"
+    project_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(1), primary_key=True)
+    row_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ord: Mapped[int] = mapped_column(Integer, primary_key=True)
+    task_id: Mapped[int] = mapped_column(Integer)
+    control: Mapped[str | None] = mapped_column(String)
+    items: Mapped[str | None] = mapped_column(Text)  # compact JSON array of the control's result items
+    __table_args__ = (Index("ix_result_values_row", "kind", "row_id"), {"sqlite_with_rowid": False})
+
+
 class Decision(Base):
     """A reviewer's verdict: an append-only event (never updated, never deleted)."""
 

@@ -266,8 +266,8 @@ class DashboardPanel(QWidget):
         lay.addLayout(top)
         lay.addWidget(split, 1)
         # keyboard order follows the top row left to right, then the statistic's view, then the tables
-        order = [self.statistic, self.dimension, self.mode, export_btn, self.heatmap, self.stat_table,
-                 tables, self.annotator_view]
+        order: list[QWidget] = [self.statistic, self.dimension, self.mode, export_btn, self.heatmap,
+                                self.stat_table, tables, self.annotator_view]
         for a, b in zip(order, order[1:], strict=False):
             QWidget.setTabOrder(a, b)
 
@@ -551,8 +551,8 @@ class DashboardPanel(QWidget):
             if tip:
                 hi.setToolTip(tip)
             model.setHorizontalHeaderItem(i, hi)
-        for r in rows:
-            model.appendRow(r)
+        for items in rows:
+            model.appendRow(items)
         self.stat_table.resizeColumnsToContents()  # long reasons: the last (stretching) column and the tooltip
         for c in range(len(headers) - 1):
             self.stat_table.setColumnWidth(c, self.stat_table.columnWidth(c) + 16)
@@ -790,7 +790,7 @@ class DashboardPanel(QWidget):
 
     def export_image(self) -> QPixmap:
         """The heatmap with a caption band on top (a picture that says what it is once it leaves the app)."""
-        body = self.stack.currentWidget().grab()
+        body = (self.stack.currentWidget() or self.heatmap).grab()
         band = 34
         out = QPixmap(body.width(), body.height() + band)
         out.fill(QColor("white"))

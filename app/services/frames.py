@@ -1,0 +1,305 @@
+"""Metric frames from the store's per-control result values, in a few SQL reads (Qt-free; issue 14).
+
+:func:`build_frames` returns the same :class:`~app.services.dashboard.ProjectFrames` as the JSON-decoding
+path (``app.services.dashboard._build_frames``): the same rows in the same order, the same reference
+rules (DESIGN.md section 7). It reads the plain columns of annotations, predictions and ground truth, and
+the ``result_values`` table (migration 0007: the items of each row's control as compact JSON, kept by
+triggers), instead of decoding and splitting every stored result. Equal item texts are decoded once and
+the decoded list is shared by their rows, so frames are read-only (as the cached frames always were).
+docs/adr/0011-frames-from-store.md.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import select
+
+from app.metrics import SOURCE_EVALUATOR
+from app.models.config import parse_config
+from app.models.schema import Project
+from app.models.store import Store
+from app.services.projects import member_name
+
+
+def _decode(raw: Any) -> Any:
+    return json.loads(raw) if isinstance(raw, str) else raw
+
+
+def _split(result: Any, controls: Any) -> dict[str, list[Any]]:
+    """The items of ``result`` per control in ``controls``, in result order (the old path's grouping)."""
+    out: dict[str, list[Any]] = {}
+    for item in result or []:
+        if isinstance(item, dict):
+            fn = item.get("from_name")
+            if isinstance(fn, str) and fn in controls:
+                out.setdefault(fn, []).append(item)
+    return out
+
+
+class _Values:
+    """``result_values`` of one kind of one project: per row, ``{control: items}`` on demand."""
+
+    def __init__(self, cur: Any, project_id: int, kind: str) -> None:
+        rows = cur.execute("SELECT row_id, ord, control, items FROM result_values WHERE project_id = ? AND kind = ? "
+                           "ORDER BY row_id, ord", (project_id, kind)).fetchall()
+        self.rows = rows
+        self.row_ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        self.cache: dict[str, Any] = {}
+        self.fallback = {r[0] for r in cur.execute(  # results that are not strict JSON: decoded from the row
+            "SELECT row_id FROM result_values WHERE project_id = ? AND kind = ? AND ord < 0", (project_id, kind))}
+
+    def items(self, text: str) -> Any:
+        hit = self.cache.get(text)
+        if hit is None:
+            hit = self.cache[text] = json.loads(text)
+        return hit
+
+    def of(self, row_id: int) -> list[tuple[str, Any]]:
+        """``(control, items)`` of one row, in ``ord`` order (controls not in the config included)."""
+        lo = int(np.searchsorted(self.row_ids, row_id, "left"))
+        hi = int(np.searchsorted(self.row_ids, row_id, "right"))
+        return [(c, self.items(t)) for _, o, c, t in self.rows[lo:hi] if o >= 0]
+
+
+def build_frames(store: Store, project_id: int, version: tuple[Any, ...],
+                 progress: Callable[[int], None] | None = None) -> Any:
+    """:class:`~app.services.dashboard.ProjectFrames` of the project, from ``result_values`` (module doc).
+
+    The cyclic garbage collector is paused while the rows are read: millions of fresh tuples and lists
+    (none of them cyclic) would otherwise trigger full collections over all of them, repeatedly.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _build(store, project_id, version, progress)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _build(store: Store, project_id: int, version: tuple[Any, ...],
+           progress: Callable[[int], None] | None) -> Any:
+    from app.services.dashboard import MODEL_PREFIX, ProjectFrames, _params, _same, _sync_facts
+
+    with store.session() as s:
+        xml = s.scalar(select(Project.label_config).where(Project.id == project_id))
+        if xml is None:
+            raise LookupError(f"No project {project_id} in this store.")
+        cfg = parse_config(xml)
+        controls = [c.name for c in cfg.controls]
+        ctype = {c.name: c.result_type for c in cfg.controls}
+        ctl_pos = {c: i for i, c in enumerate(controls)}
+        C = len(controls)
+        conn = s.connection()
+        dbapi = conn.connection.driver_connection
+        assert dbapi is not None
+        cur = dbapi.cursor()
+        members: dict[int, str] = {}
+        for uid, email, first, last in cur.execute(
+                "SELECT user_id, email, first_name, last_name FROM members WHERE project_id = ?", (project_id,)):
+            if uid is not None:
+                members[uid] = member_name(email, first, last, uid)
+        facts = _sync_facts(conn, project_id)
+
+        # annotations: plain columns, then their per-control items
+        arows = cur.execute(
+            "SELECT a.id, a.task_id, a.server_id, a.completed_by, a.lead_time, a.created_at, a.ground_truth "
+            "FROM annotations a JOIN tasks t ON t.id = a.task_id "
+            "WHERE t.project_id = ? AND t.deleted = 0 AND a.was_cancelled = 0 AND a.deleted = 0 ORDER BY a.id",
+            (project_id,)).fetchall()
+        n_all = len(arows)
+        a_id = np.fromiter((r[0] for r in arows), dtype=np.int64, count=n_all)
+        a_task = np.fromiter((r[1] for r in arows), dtype=np.int64, count=n_all)
+        a_sid = [r[2] for r in arows]
+        a_uid = [r[3] for r in arows]
+        uid_name = {u: (members.get(u) or (f"user #{u}" if u is not None else "unknown")) for u in set(a_uid)}
+        a_ev: list[str | None] = [uid_name[u] for u in a_uid]
+        if facts.fix_annotations:  # a reviewer's fix on the server: the reference itself, not an evaluator
+            for i, (tid, sid) in enumerate(zip(a_task.tolist(), a_sid, strict=True)):
+                if sid is not None and (tid, sid) in facts.fix_annotations:
+                    a_ev[i] = None
+        ann_vals = _Values(cur, project_id, "a")
+        fallback_raw: dict[int, Any] = {}
+        if ann_vals.fallback:
+            fallback_raw = _raw_results(cur, "annotations", ann_vals.fallback)
+        # task -> (flagged result per control, its evaluator, server id of the prediction it copies)
+        gt_flag: dict[int, tuple[dict[str, list[Any]], str | None, int | None]] = {}
+        for i, r in enumerate(arows):
+            if r[6]:
+                key = (r[1], r[2])
+                if key not in facts.own_flags:
+                    aid = r[0]
+                    by_ctl = (_split(_decode(fallback_raw[aid]), ctl_pos) if aid in fallback_raw
+                              else dict(ann_vals.of(aid)))
+                    gt_flag[r[1]] = (by_ctl, a_ev[i], facts.fix_of_prediction.get(key))
+        keep = np.fromiter((e is not None for e in a_ev), dtype=bool, count=n_all)
+        k_idx = np.flatnonzero(keep)
+        n = len(k_idx)
+        ev_arr = np.empty(n_all, dtype=object)
+        ev_arr[:] = a_ev
+        ann_ev = pd.Series(ev_arr[k_idx], index=a_id[k_idx]) if n else pd.Series([], dtype=object)
+        # rows: every kept annotation x every control (config order), empty lists where nothing was given
+        res: list[Any] = [[] for _ in range(n * C)]
+        if n and C:
+            pos_of = np.full(n_all, -1, dtype=np.int64)
+            pos_of[k_idx] = np.arange(n)
+            where = np.searchsorted(a_id, ann_vals.row_ids)
+            where[where >= n_all] = 0
+            hit = (a_id[where] == ann_vals.row_ids) if n_all else np.zeros(len(where), bool)
+            slot = np.where(hit, pos_of[where], -1)
+            items = ann_vals.items
+            for j, (_rid, o, c, t) in zip(slot.tolist(), ann_vals.rows, strict=True):
+                if j >= 0 and o >= 0:
+                    p = ctl_pos.get(c)
+                    if p is not None:
+                        res[j * C + p] = items(t)
+            live = set(a_id.tolist()) if fallback_raw else set()
+            for aid in fallback_raw:
+                j = int(pos_of[np.searchsorted(a_id, aid)]) if aid in live else -1
+                if j >= 0:
+                    for c, its in _split(_decode(fallback_raw[aid]), ctl_pos).items():
+                        res[j * C + ctl_pos[c]] = its
+        if progress:  # as the old path: every 50,000 annotations
+            for k in range(50_000, n + 1, 50_000):
+                progress(k)
+        lead = np.array([np.nan if r[4] is None else float(r[4]) for r in arows], dtype=float)[k_idx]
+        at = pd.Series([r[5] for r in arows], dtype="object").iloc[k_idx]
+        a_frame = {
+            "task": np.repeat(a_task[k_idx], C), "evaluator": np.repeat(ev_arr[k_idx], C),
+            "control": np.tile(np.array(controls, dtype=object), n),
+            "lead_time": np.repeat(lead, C), "created_at": np.repeat(at.to_numpy(dtype=object), C)}
+
+        # predictions: the controls each model predicts, in the order its result first names them
+        prows = cur.execute(
+            "SELECT p.id, p.task_id, p.server_id, p.model_version, p.created_at FROM predictions p "
+            "JOIN tasks t ON t.id = p.task_id WHERE t.project_id = ? AND t.deleted = 0 "
+            "AND p.result IS NOT NULL ORDER BY p.id", (project_id,)).fetchall()
+        pred_vals = _Values(cur, project_id, "p")
+        pred_fallback = _raw_results(cur, "predictions", pred_vals.fallback) if pred_vals.fallback else {}
+        pred_ev: dict[int, str] = {}
+        pred_sid_ev: dict[tuple[int, int], str] = {}
+        p_task: list[int] = []
+        p_ev: list[str] = []
+        p_ctl: list[str] = []
+        p_res: list[Any] = []
+        p_at: list[Any] = []
+        for prid, tid, psid, mv, pat in prows:
+            ev = f"{MODEL_PREFIX}{mv or 'unversioned'}"
+            pred_ev[prid] = ev
+            if psid is not None:
+                pred_sid_ev[(tid, psid)] = ev
+            pairs = (list(_split(_decode(pred_fallback[prid]), ctype).items()) if prid in pred_fallback
+                     else [(c, its) for c, its in pred_vals.of(prid) if c in ctype])
+            for c, its in pairs:
+                p_task.append(tid)
+                p_ev.append(ev)
+                p_ctl.append(c)
+                p_res.append(its)
+                p_at.append(pat)
+
+        # adjudicated ground truth (latest non-retracted decision fold) wins over server flags
+        retracted = facts.retracted
+        gt_vals = _Values(cur, project_id, "g")
+        grows = cur.execute(
+            "SELECT g.id, g.task_id, g.annotation_id, g.decision_uuid, g.result IS NULL OR g.result = 'null' "
+            "FROM ground_truth g JOIN tasks t ON t.id = g.task_id WHERE t.project_id = ? ORDER BY g.id",
+            (project_id,)).fetchall()
+        same_check: list[tuple[int, int]] = []  # (gt row, annotation): the old path's _same() test
+        adjudicated: dict[int, tuple[int, str | None, bool]] = {}  # task -> (gt row, source, result is None)
+        for gid, tid, aid, duuid, is_none in grows:
+            if duuid is not None and duuid in retracted:
+                continue
+            verdict, d_ann, d_pred = facts.decisions.get(duuid, (None, aid, None)) if duuid else (None, aid, None)
+            source: str | None = None
+            if verdict == "accept":  # the accepted annotation (or prediction) is the reference itself
+                source = _get(ann_ev, d_ann) if d_ann is not None else pred_ev.get(d_pred)  # type: ignore[arg-type]
+            elif verdict is None and aid is not None and not is_none and aid in ann_ev.index:
+                same_check.append((gid, aid))
+            adjudicated[tid] = (gid, source, bool(is_none))
+        if same_check:
+            gt_raw = _raw_results(cur, "ground_truth", {g for g, _ in same_check})
+            an_raw = _raw_results(cur, "annotations", {a for _, a in same_check})
+            same_ok = {g for g, a in same_check if _same(_decode(an_raw[a]) or [], _decode(gt_raw[g]))}
+            for tid, (gid, _source, is_none) in list(adjudicated.items()):
+                if gid in same_ok:
+                    aid = dict(same_check)[gid]
+                    adjudicated[tid] = (gid, _get(ann_ev, aid), is_none)
+        g_fallback = _raw_results(cur, "ground_truth", gt_vals.fallback) if gt_vals.fallback else {}
+
+        def gt_items(gid: int) -> dict[str, list[Any]]:
+            if gid in g_fallback:
+                return _split(_decode(g_fallback[gid]), ctl_pos)
+            return dict(gt_vals.of(gid))
+
+        reference: dict[int, tuple[dict[str, list[Any]], str | None]] = {
+            tid: (by_ctl, pred_sid_ev.get((tid, psid)) if psid is not None else ev)
+            for tid, (by_ctl, ev, psid) in gt_flag.items()}
+        for tid, (gid, source, _none) in adjudicated.items():
+            reference[tid] = (gt_items(gid), source)
+        gt_rows = []
+        for tid, (by_ctl, source) in reference.items():
+            for c in controls:
+                gt_rows.append((tid, c, ctype[c], by_ctl.get(c) or [], source))
+
+        dec_rows = []
+        verdicts: dict[int, str] = {}
+        for aid, verdict, uid in cur.execute(
+                "SELECT annotation_id, verdict, uuid FROM decisions WHERE project_id = ? "
+                "AND annotation_id IS NOT NULL AND verdict IN ('accept','fix','reject') ORDER BY created_at, id",
+                (project_id,)):
+            if uid not in retracted:  # any origin: this store's and other reviewers' decisions alike
+                verdicts[aid] = verdict
+        for aid, verdict in verdicts.items():
+            ev = _get(ann_ev, aid)
+            if ev is not None:
+                dec_rows.append((ev, verdict))
+
+    types = np.array([ctype.get(c, "") for c in controls], dtype=object)
+    task = np.concatenate([a_frame["task"], np.asarray(p_task, dtype=np.int64)])
+    ev_col = np.concatenate([a_frame["evaluator"], np.array(p_ev, dtype=object)])
+    ctl_col = np.concatenate([a_frame["control"], np.array(p_ctl, dtype=object)])
+    at_col = np.concatenate([a_frame["created_at"], np.array(p_at, dtype=object)])
+    ann = pd.DataFrame({
+        "task": task, "evaluator": ev_col, "control": ctl_col,
+        "type": np.concatenate([np.tile(types, n), np.array([ctype.get(c, "") for c in p_ctl], dtype=object)]),
+        "result": res + p_res,
+        "lead_time": np.concatenate([a_frame["lead_time"], np.full(len(p_task), np.nan)]),
+        "created_at": _timestamps(at_col)})
+    gt = pd.DataFrame(gt_rows, columns=["task", "control", "type", "result", SOURCE_EVALUATOR])
+    dec = pd.DataFrame(dec_rows, columns=["evaluator", "verdict"])
+    return ProjectFrames(ann, gt, _params(cfg), dec, tuple(controls), members, version)
+
+
+def _get(series: pd.Series, key: Any) -> Any:
+    if key is None:
+        return None
+    try:
+        return series.at[key]
+    except KeyError:
+        return None
+
+
+def _timestamps(values: np.ndarray) -> pd.Series:
+    """``pd.to_datetime`` (ISO 8601, UTC, unparsable -> NaT) of the distinct strings only, spread back."""
+    series = pd.Series(values, dtype="object")
+    codes, uniq = pd.factorize(series)
+    if len(uniq) == 0:
+        return pd.to_datetime(series, utc=True, errors="coerce", format="ISO8601")
+    conv = pd.to_datetime(pd.Series(uniq, dtype="object"), utc=True, errors="coerce", format="ISO8601")
+    return pd.Series(conv.array.take(codes, allow_fill=True))
+
+
+def _raw_results(cur: Any, table: str, ids: set[int]) -> dict[int, Any]:
+    out: dict[int, Any] = {}
+    id_list = sorted(ids)
+    for k in range(0, len(id_list), 500):
+        chunk = id_list[k:k + 500]
+        marks = ",".join("?" * len(chunk))
+        out.update(cur.execute(f"SELECT id, result FROM {table} WHERE id IN ({marks})", chunk).fetchall())  # noqa: S608
+    return out
