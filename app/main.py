@@ -69,7 +69,8 @@ def run_gui(*, data_dir: str | None, demo: bool) -> int:
     from app.models.store import Store, StoreError
     from app.views.main_window import MainWindow
 
-    app = QApplication.instance() or QApplication(sys.argv[:1])
+    existing = QApplication.instance()
+    app = existing if isinstance(existing, QApplication) else QApplication(sys.argv[:1])
     app.setApplicationName("ReviewDesk")
     app.setOrganizationName("ReviewDesk")
     try:

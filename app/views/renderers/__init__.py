@@ -515,7 +515,7 @@ class TaskView(QWidget):
         spacing = self.chips_box.spacing()
         need = sum(c.sizeHint().width() for c in self.chips) + spacing * max(0, len(self.chips) - 1)
         host = self.chips_area.widget()
-        if host.minimumWidth() != need:
+        if host is not None and host.minimumWidth() != need:
             host.setMinimumWidth(need)
         focused = next((c for c, lv in zip(self.chips, layers, strict=False) if lv.focus), None)
         if focused is not None:
