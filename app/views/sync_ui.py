@@ -16,6 +16,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+import shiboken6
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
@@ -451,10 +452,14 @@ class SyncController(QObject):
         job = Job(fn)
 
         def finished(result: Any) -> None:
+            if not shiboken6.isValid(self.widget):  # the window closed while the job ran: nobody to tell
+                return
             self._forget(job)  # first: the callback may start the next job
             done(result)
 
         def errored(exc: BaseException) -> None:
+            if not shiboken6.isValid(self.widget):
+                return
             self._forget(job)
             failed(exc)
 

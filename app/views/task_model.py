@@ -16,6 +16,7 @@ from PySide6.QtGui import QBrush, QColor
 
 from app.services import taskfilter as tf
 from app.services.projects import ProjectService
+from app.views.theme import tone
 
 PAGE = 200
 MAX_PAGES = 50
@@ -23,8 +24,11 @@ COLUMNS = ("#", "Task", "Status", "Text", "Ann.", "Pred.", "GT")
 SORT_KEYS = ("position", "task", "status", "text", "annotations", "predictions", "ground_truth")  # per column
 STATUS_COLUMN = 2
 TEXT_COLUMN = 3
-STATUS_COLOURS = {"undecided": "#6b6b6b", "partly": "#9a6200", "decided": "#0a7d32", "escalated": "#5b3cc4",
-                  "conflict": "#b3261e"}
+def status_colour(status: str) -> str:
+    """The status glyph's colour in the theme in use (contrast on a light or a dark list)."""
+    t = tone()
+    return {"undecided": t.muted, "partly": t.fix, "decided": t.accept, "escalated": t.escalate,
+            "conflict": t.reject}.get(status, t.ink)
 STATUS_TIPS = {
     "undecided": "No annotation of this task has a verdict yet",
     "partly": "Some annotations have a verdict (accept, fix or reject), not all",
@@ -172,7 +176,7 @@ class TaskTableModel(QAbstractTableModel):
                 return STATUS_TIPS[row.status]
             return None
         if role == Qt.ItemDataRole.ForegroundRole and col == STATUS_COLUMN:
-            return QBrush(QColor(STATUS_COLOURS[row.status]))
+            return QBrush(QColor(status_colour(row.status)))
         if role == Qt.ItemDataRole.AccessibleTextRole and col == STATUS_COLUMN:
             return row.status_label[2:]
         if role == Qt.ItemDataRole.TextAlignmentRole and col in (0, 1, 4, 5, 6):

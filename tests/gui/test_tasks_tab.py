@@ -16,7 +16,7 @@ from app.services import taskfilter as tf
 from app.services.changes import Changes
 from app.services.decisions import DecisionRequest, DecisionService
 from app.views.main_window import MainWindow
-from app.views.task_model import COLUMNS, STATUS_COLOURS, STATUS_COLUMN
+from app.views.task_model import COLUMNS, STATUS_COLUMN, status_colour
 from tests.unit.test_taskfilter import oracle_statuses
 
 
@@ -85,7 +85,7 @@ def test_status_column_shows_the_glyph_after_a_decision_in_review(qtbot, window:
     show_tasks(w)
     assert status_cell(w, 0) == "✓ decided"
     brush = w.task_model.index(0, STATUS_COLUMN).data(Qt.ItemDataRole.ForegroundRole)
-    assert brush.color().name() == STATUS_COLOURS["decided"]
+    assert brush.color().name() == status_colour("decided")
     assert oracle_statuses(w.store, w.current_project())[first.id] == "decided"  # type: ignore[arg-type]
     # escalate another task of the project: ⚑
     second = w.task_model.row(1)
