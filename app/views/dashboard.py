@@ -114,6 +114,9 @@ STAT_TITLES = {
 }
 
 
+MODE_TIP = ("Aggregation (Alt+A): Pairwise = the mean over the tasks both evaluators answered; Consensus = each "
+            "evaluator against the majority of the others")
+
 class DashboardPanel(QWidget):
     openQueue = Signal(object)  # QueueFilter
     computed = Signal()  # numbers are current
@@ -153,8 +156,14 @@ class DashboardPanel(QWidget):
         self._stats_again = False
         self.mode = QComboBox()
         self.mode.setObjectName("mode")
-        self.mode.addItem("Pairwise (mean over pairs)", "pairwise")
-        self.mode.addItem("Consensus (vs. majority of the others)", "consensus")
+        # short names that fit the combo at 1024 px; what each means is on hover
+        self.mode.addItem("Pairwise", "pairwise")
+        self.mode.setItemData(0, "Each cell: the mean agreement over the tasks both evaluators answered",
+                              Qt.ItemDataRole.ToolTipRole)
+        self.mode.addItem("Consensus", "consensus")
+        self.mode.setItemData(1, "Each evaluator against the majority answer of the others",
+                              Qt.ItemDataRole.ToolTipRole)
+        self.mode.setToolTip(MODE_TIP)
         self.mode.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.mode.setMinimumContentsLength(12)
         self.mode.currentIndexChanged.connect(self.refresh)
@@ -415,7 +424,7 @@ class DashboardPanel(QWidget):
     def _statistic_changed(self) -> None:
         agreement = self.current_statistic() == "agreement"
         self.mode.setEnabled(agreement)
-        self.mode.setToolTip("" if agreement else "Aggregation applies to percent agreement only")
+        self.mode.setToolTip(MODE_TIP if agreement else "Aggregation applies to percent agreement only")
         self._draw_current()
 
     def _draw_current(self) -> None:
