@@ -43,40 +43,52 @@ def _split(result: Any, controls: Any) -> dict[str, list[Any]]:
 
 
 class _Values:
-    """``result_values`` of one kind of one project, as columns; ``{control: items}`` of a row on demand."""
+    """``result_values`` of one kind of one project, as columns; ``{control: items}`` of a row on demand.
+
+    A control's single item with a plain region id is stored with ``"id": null`` and the id apart
+    (``item_id``): the item is the decoded template with its id put back, in the same key position."""
 
     def __init__(self, cur: Any, project_id: int, kind: str) -> None:
-        rows = cur.execute("SELECT row_id, ord, control, items FROM result_values WHERE project_id = ? AND kind = ? "
-                           "ORDER BY row_id, ord", (project_id, kind)).fetchall()
-        cols = list(zip(*rows, strict=True)) if rows else [(), (), (), ()]
+        rows = cur.execute("SELECT row_id, ord, control, items, item_id FROM result_values "
+                           "WHERE project_id = ? AND kind = ? ORDER BY row_id, ord", (project_id, kind)).fetchall()
+        cols = list(zip(*rows, strict=True)) if rows else [(), (), (), (), ()]
+        del rows
         self.row_ids = np.array(cols[0], dtype=np.int64)
         self.ords = np.array(cols[1], dtype=np.int64)
         self.controls = cols[2]
         self.texts = np.array(cols[3], dtype=object)
+        self.item_ids = np.array(cols[4], dtype=object)
         self.cache: dict[str, Any] = {}
         self.fallback = {r[0] for r in cur.execute(  # results that are not strict JSON: decoded from the row
             "SELECT row_id FROM result_values WHERE project_id = ? AND kind = ? AND ord < 0", (project_id, kind))}
 
-    def items(self, text: str) -> Any:
+    def items(self, text: str, item_id: str | None = None) -> Any:
         hit = self.cache.get(text)
         if hit is None:
             hit = self.cache[text] = json.loads(text)
+        if item_id is not None:
+            return [{**hit[0], "id": item_id}]
         return hit
 
     def decoded(self, mask: np.ndarray) -> np.ndarray:
-        """The decoded items of the rows in ``mask``: each distinct text decoded once, its list shared."""
+        """The decoded items of the rows in ``mask``: each distinct text decoded once; without an item id
+        apart, the decoded list is shared by the rows that carry that text."""
         codes, uniq = pd.factorize(self.texts[mask])
         lists = np.empty(len(uniq), dtype=object)
         for k, t in enumerate(uniq):
             lists[k] = self.items(t)
         out: np.ndarray = lists[codes]
+        ids = self.item_ids[mask]
+        for k in np.flatnonzero(ids != None).tolist():  # noqa: E711 - elementwise on an object array
+            out[k] = [{**out[k][0], "id": ids[k]}]
         return out
 
     def of(self, row_id: int) -> list[tuple[str, Any]]:
         """``(control, items)`` of one row, in ``ord`` order (controls not in the config included)."""
         lo = int(np.searchsorted(self.row_ids, row_id, "left"))
         hi = int(np.searchsorted(self.row_ids, row_id, "right"))
-        return [(self.controls[k], self.items(self.texts[k])) for k in range(lo, hi) if self.ords[k] >= 0]
+        return [(self.controls[k], self.items(self.texts[k], self.item_ids[k])) for k in range(lo, hi)
+                if self.ords[k] >= 0]
 
 
 def build_frames(store: Store, project_id: int, version: tuple[Any, ...],
