@@ -140,6 +140,8 @@ class ResultValue(Base):
     task_id: Mapped[int] = mapped_column(Integer)
     control: Mapped[str | None] = mapped_column(String)
     items: Mapped[str | None] = mapped_column(Text)  # compact JSON array of the control's result items
+    # the region id of the control's only item, kept apart (that item is stored with "id": null)
+    item_id: Mapped[str | None] = mapped_column(String)
     __table_args__ = (Index("ix_result_values_row", "kind", "row_id"), {"sqlite_with_rowid": False})
 
 

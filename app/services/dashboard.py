@@ -139,7 +139,9 @@ def load_frames(store: Store, project_id: int, *, progress: Callable[[int], None
         hit = _CACHE.get(key)
     if hit is not None and hit.version == version:
         return hit
-    frames = _build_frames(store, project_id, version, progress)
+    from app.services.frames import build_frames  # issue 14: from result_values, same frames as _build_frames
+
+    frames = build_frames(store, project_id, version, progress)
     with _CACHE_LOCK:
         _CACHE[key] = frames
     return frames

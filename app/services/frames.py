@@ -43,28 +43,52 @@ def _split(result: Any, controls: Any) -> dict[str, list[Any]]:
 
 
 class _Values:
-    """``result_values`` of one kind of one project: per row, ``{control: items}`` on demand."""
+    """``result_values`` of one kind of one project, as columns; ``{control: items}`` of a row on demand.
+
+    A control's single item with a plain region id is stored with ``"id": null`` and the id apart
+    (``item_id``): the item is the decoded template with its id put back, in the same key position."""
 
     def __init__(self, cur: Any, project_id: int, kind: str) -> None:
-        rows = cur.execute("SELECT row_id, ord, control, items FROM result_values WHERE project_id = ? AND kind = ? "
-                           "ORDER BY row_id, ord", (project_id, kind)).fetchall()
-        self.rows = rows
-        self.row_ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        rows = cur.execute("SELECT row_id, ord, control, items, item_id FROM result_values "
+                           "WHERE project_id = ? AND kind = ? ORDER BY row_id, ord", (project_id, kind)).fetchall()
+        cols = list(zip(*rows, strict=True)) if rows else [(), (), (), (), ()]
+        del rows
+        self.row_ids = np.array(cols[0], dtype=np.int64)
+        self.ords = np.array(cols[1], dtype=np.int64)
+        self.controls = cols[2]
+        self.texts = np.array(cols[3], dtype=object)
+        self.item_ids = np.array(cols[4], dtype=object)
         self.cache: dict[str, Any] = {}
         self.fallback = {r[0] for r in cur.execute(  # results that are not strict JSON: decoded from the row
             "SELECT row_id FROM result_values WHERE project_id = ? AND kind = ? AND ord < 0", (project_id, kind))}
 
-    def items(self, text: str) -> Any:
+    def items(self, text: str, item_id: str | None = None) -> Any:
         hit = self.cache.get(text)
         if hit is None:
             hit = self.cache[text] = json.loads(text)
+        if item_id is not None:
+            return [{**hit[0], "id": item_id}]
         return hit
+
+    def decoded(self, mask: np.ndarray) -> np.ndarray:
+        """The decoded items of the rows in ``mask``: each distinct text decoded once; without an item id
+        apart, the decoded list is shared by the rows that carry that text."""
+        codes, uniq = pd.factorize(self.texts[mask])
+        lists = np.empty(len(uniq), dtype=object)
+        for k, t in enumerate(uniq):
+            lists[k] = self.items(t)
+        out: np.ndarray = lists[codes]
+        ids = self.item_ids[mask]
+        for k in np.flatnonzero(ids != None).tolist():  # noqa: E711 - elementwise on an object array
+            out[k] = [{**out[k][0], "id": ids[k]}]
+        return out
 
     def of(self, row_id: int) -> list[tuple[str, Any]]:
         """``(control, items)`` of one row, in ``ord`` order (controls not in the config included)."""
         lo = int(np.searchsorted(self.row_ids, row_id, "left"))
         hi = int(np.searchsorted(self.row_ids, row_id, "right"))
-        return [(c, self.items(t)) for _, o, c, t in self.rows[lo:hi] if o >= 0]
+        return [(self.controls[k], self.items(self.texts[k], self.item_ids[k])) for k in range(lo, hi)
+                if self.ords[k] >= 0]
 
 
 def build_frames(store: Store, project_id: int, version: tuple[Any, ...],
@@ -114,10 +138,11 @@ def _build(store: Store, project_id: int, version: tuple[Any, ...],
             "WHERE t.project_id = ? AND t.deleted = 0 AND a.was_cancelled = 0 AND a.deleted = 0 ORDER BY a.id",
             (project_id,)).fetchall()
         n_all = len(arows)
-        a_id = np.fromiter((r[0] for r in arows), dtype=np.int64, count=n_all)
-        a_task = np.fromiter((r[1] for r in arows), dtype=np.int64, count=n_all)
-        a_sid = [r[2] for r in arows]
-        a_uid = [r[3] for r in arows]
+        cols = list(zip(*arows, strict=True)) if arows else [()] * 7
+        del arows
+        a_id = np.array(cols[0], dtype=np.int64)
+        a_task = np.array(cols[1], dtype=np.int64)
+        a_sid, a_uid = cols[2], cols[3]
         uid_name = {u: (members.get(u) or (f"user #{u}" if u is not None else "unknown")) for u in set(a_uid)}
         a_ev: list[str | None] = [uid_name[u] for u in a_uid]
         if facts.fix_annotations:  # a reviewer's fix on the server: the reference itself, not an evaluator
@@ -130,50 +155,52 @@ def _build(store: Store, project_id: int, version: tuple[Any, ...],
             fallback_raw = _raw_results(cur, "annotations", ann_vals.fallback)
         # task -> (flagged result per control, its evaluator, server id of the prediction it copies)
         gt_flag: dict[int, tuple[dict[str, list[Any]], str | None, int | None]] = {}
-        for i, r in enumerate(arows):
-            if r[6]:
-                key = (r[1], r[2])
-                if key not in facts.own_flags:
-                    aid = r[0]
-                    by_ctl = (_split(_decode(fallback_raw[aid]), ctl_pos) if aid in fallback_raw
-                              else dict(ann_vals.of(aid)))
-                    gt_flag[r[1]] = (by_ctl, a_ev[i], facts.fix_of_prediction.get(key))
-        keep = np.fromiter((e is not None for e in a_ev), dtype=bool, count=n_all)
-        k_idx = np.flatnonzero(keep)
-        n = len(k_idx)
+        for i in np.flatnonzero(np.array(cols[6], dtype=bool)).tolist():
+            tid, sid, aid = int(a_task[i]), a_sid[i], int(a_id[i])
+            key = (tid, sid)
+            if key not in facts.own_flags:
+                by_ctl = (_split(_decode(fallback_raw[aid]), ctl_pos) if aid in fallback_raw
+                          else dict(ann_vals.of(aid)))
+                gt_flag[tid] = (by_ctl, a_ev[i], facts.fix_of_prediction.get(key))
         ev_arr = np.empty(n_all, dtype=object)
         ev_arr[:] = a_ev
+        k_idx = np.flatnonzero(ev_arr != None)  # noqa: E711 - elementwise on an object array
+        n = len(k_idx)
         ann_ev = pd.Series(ev_arr[k_idx], index=a_id[k_idx]) if n else pd.Series([], dtype=object)
         # rows: every kept annotation x every control (config order), empty lists where nothing was given
-        res: list[Any] = [[] for _ in range(n * C)]
-        if n and C:
+        res = np.empty(n * C, dtype=object)
+        filled = np.zeros(n * C, dtype=bool)
+        if n and C and len(ann_vals.row_ids):
             pos_of = np.full(n_all, -1, dtype=np.int64)
             pos_of[k_idx] = np.arange(n)
             where = np.searchsorted(a_id, ann_vals.row_ids)
             where[where >= n_all] = 0
-            hit = (a_id[where] == ann_vals.row_ids) if n_all else np.zeros(len(where), bool)
-            slot = np.where(hit, pos_of[where], -1)
-            items = ann_vals.items
-            for j, (_rid, o, c, t) in zip(slot.tolist(), ann_vals.rows, strict=True):
-                if j >= 0 and o >= 0:
-                    p = ctl_pos.get(c)
-                    if p is not None:
-                        res[j * C + p] = items(t)
+            slot = np.where(a_id[where] == ann_vals.row_ids, pos_of[where], -1)
+            c_codes, c_uniq = pd.factorize(np.array(ann_vals.controls, dtype=object))  # few distinct names
+            # NULL (a marker row) factorizes to -1, which picks the appended -1: no control
+            cpos = np.array([*(ctl_pos.get(c, -1) for c in c_uniq), -1], dtype=np.int64)[c_codes]
+            ok = (slot >= 0) & (ann_vals.ords >= 0) & (cpos >= 0)
+            dest = slot[ok] * C + cpos[ok]
+            res[dest] = ann_vals.decoded(ok)
+            filled[dest] = True
             live = set(a_id.tolist()) if fallback_raw else set()
             for aid in fallback_raw:
                 j = int(pos_of[np.searchsorted(a_id, aid)]) if aid in live else -1
                 if j >= 0:
                     for c, its in _split(_decode(fallback_raw[aid]), ctl_pos).items():
                         res[j * C + ctl_pos[c]] = its
+                        filled[j * C + ctl_pos[c]] = True
+        for k in np.flatnonzero(~filled).tolist():
+            res[k] = []
         if progress:  # as the old path: every 50,000 annotations
             for k in range(50_000, n + 1, 50_000):
                 progress(k)
-        lead = np.array([np.nan if r[4] is None else float(r[4]) for r in arows], dtype=float)[k_idx]
-        at = pd.Series([r[5] for r in arows], dtype="object").iloc[k_idx]
+        lead = np.array(cols[4], dtype=float)[k_idx] if n_all else np.zeros(0)
+        at = np.array(cols[5], dtype=object)[k_idx] if n_all else np.zeros(0, dtype=object)
         a_frame = {
             "task": np.repeat(a_task[k_idx], C), "evaluator": np.repeat(ev_arr[k_idx], C),
             "control": np.tile(np.array(controls, dtype=object), n),
-            "lead_time": np.repeat(lead, C), "created_at": np.repeat(at.to_numpy(dtype=object), C)}
+            "lead_time": np.repeat(lead, C), "created_at": np.repeat(at, C)}
 
         # predictions: the controls each model predicts, in the order its result first names them
         prows = cur.execute(
@@ -268,12 +295,20 @@ def _build(store: Store, project_id: int, version: tuple[Any, ...],
     ann = pd.DataFrame({
         "task": task, "evaluator": ev_col, "control": ctl_col,
         "type": np.concatenate([np.tile(types, n), np.array([ctype.get(c, "") for c in p_ctl], dtype=object)]),
-        "result": res + p_res,
+        "result": _objects(res, p_res),
         "lead_time": np.concatenate([a_frame["lead_time"], np.full(len(p_task), np.nan)]),
         "created_at": _timestamps(at_col)})
     gt = pd.DataFrame(gt_rows, columns=["task", "control", "type", "result", SOURCE_EVALUATOR])
     dec = pd.DataFrame(dec_rows, columns=["evaluator", "verdict"])
     return ProjectFrames(ann, gt, _params(cfg), dec, tuple(controls), members, version)
+
+
+def _objects(head: np.ndarray, tail: list[Any]) -> np.ndarray:
+    out = np.empty(len(head) + len(tail), dtype=object)
+    out[:len(head)] = head
+    for k, v in enumerate(tail, start=len(head)):
+        out[k] = v
+    return out
 
 
 def _get(series: pd.Series, key: Any) -> Any:

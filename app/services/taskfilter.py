@@ -24,6 +24,7 @@ thread and pass the result to :func:`count`/:func:`page`/:func:`locate` as ``ind
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 from collections.abc import Mapping, Sequence
@@ -292,6 +293,8 @@ def _build(store: Store, project_id: int, f: TaskFilter, index: AgreementIndex |
 def count(store: Store, project_id: int, f: TaskFilter = TaskFilter(), *,  # noqa: B008
           index: AgreementIndex | None = None) -> int:
     """How many tasks of the project ``f`` keeps."""
+    if f.sort != "position" or f.descending:
+        f = dataclasses.replace(f, sort="position", descending=False)  # the order does not change the count
     q = _build(store, project_id, f, index, need_status=False)
     if q is None:
         return 0

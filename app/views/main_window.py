@@ -106,6 +106,7 @@ class MainWindow(QMainWindow):
         self.tasks_tab.currentTaskChanged.connect(self._task_selected)
         self.tasks_tab.openTask.connect(self.review_task)
         self.tasks_tab.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
+        self.tasks_tab.goto_button.clicked.connect(self.go_to_task_dialog)
 
         self.task_pane = QTextBrowser()
         self.task_pane.setObjectName("taskPane")

@@ -191,6 +191,12 @@ def test_ctrl_g_jumps_selects_and_offers_to_clear_filters(qtbot, window: MainWin
     assert not m.filter.active and w.task_view.currentIndex().row() == 250
     assert not w.go_to_task(987_654)
     assert "No task 987654" in w.statusBar().currentMessage()
+    # the "Go to…" button asks the same
+    other = m.row(7)
+    assert other is not None
+    monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: (f"#{other.server_id}", True))
+    qtbot.mouseClick(w.tasks_tab.goto_button, Qt.MouseButton.LeftButton)
+    assert w.task_view.currentIndex().row() == 7
 
 
 def _click_header(qtbot, w: MainWindow, column: int) -> None:

@@ -108,6 +108,8 @@ def test_edits_decisions_undo_push_pull_and_deletions(store: Store, tmp_path: Pa
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     pid = _import(store, tmp_path, _export())
     assert_same_frames(store, pid)
+    with store.session() as s:  # single items with a region id: stored as a template + the id apart
+        assert s.scalar(text("SELECT count(*) FROM result_values WHERE item_id IS NOT NULL")) > 0
     _decide_all(store, pid)  # accepts, fixes, a reject, an accepted prediction (ground-truth rows)
     assert_same_frames(store, pid, monkeypatch)
     tid, aid = _annotation(store, pid, 13, 2)

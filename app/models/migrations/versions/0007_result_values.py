@@ -33,20 +33,38 @@ def _array(expr: str) -> str:
     return f"(CASE WHEN json_valid({expr}) THEN (CASE WHEN json_type({expr}) = 'array' THEN {expr} END) END)"
 
 
+_ITEM = "j.type = 'object' AND json_type(j.value, '$.from_name') = 'text'"
+# a control with one item whose id is a plain LS region id: that id is kept apart (item_id) and the item
+# stored with "id": null in its place, so equal answers of different annotators have equal item texts
+_SPLIT = ("c.n = 1 AND json_type(c.first, '$.id') = 'text' "
+          "AND NOT (json_extract(c.first, '$.id') GLOB '*[^A-Za-z0-9_-]*')")
+
+
+def _select(arr: str, arr2: str) -> str:
+    """``ord, control, items, item_id`` per control of the result array ``arr`` (``arr2``: the same array,
+    for the correlated subquery; a trigger's ``NEW.result``)."""
+    return (
+        f"c.ord, c.fn, CASE WHEN {_SPLIT} THEN json_array(json_replace(c.first, '$.id', NULL)) ELSE "
+        f"(SELECT json_group_array(json(j.value)) FROM json_each({arr2}) j "
+        f" WHERE {_ITEM} AND json_extract(j.value, '$.from_name') = c.fn) END, "
+        f"CASE WHEN {_SPLIT} THEN json_extract(c.first, '$.id') END "
+        f"FROM (SELECT min(j.key) AS ord, count(*) AS n, max(j.value) AS first, "
+        f"json_extract(j.value, '$.from_name') AS fn FROM json_each({arr}) j WHERE {_ITEM} GROUP BY fn) c"
+    )
+
+
+COLUMNS = "(project_id, kind, row_id, task_id, ord, control, items, item_id)"
+
+
 def _insert(kind: str, row: str) -> str:
-    """Rows of ``result_values`` for the row alias/record ``row`` (``NEW`` in a trigger)."""
+    """Rows of ``result_values`` for the record ``row`` (``NEW`` in a trigger)."""
     arr = _array(f"{row}.result")
     project = f"coalesce((SELECT t.project_id FROM tasks t WHERE t.id = {row}.task_id), -1)"
     return (
-        "INSERT OR REPLACE INTO result_values (project_id, kind, row_id, ord, task_id, control, items) "
-        f"SELECT {project}, '{kind}', {row}.id, c.ord, {row}.task_id, c.fn, "
-        f"(SELECT json_group_array(json(j2.value)) FROM json_each({arr}) j2 "
-        " WHERE j2.type = 'object' AND json_type(j2.value, '$.from_name') = 'text' "
-        " AND json_extract(j2.value, '$.from_name') = c.fn) "
-        f"FROM (SELECT min(j.key) AS ord, json_extract(j.value, '$.from_name') AS fn FROM json_each({arr}) j "
-        " WHERE j.type = 'object' AND json_type(j.value, '$.from_name') = 'text' GROUP BY fn) c; "
-        "INSERT OR REPLACE INTO result_values (project_id, kind, row_id, ord, task_id, control, items) "
-        f"SELECT {project}, '{kind}', {row}.id, -1, {row}.task_id, NULL, NULL "
+        f"INSERT OR REPLACE INTO result_values {COLUMNS} "
+        f"SELECT {project}, '{kind}', {row}.id, {row}.task_id, {_select(arr, arr)}; "
+        f"INSERT OR REPLACE INTO result_values {COLUMNS} "
+        f"SELECT {project}, '{kind}', {row}.id, {row}.task_id, -1, NULL, NULL, NULL "
         f"WHERE {row}.result IS NOT NULL AND NOT json_valid({row}.result);"
     )
 
@@ -58,7 +76,7 @@ def _delete(kind: str, row: str) -> str:
 def upgrade() -> None:
     op.execute("CREATE TABLE IF NOT EXISTS result_values (project_id INTEGER NOT NULL, kind VARCHAR(1) NOT NULL, "
                "row_id INTEGER NOT NULL, ord INTEGER NOT NULL, task_id INTEGER NOT NULL, control VARCHAR, "
-               "items TEXT, PRIMARY KEY (project_id, kind, row_id, ord)) WITHOUT ROWID")
+               "items TEXT, item_id VARCHAR, PRIMARY KEY (project_id, kind, row_id, ord)) WITHOUT ROWID")
     op.execute("CREATE INDEX IF NOT EXISTS ix_result_values_row ON result_values (kind, row_id)")
     for kind, table in KINDS:
         op.execute(f"CREATE TRIGGER IF NOT EXISTS trg_{table}_values_insert AFTER INSERT ON {table} "
@@ -74,21 +92,22 @@ def upgrade() -> None:
 
 
 def backfill(kind: str, table: str) -> tuple[str, str]:
-    """Set-based statements filling ``result_values`` for every row of ``table`` (values, then markers)."""
+    """Set-based statements filling ``result_values`` for every row of ``table`` (values, then markers): the
+    trigger's statement, grouped by row."""
     values = (
-        "INSERT OR REPLACE INTO result_values (project_id, kind, row_id, ord, task_id, control, items) "
-        f"SELECT coalesce(t.project_id, -1), '{kind}', c.id, c.ord, c.task_id, c.fn, "
-        f"(SELECT json_group_array(json(j2.value)) FROM {table} r2, json_each({_array('r2.result')}) j2 "
-        " WHERE r2.id = c.id AND j2.type = 'object' AND json_type(j2.value, '$.from_name') = 'text' "
-        " AND json_extract(j2.value, '$.from_name') = c.fn) "
-        "FROM (SELECT r.id AS id, r.task_id AS task_id, min(j.key) AS ord, json_extract(j.value, '$.from_name') AS fn "
-        f"FROM {table} r, json_each({_array('r.result')}) j "
-        "WHERE j.type = 'object' AND json_type(j.value, '$.from_name') = 'text' "
-        "GROUP BY r.id, fn) c LEFT JOIN tasks t ON t.id = c.task_id"
+        f"INSERT OR REPLACE INTO result_values {COLUMNS} "
+        f"SELECT coalesce((SELECT t.project_id FROM tasks t WHERE t.id = c.task_id), -1), '{kind}', c.id, "
+        f"c.task_id, c.ord, c.fn, CASE WHEN {_SPLIT} THEN json_array(json_replace(c.first, '$.id', NULL)) ELSE "
+        f"(SELECT json_group_array(json(j.value)) FROM {table} r2, json_each({_array('r2.result')}) j "
+        f" WHERE r2.id = c.id AND {_ITEM} AND json_extract(j.value, '$.from_name') = c.fn) END, "
+        f"CASE WHEN {_SPLIT} THEN json_extract(c.first, '$.id') END "
+        "FROM (SELECT r.id AS id, r.task_id AS task_id, min(j.key) AS ord, count(*) AS n, max(j.value) AS first, "
+        f"json_extract(j.value, '$.from_name') AS fn FROM {table} r, json_each({_array('r.result')}) j "
+        f"WHERE {_ITEM} GROUP BY r.id, fn) c"
     )
     markers = (
-        "INSERT OR REPLACE INTO result_values (project_id, kind, row_id, ord, task_id, control, items) "
-        f"SELECT coalesce(t.project_id, -1), '{kind}', r.id, -1, r.task_id, NULL, NULL FROM {table} r "
+        f"INSERT OR REPLACE INTO result_values {COLUMNS} "
+        f"SELECT coalesce(t.project_id, -1), '{kind}', r.id, r.task_id, -1, NULL, NULL, NULL FROM {table} r "
         "LEFT JOIN tasks t ON t.id = r.task_id WHERE r.result IS NOT NULL AND NOT json_valid(r.result)"
     )
     return values, markers
