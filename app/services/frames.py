@@ -98,6 +98,10 @@ def build_frames(store: Store, project_id: int, version: tuple[Any, ...],
     The cyclic garbage collector is paused while the rows are read: millions of fresh tuples and lists
     (none of them cyclic) would otherwise trigger full collections over all of them, repeatedly.
     """
+    if not _has_values(store):  # a store stamped 0007 by a development build before item_id: the JSON path
+        from app.services.dashboard import _build_frames
+
+        return _build_frames(store, project_id, version, progress)
     enabled = gc.isenabled()
     gc.disable()
     try:
@@ -105,6 +109,12 @@ def build_frames(store: Store, project_id: int, version: tuple[Any, ...],
     finally:
         if enabled:
             gc.enable()
+
+
+def _has_values(store: Store) -> bool:
+    with store.session() as s:
+        cols = {r[1] for r in s.connection().exec_driver_sql("PRAGMA table_info(result_values)")}
+    return {"items", "item_id"} <= cols
 
 
 def _build(store: Store, project_id: int, version: tuple[Any, ...],
