@@ -136,7 +136,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 # Capabilities register their subcommands from their own module of this package: each module has
 # ``register(subparsers, add)`` and decorates its handlers with ``@command(NAME)``.
-EXTENSION_MODULES: list[str, "app.cli.audit"] = ["app.cli.review", "app.cli.metrics", "app.cli.sync", "app.cli.media", "app.cli.backup"]
+EXTENSION_MODULES: list[str] = ["app.cli.review", "app.cli.metrics", "app.cli.sync", "app.cli.media", "app.cli.backup",
+                                "app.cli.audit"]
 
 
 def registered_commands() -> dict[str, Handler]:
