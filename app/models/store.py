@@ -396,6 +396,7 @@ class Store:
         self.migration_backup = backup
         self.daily_backup: Path | None = None
         self.backup_warning: str | None = None  # a daily backup that could not be written (disk full, ...)
+        self.audit_warning: str | None = None  # the audit chain did not verify on open (see ADR 0012)
         self._sessions = sessionmaker(engine, expire_on_commit=False)
 
     @classmethod
@@ -423,7 +424,26 @@ class Store:
         store = cls(folder, engine, backup)
         store.daily_backup = daily
         store.backup_warning = warning
+        store.check_audit()
         return store
+
+    def check_audit(self) -> None:
+        """Verify the audit chain from the last verified event on (cheap); never refuses to open.
+
+        A broken chain sets :attr:`audit_warning` (shown by the app and the CLI); `reviewdesk audit
+        verify` checks the whole chain and names the first bad event.
+        """
+        from app.models.audit import check_store  # audit imports this module
+
+        try:
+            with self.session() as s:
+                rep = check_store(s, self.data_dir)
+        except OperationalError as exc:  # a store too old to hold the table: nothing to check
+            self.audit_warning = f"The audit trail could not be checked: {exc.orig}"
+            return
+        if not rep.ok:
+            self.audit_warning = (f"The audit trail is broken at event {rep.first_bad}: {rep.reason}. "
+                                  "Run `reviewdesk audit verify` for details.")
 
     def close(self) -> None:
         self.engine.dispose()
