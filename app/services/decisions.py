@@ -162,6 +162,8 @@ class DecisionService:
                     text = " — ".join(x for x in (req.reason, req.comment) if x)
                     s.add(Comment(uuid=new_uuid(), task_id=task.id, annotation_id=d.annotation_id,
                                   decision_uuid=d.uuid, author=reviewer, text=text, created_at=d.created_at))
+                gt_old: Any = None
+                gt_new: Any = None
                 if project.fold_ground_truth and req.verdict in ("accept", "fix") and (ann or pred):
                     source_result: list[Any] | None
                     if result is not None:
@@ -173,13 +175,27 @@ class DecisionService:
                     else:  # a prediction the export listed by id only: no result to take as the reference
                         source_result = None
                     if source_result is not None:
+                        gt_old = s.scalar(select(GroundTruth.result).where(GroundTruth.task_id == task.id)
+                                          .order_by(GroundTruth.id.desc()).limit(1))
+                        gt_new = source_result
                         s.add(GroundTruth(task_id=task.id, result=source_result, source="decision",
                                           annotation_id=d.annotation_id, decision_uuid=d.uuid,
                                           created_at=d.created_at))
                         gt_changed = True
-                append_event(s, reviewer, "decision.recorded",
-                             {"uuid": d.uuid, "verdict": d.verdict, "task": task.id, "annotation": d.annotation_id,
-                              "prediction": d.prediction_id})
+                before = s.execute(select(Decision.verdict).where(
+                    Decision.task_id == task.id, Decision.annotation_id == d.annotation_id,
+                    Decision.prediction_id == d.prediction_id, Decision.id != d.id,
+                    Decision.verdict != "retract").order_by(Decision.id.desc()).limit(1)).scalar()
+                payload: dict[str, Any] = {
+                    "uuid": d.uuid, "verdict": d.verdict, "task": task.id, "annotation": d.annotation_id,
+                    "prediction": d.prediction_id, "from": before, "to": d.verdict}
+                if result is not None:
+                    payload["result"] = result
+                if req.comment or req.reason:
+                    payload["comment"] = {"from": None, "to": " — ".join(x for x in (req.reason, req.comment) if x)}
+                if gt_new is not None:
+                    payload["ground_truth"] = {"from": gt_old, "to": gt_new}
+                append_event(s, reviewer, "decision.recorded", payload)
                 out.append(_info(d, task.server_id, ann.server_id if ann else None, state))
         return Recorded(tuple(out), Changes(decisions=True, queue=True, sync=True, ground_truth=gt_changed))
 
@@ -214,7 +230,8 @@ class DecisionService:
                 state = "pending" if project.server_ref is not None and d.verdict != "skip" else "local"
                 s.add(DecisionSync(decision_id=r.id, state=state, updated_at=r.created_at))
                 append_event(s, reviewer, "decision.retracted",
-                             {"uuid": r.uuid, "retracts": d.uuid, "task": d.task_id})
+                             {"uuid": r.uuid, "retracts": d.uuid, "task": d.task_id, "annotation": d.annotation_id,
+                              "from": d.verdict, "to": None})
                 task = s.get(Task, d.task_id)
                 out.append(_info(r, task.server_id if task else None, None, state))
                 gt = gt or d.verdict in ("accept", "fix")
@@ -327,8 +344,10 @@ class DecisionService:
             p = s.get(Project, project_id)
             if p is None:
                 raise DecisionError(f"No project {project_id}.")
+            before = list(p.reject_reasons) if p.reject_reasons else None
             p.reject_reasons = clean
-            append_event(s, "local", "project.reject_reasons", {"project_id": project_id, "reasons": clean})
+            append_event(s, "local", "project.reject_reasons", {"project_id": project_id, "reasons": clean,
+                                                                 "from": before, "to": clean})
         return Changes(settings=True)
 
 

@@ -8,6 +8,9 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from app.models.audit import append_event_file
+from app.models.store import STORE_FILENAME
+
 SETTINGS_FILE = "settings.json"
 
 
@@ -45,7 +48,14 @@ def load_settings(data_dir: Path) -> Settings:
 
 
 def save_settings(data_dir: Path, settings: Settings) -> None:
+    """Write the settings; each changed field goes on the audit trail (one event, from -> to per field)."""
     path = Path(data_dir) / SETTINGS_FILE
+    before = asdict(load_settings(data_dir)) if path.exists() else asdict(Settings())
+    after = asdict(settings)
+    changed = {k: {"from": before.get(k), "to": v} for k, v in after.items() if before.get(k) != v}
     tmp = path.with_suffix(".json.part")
     tmp.write_text(json.dumps(asdict(settings), indent=2), encoding="utf-8")
     os.replace(tmp, path)
+    if changed:
+        kind = "settings.keymap" if set(changed) == {"keymap_overrides"} else "settings.changed"
+        append_event_file(Path(data_dir) / STORE_FILENAME, settings.reviewer, kind, {"changes": changed})
