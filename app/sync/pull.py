@@ -95,6 +95,9 @@ class PullReport:
     project_created: bool = False
 
 
+AUDIT_CHANGES_CAP = 500
+
+
 @dataclass
 class _Counts:
     new: int = 0
@@ -108,6 +111,12 @@ class _Counts:
     lost: int = 0
     server_decisions: int = 0
     touched_tasks: list[int] = field(default_factory=list)
+    # what the pull changed, per annotation, for the audit trail (from -> to server updated_at; capped)
+    changes: list[dict[str, Any]] = field(default_factory=list)
+
+    def note(self, task: int, annotation: int | None, before: Any, after: Any, **extra: Any) -> None:
+        if len(self.changes) < AUDIT_CHANGES_CAP:
+            self.changes.append({"task": task, "annotation": annotation, "from": before, "to": after, **extra})
 
 
 def parse_ls_dt(value: str) -> datetime:
@@ -352,6 +361,7 @@ def _apply_changed(s: Session, project_id: int, changed: list[tuple[Any, lsjson.
                 s.add(Annotation(**_ann_row(row.id, a, next_pos)))
                 next_pos += 1
                 counts.anns += 1
+                counts.note(row.id, a.server_id, None, a.updated_at)
                 continue
             if loc.updated_at == a.updated_at and not loc.deleted:
                 continue
@@ -366,6 +376,9 @@ def _apply_changed(s: Session, project_id: int, changed: list[tuple[Any, lsjson.
                                                                  "updated_at": a.updated_at,
                                                                  "completed_by": a.completed_by}})
                     counts.conflicts += 1
+            counts.note(row.id, a.server_id, loc.updated_at, a.updated_at,
+                        **({"ground_truth": {"from": loc.ground_truth, "to": a.ground_truth}}
+                           if bool(loc.ground_truth) != bool(a.ground_truth) else {}))
             loc.result, loc.ground_truth, loc.was_cancelled = a.result, a.ground_truth, a.was_cancelled
             loc.lead_time, loc.updated_at, loc.completed_by = a.lead_time, a.updated_at, a.completed_by
             loc.completed_by_raw, loc.extra, loc.deleted = a.completed_by_raw, a.extra, False
@@ -379,6 +392,7 @@ def _apply_changed(s: Session, project_id: int, changed: list[tuple[Any, lsjson.
                 ds.effect = effect
                 mark_conflict(s, ds, "deleted", {"theirs": None})
                 counts.conflicts += 1
+            counts.note(row.id, sid, loc.updated_at, None)
             if loc.id in referenced:
                 loc.deleted = True
             else:
@@ -733,7 +747,8 @@ def pull_project(store: Store, client: LSClient, server_ref: int, ls_project_id:
         append_event(s, actor, "sync.pulled", {
             "project_id": pid, "server_project": ls_project_id, "new": counts.new, "updated": counts.updated,
             "deleted": counts.deleted, "conflicts": counts.conflicts, "pages": counts.pages,
-            "lost": counts.lost, "server_decisions": counts.server_decisions})
+            "lost": counts.lost, "server_decisions": counts.server_decisions, "changes": counts.changes,
+            "changes_truncated": counts.anns > len(counts.changes)})
     return PullReport(project_id=pid, server_project_id=ls_project_id, title=title, tasks_new=counts.new,
                       tasks_updated=counts.updated, tasks_unchanged=counts.unchanged, tasks_deleted=counts.deleted,
                       annotations_changed=counts.anns, predictions_changed=counts.preds, members=n_members,
