@@ -78,13 +78,14 @@ def _about(p: dict[str, Any], project_id: int, tasks: set[int]) -> bool:
 def cmd_audit(args: argparse.Namespace) -> int:
     store = open_store(args)
     try:
+        if args.audit_command == "verify":
+            with store.transaction() as s:
+                rep = check_store(s, full=True)
+            text = (f"The audit trail holds: {rep.events} events, verified through event {rep.verified_through}."
+                    if rep.ok else f"The audit trail is broken at event {rep.first_bad}: {rep.reason}.")
+            emit(args, rep.as_json(), text)
+            return 0 if rep.ok else 1
         with store.session() as s:
-            if args.audit_command == "verify":
-                rep = check_store(s, store.data_dir, full=True)
-                text = (f"The audit trail holds: {rep.events} events, verified through event {rep.verified_through}."
-                        if rep.ok else f"The audit trail is broken at event {rep.first_bad}: {rep.reason}.")
-                emit(args, rep.as_json(), text)
-                return 0 if rep.ok else 1
             if s.get(Project, args.project) is None:
                 raise CliError(f"No project {args.project} in this store.")
             tasks = set(s.scalars(select(Task.id).where(Task.project_id == args.project)))

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
-import os
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +12,7 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, insert, select, text
 from sqlalchemy.orm import Session
 
-from app.models.schema import AuditEvent
+from app.models.schema import AuditCheckpoint, AuditEvent
 from app.models.store import now_iso
 
 GENESIS = "0" * 64
@@ -42,11 +40,10 @@ def append_event(session: Session, actor: str, kind: str, payload: dict[str, Any
 # The chain is keyless: anyone who rewrites the file can recompute every hash after an edit. What it
 # guarantees is that an edit, removal, reordering or insertion that does NOT rewrite every later hash is
 # found, and names the first event whose link fails. The checkpoint (last verified id + hash, a small
-# JSON file beside the store) makes the check on open incremental, and it also catches a cut-off tail
+# row in the store) makes the check on open incremental, and it also catches a cut-off tail
 # (events removed from the end) and a rewrite of already-verified history: the checkpointed event must
-# still be there with the same hash, or the check falls back to the whole chain and reports it.
-
-CHECKPOINT_FILE = "audit.checkpoint.json"
+# still be there with the same hash, or the check falls back to the whole chain and reports it. The
+# checkpoint lives in the store (table ``audit_checkpoint``), so a restored backup carries its own.
 
 
 @dataclass(frozen=True)
@@ -85,19 +82,17 @@ def _walk(session: Session, prev: str, after: int | None, through: int | None) -
     return ChainReport(True, n, last)
 
 
-def read_checkpoint(data_dir: Path) -> tuple[int, str] | None:
-    try:
-        raw = json.loads((Path(data_dir) / CHECKPOINT_FILE).read_text(encoding="utf-8"))
-        return int(raw["id"]), str(raw["hash"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
+def read_checkpoint(session: Session) -> tuple[int, str] | None:
+    row = session.get(AuditCheckpoint, 1)
+    return (row.event_id, row.hash) if row is not None else None
 
 
-def write_checkpoint(data_dir: Path, ev_id: int, digest: str) -> None:
-    path = Path(data_dir) / CHECKPOINT_FILE
-    tmp = path.with_suffix(".part")
-    tmp.write_text(json.dumps({"id": ev_id, "hash": digest}), encoding="utf-8")
-    os.replace(tmp, path)
+def write_checkpoint(session: Session, ev_id: int, digest: str) -> None:
+    row = session.get(AuditCheckpoint, 1)
+    if row is None:
+        session.add(AuditCheckpoint(id=1, event_id=ev_id, hash=digest, verified_at=now_iso()))
+    else:
+        row.event_id, row.hash, row.verified_at = ev_id, digest, now_iso()
 
 
 def _checkpoint_holds(session: Session, cp: tuple[int, str]) -> bool:
@@ -123,16 +118,15 @@ def verify_incremental(session: Session, checkpoint: tuple[int, str] | None) -> 
     return _walk(session, checkpoint[1], checkpoint[0], checkpoint[0])
 
 
-def check_store(session: Session, data_dir: Path, *, full: bool = False) -> ChainReport:
-    """Verify the chain (incrementally unless ``full``) and move the checkpoint forward when it holds."""
-    cp = read_checkpoint(data_dir)
+def check_store(session: Session, *, full: bool = False) -> ChainReport:
+    """Verify the chain (incrementally unless ``full``); when it holds, move the checkpoint forward in
+    ``session`` (the caller commits)."""
+    cp = read_checkpoint(session)
     rep = verify_full(session, cp) if full else verify_incremental(session, cp)
     if rep.ok and rep.verified_through is not None:
         digest = session.scalar(select(AuditEvent.hash).where(AuditEvent.id == rep.verified_through))
-        if digest is not None and (cp is None or cp != (rep.verified_through, digest)):
-            # a read-only data folder: the next open checks from the old checkpoint again
-            with contextlib.suppress(OSError):
-                write_checkpoint(data_dir, rep.verified_through, digest)
+        if digest is not None and cp != (rep.verified_through, digest):
+            write_checkpoint(session, rep.verified_through, digest)
     return rep
 
 

@@ -217,6 +217,16 @@ class AuditEvent(Base):
     hash: Mapped[str] = mapped_column(String, unique=True)
 
 
+class AuditCheckpoint(Base):
+    """The last audit event verified (one row, ``id = 1``): where the check on open starts (migration 0008)."""
+
+    __tablename__ = "audit_checkpoint"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    event_id: Mapped[int] = mapped_column(Integer)
+    hash: Mapped[str] = mapped_column(String)
+    verified_at: Mapped[str] = mapped_column(String)
+
+
 class SyncState(Base):
     __tablename__ = "sync_state"
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True)

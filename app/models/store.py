@@ -436,10 +436,10 @@ class Store:
         from app.models.audit import check_store  # audit imports this module
 
         try:
-            with self.session() as s:
-                rep = check_store(s, self.data_dir)
-        except OperationalError as exc:  # a store too old to hold the table: nothing to check
-            self.audit_warning = f"The audit trail could not be checked: {exc.orig}"
+            with self.transaction() as s:  # commits the moved checkpoint
+                rep = check_store(s)
+        except StoreError as exc:  # a read-only or busy file: report, open anyway
+            self.audit_warning = f"The audit trail could not be checked: {exc}"
             return
         if not rep.ok:
             self.audit_warning = (f"The audit trail is broken at event {rep.first_bad}: {rep.reason}. "

@@ -59,8 +59,8 @@ def _raw(path: Path) -> sqlite3.Connection:
 
 
 def _verify(store: Store) -> audit.ChainReport:
-    with store.session() as s:
-        return audit.check_store(s, store.data_dir, full=True)
+    with store.transaction() as s:
+        return audit.check_store(s, full=True)
 
 
 # -- tampering ----------------------------------------------------------------------------------
