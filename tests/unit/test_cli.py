@@ -83,6 +83,7 @@ def _bad_inputs(tmp: Path, data: str, garbage: str) -> dict[str, list[str]]:
         "projects": ["--data-dir", garbage, "projects"],
         "export": ["--data-dir", data, "export", "42", "-o", str(tmp / "out.json")],
         "tasks": ["--data-dir", data, "tasks", "42"],
+        "audit": ["--data-dir", data, "audit", "log", "42"],
         "demo": ["--data-dir", garbage, "demo"],
         "decide": ["--data-dir", data, "decide", "1", "11", "--annotation", "999", "--accept"],
         "decisions": ["--data-dir", data, "decisions", "42"],
