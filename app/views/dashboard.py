@@ -371,7 +371,7 @@ class DashboardPanel(QWidget):
         self.shown.emit()
         # the rest is filled in small steps so the event loop never waits long (large projects)
         self._filling = self._fill_steps(d)
-        QTimer.singleShot(0, self._pump)
+        QTimer.singleShot(0, self, self._pump)  # cancelled with the panel
 
     def _dimension_changed(self) -> None:
         self._draw_current()
@@ -379,7 +379,7 @@ class DashboardPanel(QWidget):
             restart = getattr(self, "_filling", None) is None
             self._filling = self._fill_steps(self.data)
             if restart:
-                QTimer.singleShot(0, self._pump)
+                QTimer.singleShot(0, self, self._pump)  # cancelled with the panel
 
     def _fill_steps(self, d: Dashboard) -> Any:
         self._draw_difficulty()
@@ -399,7 +399,7 @@ class DashboardPanel(QWidget):
             if self._job is None:
                 self.computed.emit()
             return
-        QTimer.singleShot(0, self._pump)
+        QTimer.singleShot(0, self, self._pump)  # cancelled with the panel
 
     def _failed(self, job: Job, exc: BaseException) -> None:
         self._running.discard(job)
