@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMessageBox,
     QProgressDialog,
+    QSizePolicy,
     QSplitter,
     QTabWidget,
     QTextBrowser,
@@ -145,6 +146,16 @@ class MainWindow(QMainWindow):
         self.status_label = QLabel()
         store_label = QLabel(f"Store: {Path(str(store.path)).name}")  # the whole path would crowd out messages
         store_label.setToolTip(str(store.path))
+        # what the store found on open and could not fix by itself: a broken audit chain (ADR 0012), a daily
+        # backup that could not be written; shown in the status bar for as long as the window is open
+        warnings = [w for w in (getattr(store, "audit_warning", None), getattr(store, "backup_warning", None)) if w]
+        self.store_warning = QLabel("⚠ " + " · ".join(warnings) if warnings else "")
+        self.store_warning.setObjectName("storeWarning")
+        self.store_warning.setStyleSheet(f"color: {tone().reject}; font-weight: 600")
+        self.store_warning.setToolTip("\n".join(warnings))
+        self.store_warning.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.store_warning.setVisible(bool(warnings))
+        self.statusBar().addPermanentWidget(self.store_warning, 1)
         self.statusBar().addPermanentWidget(store_label)
         self.statusBar().addWidget(self.status_label)
         self._build_menu()

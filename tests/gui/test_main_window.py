@@ -69,3 +69,47 @@ def test_import_runs_in_background_and_reports_errors(qtbot, store, tmp_path: Pa
         pass
     assert job is not None
     assert w.project_list.count() == 1 and w.task_model.rowCount() == 10
+
+
+def test_a_broken_audit_chain_is_shown_in_the_window(qtbot, data_dir) -> None:
+    """Issue 16/12: an audit event edited by hand in the SQLite file is reported by the window on open (the
+    store still opens), in the status bar, naming `reviewdesk audit verify`."""
+    import sqlite3
+
+    from sqlalchemy import text
+
+    from app.models.store import Store
+    from app.services.demo import ensure_demo
+    from app.services.settings import Settings, save_settings
+
+    store = Store.open(data_dir)
+    ensure_demo(store)
+    save_settings(data_dir, Settings().with_(font_size=11))  # one more audited change after the open
+    with store.transaction() as s:
+        last = s.execute(text("SELECT max(id) FROM audit_events")).scalar()
+    path = store.path
+    store.close()
+    conn = sqlite3.connect(path)
+    for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type='trigger'").fetchall():
+        conn.execute(f'DROP TRIGGER "{name}"')
+    conn.execute("UPDATE audit_events SET actor = 'mallory' WHERE id = ?", (last,))
+    conn.commit()
+    conn.close()
+    store = Store.open(data_dir)
+    try:
+        w = MainWindow(store)
+        qtbot.addWidget(w)
+        w.show()
+        qtbot.waitExposed(w)
+        assert w.store_warning.isVisible()
+        assert "audit verify" in w.store_warning.toolTip() and str(last) in w.store_warning.toolTip()
+        w.close()
+    finally:
+        store.close()
+    clean = Store.open(data_dir.parent / "clean")
+    try:
+        w2 = MainWindow(clean)
+        qtbot.addWidget(w2)
+        assert not w2.store_warning.isVisible() and w2.store_warning.text() == ""
+    finally:
+        clean.close()
