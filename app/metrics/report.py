@@ -32,6 +32,7 @@ __all__ = [
     "control_alpha",
     "format_matrix_table",
     "kappa_matrices",
+    "kappa_cell_reasons",
     "kappa_report",
     "metrics_report",
     "to_jsonable",
@@ -295,7 +296,8 @@ def kappa_matrices(
     return out, skipped
 
 
-def _cell_reasons(m: AgreementMatrix) -> list[list[str | None]]:
+def kappa_cell_reasons(m: AgreementMatrix) -> list[list[str | None]]:
+    """Why each cell of a kappa matrix is undefined (``None`` where it is defined), as ``kappa_report`` says."""
     E = len(m.evaluators)
     reasons: list[list[str | None]] = []
     for r, row in enumerate(m.rows):
@@ -344,7 +346,7 @@ def kappa_report(
                             "reasons": [], "note": reason})
     return jsonable_object({**base, "evaluators": list(m.evaluators), "columns": list(m.columns),
                         "rows": list(m.rows), "matrix": m.matrix, "counts": m.counts,
-                        "reasons": _cell_reasons(m)})
+                        "reasons": kappa_cell_reasons(m)})
 
 
 def _alpha_detail(ctl: _Control, level: str, n_units: int) -> tuple[float | None, str | None]:

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from app.metrics import AVG, AgreementMatrix, alpha_report, kappa_matrices
+from app.metrics import AVG, AgreementMatrix, alpha_report, kappa_cell_reasons, kappa_matrices
 from app.models.store import Store
 from app.services.dashboard import MODEL_PREFIX, load_frames
 
@@ -116,24 +116,8 @@ class Statistics:
 
 
 def _reasons(m: AgreementMatrix) -> tuple[tuple[str | None, ...], ...]:
-    """Why each cell is undefined -- the wording of ``kappa_report``'s ``reasons``."""
-    E = len(m.evaluators)
-    out = []
-    for r, row in enumerate(m.rows):
-        line: list[str | None] = []
-        for c, col in enumerate(m.columns):
-            if not np.isnan(m.matrix[r, c]):
-                line.append(None)
-            elif r < E and row == col:
-                line.append("diagonal")
-            elif r == E:
-                line.append("no defined cell in this column")
-            elif m.counts[r, c] == 0:
-                line.append("no shared task with an answer from both")
-            else:
-                line.append("undefined: no variation in the answers (expected agreement 1)")
-        out.append(tuple(line))
-    return tuple(out)
+    """Why each cell is undefined -- ``kappa_report``'s own ``reasons``."""
+    return tuple(tuple(line) for line in kappa_cell_reasons(m))
 
 
 def compute_statistics(store: Store, project_id: int) -> Statistics:
