@@ -84,7 +84,7 @@ def test_a_broken_audit_chain_is_shown_in_the_window(qtbot, data_dir) -> None:
 
     store = Store.open(data_dir)
     ensure_demo(store)
-    save_settings(data_dir, Settings().with_(font_size=11))  # one more audited change after the open
+    save_settings(data_dir, Settings().with_(reviewer="lee@example.com"))  # one more audited change after the open
     with store.transaction() as s:
         last = s.execute(text("SELECT max(id) FROM audit_events")).scalar()
     path = store.path
