@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import numpy as np
@@ -9,22 +8,11 @@ import pytest
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QFont, QImage
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QApplication
 
 from app.metrics import AVG, GROUND_TRUTH, agreement_matrices
 from app.services.dashboard import disagreeing_tasks, load_frames
 from app.views.main_window import MainWindow
-
-
-def wait_for(pred, timeout: float = 60.0) -> None:
-    """Spin the event loop with GIL-releasing sleeps (QTest.qWait starves worker threads)."""
-    app = QApplication.instance()
-    end = time.monotonic() + timeout
-    while not pred():
-        if time.monotonic() > end:
-            raise TimeoutError("condition not met")
-        app.processEvents()
-        time.sleep(0.01)
+from tests.gui.helpers import wait_for
 
 
 @pytest.fixture

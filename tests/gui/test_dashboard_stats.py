@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from pathlib import Path
 
 import numpy as np
@@ -22,18 +21,10 @@ from PySide6.QtWidgets import QApplication
 from app.metrics import AVG, GROUND_TRUTH, AgreementMatrix
 from app.views.heatmap import HeatmapWidget
 from app.views.main_window import MainWindow
+from tests.gui.helpers import wait_for
 
 NA_FLEISS = "n/a — not every task has the same number of raters"
 
-
-def wait_for(pred, timeout: float = 60.0) -> None:
-    app = QApplication.instance()
-    end = time.monotonic() + timeout
-    while not pred():
-        if time.monotonic() > end:
-            raise TimeoutError("condition not met")
-        app.processEvents()
-        time.sleep(0.01)
 
 
 def open_dashboard(qtbot, demo_store, width: int = 1280, height: int = 800) -> MainWindow:

@@ -12,16 +12,13 @@ from app.services.decisions import DecisionService
 from app.services.keymap import KeymapError, load_keymap
 from app.views.dialogs import KeymapDialog, ReasonDialog, sanitize_instructions
 from app.views.main_window import MainWindow
+from tests.gui.helpers import shown_window
 
 
 @pytest.fixture
 def window(qtbot, demo_store):
     store, pid = demo_store
-    w = MainWindow(store, project_id=pid)
-    qtbot.addWidget(w)
-    w.resize(1400, 860)
-    w.show()
-    qtbot.waitExposed(w)
+    w = shown_window(qtbot, store, pid)
     w.review.setFocus()
     return w
 

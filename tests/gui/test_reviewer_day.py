@@ -15,6 +15,7 @@ from sqlalchemy import select
 from app.models.schema import Decision
 from app.services.decisions import DecisionRequest, DecisionService
 from app.views.main_window import MainWindow
+from tests.gui.helpers import wait_for as _wait
 
 
 @pytest.fixture
@@ -208,17 +209,6 @@ def test_shift_a_previews_who_will_be_rejected(qtbot, window: MainWindow) -> Non
     press(qtbot, w, Qt.Key.Key_Tab)
     assert f"accept {s.evaluator_name(s.focused_annotation().evaluator)}, reject" in w.review.preview.text()
 
-
-def _wait(pred, timeout: float = 60.0) -> None:
-    import time
-
-    from PySide6.QtWidgets import QApplication
-
-    end = time.monotonic() + timeout
-    while not pred():
-        assert time.monotonic() < end, "condition not met"
-        QApplication.processEvents()
-        time.sleep(0.01)
 
 
 @pytest.mark.parametrize("width", [1024, 1280])

@@ -17,17 +17,14 @@ from app.services.changes import Changes
 from app.services.decisions import DecisionRequest, DecisionService
 from app.views.main_window import MainWindow
 from app.views.task_model import COLUMNS, STATUS_COLUMN, status_colour
+from tests.gui.helpers import shown_window
 from tests.unit.test_taskfilter import oracle_statuses
 
 
 @pytest.fixture
 def window(qtbot, demo_store):
     store, pid = demo_store
-    w = MainWindow(store, project_id=pid)
-    qtbot.addWidget(w)
-    w.resize(1400, 860)
-    w.show()
-    qtbot.waitExposed(w)
+    w = shown_window(qtbot, store, pid)
     return w
 
 

@@ -16,7 +16,7 @@ from PySide6.QtWidgets import QApplication
 
 from app.services.settings import Settings, load_settings, save_settings
 from app.views import theme
-from app.views.main_window import MainWindow
+from tests.gui.helpers import shown_window
 
 
 def _luminance(img: QImage) -> np.ndarray:
@@ -38,12 +38,7 @@ def themed(request):
 
 
 def _window(qtbot, store, pid, size):
-    w = MainWindow(store, project_id=pid)
-    qtbot.addWidget(w)
-    w.resize(*size)
-    w.show()
-    qtbot.waitExposed(w)
-    return w
+    return shown_window(qtbot, store, pid, size)
 
 
 @pytest.mark.parametrize("themed", ["dark", "light"], indirect=True)
