@@ -227,6 +227,32 @@ class AuditCheckpoint(Base):
     verified_at: Mapped[str] = mapped_column(String)
 
 
+class QueuePreset(Base):
+    """A named queue definition of a project: eligibility rules, ordering and role as JSON (migration 0009)."""
+
+    __tablename__ = "queue_presets"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"))
+    name: Mapped[str] = mapped_column(String)
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[str] = mapped_column(String)
+    updated_at: Mapped[str] = mapped_column(String)
+    __table_args__ = (UniqueConstraint("project_id", "name"),)
+
+
+class QueueAssignment(Base):
+    """A reviewer assigned to a queue of a project, set here (``local``) or read from the server (0009)."""
+
+    __tablename__ = "queue_assignments"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"))
+    reviewer: Mapped[str] = mapped_column(String)
+    queue: Mapped[str] = mapped_column(String)
+    source: Mapped[str] = mapped_column(String, default="local", server_default="local")
+    created_at: Mapped[str] = mapped_column(String)
+    __table_args__ = (UniqueConstraint("project_id", "reviewer", "queue", "source"),)
+
+
 class SyncState(Base):
     __tablename__ = "sync_state"
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True)

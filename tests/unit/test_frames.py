@@ -20,7 +20,7 @@ from sqlalchemy import create_engine, select, text, update
 
 from app.metrics import metrics_report, to_jsonable
 from app.models.schema import Annotation, GroundTruth, Prediction, Server, Task
-from app.models.store import STORE_FILENAME, Store, _alembic_config
+from app.models.store import STORE_FILENAME, Store, _alembic_config, head_revision
 from app.services import dashboard
 from app.services import frames as frames_mod
 from app.services.dashboard import compute_dashboard, data_version
@@ -244,7 +244,7 @@ def test_migration_backfills_an_old_store(tmp_path: Path) -> None:
     assert _alembic_config() is not None
     store = Store.open(data)
     try:
-        assert store.revision() == "0008"  # the head: 0008 (audit checkpoint) follows 0007
+        assert store.revision() == head_revision()  # migrated through every later revision to the head
         with store.session() as s:
             got = s.execute(text("SELECT * FROM result_values ORDER BY project_id, kind, row_id, ord")).all()
         assert got == expected

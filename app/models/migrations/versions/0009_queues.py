@@ -1,0 +1,34 @@
+"""Review queues: named queue presets per project, and reviewers assigned to queues.
+
+Revision ID: 0009
+Revises: 0008
+
+Additive (two new tables; no existing row changed, nothing to backfill).
+
+* ``queue_presets``: a named, saved queue definition of a project -- its eligibility rules, ordering and
+  role as canonical JSON (``app.services.queues.QueueSpec``); one name per project.
+* ``queue_assignments``: which reviewer works which queue of a project; ``source`` says where the
+  assignment came from (``local``: set here; ``server``: read from the server's task assignments).
+"""
+
+from alembic import op
+
+revision = "0009"
+down_revision = "0008"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.execute("CREATE TABLE IF NOT EXISTS queue_presets (id INTEGER NOT NULL PRIMARY KEY, "
+               "project_id INTEGER NOT NULL REFERENCES projects (id), name VARCHAR NOT NULL, "
+               "spec JSON NOT NULL, created_at VARCHAR NOT NULL, updated_at VARCHAR NOT NULL, "
+               "UNIQUE (project_id, name))")
+    op.execute("CREATE TABLE IF NOT EXISTS queue_assignments (id INTEGER NOT NULL PRIMARY KEY, "
+               "project_id INTEGER NOT NULL REFERENCES projects (id), reviewer VARCHAR NOT NULL, "
+               "queue VARCHAR NOT NULL, source VARCHAR NOT NULL DEFAULT 'local', created_at VARCHAR NOT NULL, "
+               "UNIQUE (project_id, reviewer, queue, source))")
+
+
+def downgrade() -> None:
+    raise NotImplementedError("ReviewDesk stores are never downgraded; restore a backup instead")
