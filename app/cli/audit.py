@@ -56,7 +56,14 @@ def describe(kind: str, p: dict[str, Any]) -> str:
     if kind == "sync.server_decisions":
         return f"{p.get('count')} decisions made by others on the server applied"
     if kind.startswith("sync.conflict."):
-        return f"conflict on decision {p.get('uuid')} resolved: {kind.rsplit('.', 1)[1].replace('_', ' ')}"
+        how = kind.rsplit(".", 1)[1].replace("_", " ")
+        frm, to = p.get("from") or {}, p.get("to") or {}
+        if not frm:  # events written before from -> to was recorded
+            return f"conflict on decision {p.get('uuid')} resolved: {how}"
+        after = "pushed anyway" if to.get("force") else ("withdrawn, task back to review" if to.get("rereview")
+                                                        else "withdrawn")
+        return (f"conflict on task {p.get('task')} resolved ({how}): my {frm.get('verdict')} "
+                f"({frm.get('kind')} on the server) {frm.get('state')} -> {to.get('state')}, {after}")
     if kind in ("settings.changed", "settings.keymap"):
         ch = p.get("changes") or {}
         return "settings: " + ", ".join(f"{k} {_fmt(v.get('from'))} -> {_fmt(v.get('to'))}" for k, v in ch.items())

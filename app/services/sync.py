@@ -373,8 +373,10 @@ class SyncService:
             eff = dict(ds.effect or {})
             eff["force"] = True
             eff["resolution"] = {"action": "keep_mine", "by": actor, "at": now_iso()}
+            before = _conflict_state(s, ds)
             ds.effect, ds.state, ds.last_error, ds.updated_at = eff, "pending", None, now_iso()
-            append_event(s, actor, "sync.conflict.keep_mine", {"uuid": decision_uuid})
+            append_event(s, actor, "sync.conflict.keep_mine",
+                         {**before, "to": {"state": "pending", "force": True, "verdict": before["from"]["verdict"]}})
         return Changes(sync=True, decisions=True, queue=True)
 
     def discard_mine(self, decision_uuid: str, *, actor: str, role: str = "reviewer",
@@ -387,7 +389,10 @@ class SyncService:
             eff = dict(ds.effect or {})
             eff["resolution"] = {"action": action, "by": actor, "at": now_iso()}
             ds.effect = eff
-            append_event(s, actor, f"sync.conflict.{action}", {"uuid": decision_uuid})
+            before = _conflict_state(s, ds)
+            append_event(s, actor, f"sync.conflict.{action}",
+                         {**before, "to": {"state": "retracted", "verdict": None,
+                                           "rereview": action == "rereview"}})
         recorded = DecisionService(self.store).retract(decision_uuid, reviewer=actor, role=role)
         with self.store.transaction() as s:
             from app.sync.push import cancel_unsent_retractions
@@ -431,6 +436,16 @@ class SyncService:
             return str(p) if p else None
 
         return register_cache_lookup(find)
+
+
+def _conflict_state(s: Any, ds: DecisionSync) -> dict[str, Any]:
+    """The audit payload's object and "from" side of a conflict resolution: the decision, its task and verdict,
+    and what the server had changed (``kind``), so the trail reads ``conflict -> pending`` or ``-> retracted``."""
+    d = s.get(Decision, ds.decision_id)
+    conflict = (ds.effect or {}).get("conflict") or {}
+    return {"uuid": d.uuid, "project_id": d.project_id, "task": d.task_id, "annotation": d.annotation_id,
+            "from": {"state": "conflict", "verdict": d.verdict, "kind": conflict.get("kind", "changed"),
+                     "message": ds.last_error or ""}}
 
 
 def _tup(v: Any) -> tuple[Any, ...] | None:

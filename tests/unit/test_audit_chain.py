@@ -332,3 +332,44 @@ def test_cli_log_plain_words_and_task_filter(data_dir, small_export, capsys) -> 
     assert main(["--data-dir", str(data_dir), "audit", "log", "999", "--json"]) == 1
     err = json.loads(capsys.readouterr().out)
     assert err["kind"] == "CliError" and "999" in err["error"]
+
+
+def test_conflict_resolution_records_from_and_to(store, small_export, capsys) -> None:
+    """Keep mine / discard mine each append one event naming the task, the verdict and conflict -> pending or
+    retracted; the audit log reads it in plain words."""
+    from sqlalchemy import update
+
+    from app.models.schema import Decision, DecisionSync
+    from app.services.sync import SyncService
+
+    pid = _project(store, small_export)
+    tid, aid = _ann(store, pid)
+    svc = DecisionService(store)
+    uuids = [svc.record(pid, [DecisionRequest(task_id=tid, verdict=v, annotation_id=aid, reason=r)],
+                        reviewer="a@x").decisions[0].uuid for v, r in (("accept", None), ("reject", "Wrong"))]
+    with store.transaction() as s:
+        for u in uuids:
+            did = s.scalar(select(Decision.id).where(Decision.uuid == u))
+            s.execute(update(DecisionSync).where(DecisionSync.decision_id == did).values(
+                state="conflict", effect={"conflict": {"kind": "changed"}}, last_error="changed on the server"))
+    sync = SyncService(store)
+
+    n = _last_id(store)
+    sync.keep_mine(uuids[0], actor="a@x")
+    (ev,) = _new_events(store, n)
+    assert ev.kind == "sync.conflict.keep_mine" and ev.payload["task"] == tid
+    assert ev.payload["from"] == {"state": "conflict", "verdict": "accept", "kind": "changed",
+                                  "message": "changed on the server"}
+    assert ev.payload["to"] == {"state": "pending", "force": True, "verdict": "accept"}
+
+    n = _last_id(store)
+    sync.discard_mine(uuids[1], actor="a@x")
+    kinds = [(e.kind, e.payload) for e in _new_events(store, n)]
+    assert [k for k, _ in kinds] == ["sync.conflict.discard_mine", "decision.retracted"]
+    assert kinds[0][1]["from"]["verdict"] == "reject" and kinds[0][1]["to"]["state"] == "retracted"
+    assert _verify(store).ok
+
+    from app.cli.audit import describe
+    kept = next(e for e in _new_events(store, 0) if e.kind == "sync.conflict.keep_mine")
+    words = describe(kept.kind, kept.payload)
+    assert f"conflict on task {tid}" in words and "conflict -> pending" in words and "pushed anyway" in words
