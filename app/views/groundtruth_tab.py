@@ -63,7 +63,8 @@ class GroundTruthModel(QAbstractTableModel):
         page_no = r // PAGE
         page = self._pages.get(page_no)
         if page is None:
-            page = self.svc.references(self.project_id, page_no * PAGE, PAGE)
+            # the index of the last reload (views refresh from Changes): no version check per page
+            page = self.svc.references(self.project_id, page_no * PAGE, PAGE, check=False)
             self.page_loads += 1
             self._pages[page_no] = page
             while len(self._pages) > MAX_PAGES:
@@ -188,7 +189,7 @@ class GroundTruthTab(QWidget):
             self.summary.setText("Select a project.")
             self.history.clear()
             return
-        c = self.svc.counts(pid)
+        c = self.svc.counts(pid, check=False)  # set_project just checked the version
         by = ", ".join(f"{n:,} {SOURCE_LABEL.get(s, s)}" for s, n in c.by_source) or "none yet"
         self.summary.setText(f"<b>{c.references:,}</b> of {c.tasks:,} tasks have a reference ({by}); "
                              f"{c.revised:,} changed at least once. <span style='color:{tone().muted}'>Enter: review "
@@ -221,7 +222,7 @@ class GroundTruthTab(QWidget):
     def history_html(self, project_id: int, task_id: int) -> str:
         e = html.escape
         t = tone()
-        entries = self.svc.history(project_id, task_id)
+        entries = self.svc.history(project_id, task_id, check=False)
         parts = [f"<b>History of the reference</b> <span style='color:{t.muted}'>(newest first; the metrics use "
                  "the current one)</span><ul>"]
         for h in entries:

@@ -21,7 +21,6 @@ from PySide6.QtWidgets import (
     QProgressDialog,
     QSizePolicy,
     QSplitter,
-    QStackedWidget,
     QTabWidget,
     QTextBrowser,
     QVBoxLayout,
@@ -131,10 +130,6 @@ class MainWindow(QMainWindow):
         self.calibration.unlocked.connect(self._update_gate)
         self.calibration.changed.connect(self.apply)
         self.calibration.status.connect(lambda text: self.statusBar().showMessage(text, 8000))
-        self.review_stack = QStackedWidget()
-        self.review_stack.setObjectName("reviewStack")
-        self.review_stack.addWidget(self.review)
-        self.review_stack.addWidget(self.calibration)
 
         browse = QSplitter(Qt.Orientation.Horizontal)
         browse.addWidget(self.tasks_tab)
@@ -145,7 +140,7 @@ class MainWindow(QMainWindow):
         self.browse = browse
         self.tabs = QTabWidget()
         self.tabs.setObjectName("mainTabs")
-        self.tabs.addTab(self.review_stack, "Review")
+        self.tabs.addTab(self.review, "Review")
         self.tabs.addTab(browse, "Tasks")
         self.ground_truth = GroundTruthTab(store)
         self.ground_truth.openTask.connect(self.review_task)
@@ -332,7 +327,7 @@ class MainWindow(QMainWindow):
         self.review.open_project(pid)
         self.dashboard.open_project(pid)
         self.ground_truth.open_project(pid)
-        if self.tabs.currentWidget() is self.review_stack:
+        if self.tabs.currentWidget() is self.review:
             self._focus_review()
         self.status_label.setText(f"{self.task_model.total:,} tasks")
         if self.task_model.rowCount():
@@ -347,7 +342,7 @@ class MainWindow(QMainWindow):
         self.show_task(task_id)
 
     def _tab_changed(self, _index: int) -> None:
-        if self.tabs.currentWidget() is self.review_stack:
+        if self.tabs.currentWidget() is self.review:
             self._focus_review()
 
     def go_to_task_dialog(self) -> None:
@@ -389,7 +384,7 @@ class MainWindow(QMainWindow):
                 if int(item.data(Qt.ItemDataRole.UserRole)) == detail.project_id:
                     self.project_list.setCurrentItem(item)
                     break
-        self.tabs.setCurrentWidget(self.review_stack)
+        self.tabs.setCurrentWidget(self.review)
         if self.calibration_locked():
             self.statusBar().showMessage("Pass the calibration round first: the review queue opens after it.", 8000)
             return False
@@ -404,24 +399,20 @@ class MainWindow(QMainWindow):
         return pid is not None and not CalibrationService(self.store).production_unlocked(pid, self.settings.reviewer)
 
     def _focus_review(self) -> None:
-        shown = self.review_stack.currentWidget()
-        if shown is not None:
-            shown.setFocus()
+        (self.calibration if self.review.gated else self.review).setFocus()
 
     def _update_gate(self) -> None:
         """Show the calibration round instead of the production queue while this reviewer has not passed it."""
         pid = self.current_project()
         locked = self.calibration_locked()
         if locked:
-            if self.review_stack.currentWidget() is not self.calibration or self.calibration.project_id != pid:
+            if not self.review.gated or self.calibration.project_id != pid:
                 self.calibration.open_project(pid, self.settings.reviewer)
-            self.review_stack.setCurrentWidget(self.calibration)
+            self.review.set_gate(self.calibration)
         else:
             self.notification_bar.drop(lambda n: n.kind == "calibration" and n.project_id == pid)
-            if self.review_stack.currentWidget() is not self.review:
-                self.review_stack.setCurrentWidget(self.review)
-                self.review.open_project(pid)
-        if self.tabs.currentWidget() is self.review_stack:
+            self.review.set_gate(None)
+        if self.tabs.currentWidget() is self.review:
             self._focus_review()
 
     def check_notifications(self) -> tuple[Notification, ...]:
@@ -441,7 +432,7 @@ class MainWindow(QMainWindow):
     def open_notification(self, n: Notification) -> bool:
         if n.task_id is None:  # a calibration request: the project's Review tab shows the round
             self._select_project(n.project_id)
-            self.tabs.setCurrentWidget(self.review_stack)
+            self.tabs.setCurrentWidget(self.review)
             self._update_gate()
             return True
         return self.open_task(n.task_id, n.role)
@@ -476,7 +467,7 @@ class MainWindow(QMainWindow):
 
     def open_queue(self, queue: QueueFilter) -> None:
         """Show the review queue filtered (drill-down from the dashboard, an annotator, …)."""
-        self.tabs.setCurrentWidget(self.review_stack)
+        self.tabs.setCurrentWidget(self.review)
         if self.calibration_locked():
             self.statusBar().showMessage("Pass the calibration round first: the review queue opens after it.", 8000)
             return

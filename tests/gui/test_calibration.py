@@ -34,7 +34,7 @@ def test_a_calibration_round_blocks_then_unlocks_the_production_queue(qtbot, sto
     w = shown_window(qtbot, store, pid)
     w.activateWindow()
     cal = w.calibration
-    assert w.tabs.currentWidget() is w.review_stack and w.review_stack.currentWidget() is cal
+    assert w.tabs.currentWidget() is w.review and w.review.gated
     assert w.review.session is None  # the production queue is not even opened
     with store.session() as s:
         some_task = s.scalar(select(Task.id).where(Task.project_id == pid).limit(1))
@@ -54,7 +54,7 @@ def test_a_calibration_round_blocks_then_unlocks_the_production_queue(qtbot, sto
         qtbot.keyClick(cal, Qt.Key.Key_A)
     assert cal.round.judged == 3 and cal.finish_button.isEnabled()
     qtbot.mouseClick(cal.finish_button, Qt.MouseButton.LeftButton)
-    assert w.review_stack.currentWidget() is cal and cal.pages.currentIndex() == 0
+    assert w.review.gated and cal.pages.currentIndex() == 0
     assert "not passed" in cal.intro.text() and "0%" in cal.intro.text()
     assert w.review.session is None
     # the dashboard's Calibration tab shows the failed round
@@ -72,7 +72,7 @@ def test_a_calibration_round_blocks_then_unlocks_the_production_queue(qtbot, sto
     qtbot.keyClick(cal, Qt.Key.Key_R)
     qtbot.keyClick(cal, Qt.Key.Key_R)
     qtbot.mouseClick(cal.finish_button, Qt.MouseButton.LeftButton)
-    wait_for(lambda: w.review_stack.currentWidget() is w.review and w.review.session is not None)
+    wait_for(lambda: not w.review.gated and w.review.session is not None)
     assert w.review_task(some_task) is True
     assert not w.notification_bar.isVisible()  # the request is done: off the bar
     assert res.model.rowCount() == 1 and res.cell(0, "Result") == "✓ passed" and res.cell(0, "Rounds") == "2"

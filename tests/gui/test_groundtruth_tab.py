@@ -50,6 +50,6 @@ def test_browser_lists_references_shows_history_and_opens_the_task(qtbot, demo_s
     second = gt.current_task()
     assert second is not None and second != first.task_id or expected == 1
     qtbot.keyClick(gt.view, Qt.Key.Key_Return)
-    assert w.tabs.currentWidget() is w.review_stack
+    assert w.tabs.currentWidget() is w.review
     assert w.review.session is not None and w.review.session.current is not None
     assert w.review.session.current.id == second

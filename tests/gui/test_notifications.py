@@ -42,7 +42,7 @@ def test_a_pulled_escalation_notifies_the_expert_and_a_click_opens_it(qtbot, dem
 
     qtbot.mouseClick(bar.label, Qt.MouseButton.LeftButton)
     assert not bar.isVisible()
-    assert w.tabs.currentWidget() is w.review_stack and w.review.role == "expert"
+    assert w.tabs.currentWidget() is w.review and w.review.role == "expert"
     assert w.review.session is not None and w.review.session.current is not None
     assert w.review.session.current.id == t1
 
@@ -62,6 +62,6 @@ def test_a_pulled_escalation_notifies_the_expert_and_a_click_opens_it(qtbot, dem
     qtbot.waitUntil(w.tasks_tab.view.hasFocus, timeout=5000)
     qtbot.keyClick(w.tasks_tab.view, Qt.Key.Key_N, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
     assert not bar.isVisible()
-    assert w.tabs.currentWidget() is w.review_stack
+    assert w.tabs.currentWidget() is w.review
     assert w.review.session is not None and w.review.session.current is not None
     assert w.review.session.current.id == t2
