@@ -316,7 +316,7 @@ class CalibrationResults(QWidget):
             for score in r.scores:
                 if score.control not in controls:
                     controls.append(score.control)
-        self.model.setHorizontalHeaderLabels(["Reviewer", "Result", "Overall", *controls, "Rounds", "Finished"])
+        self.model.setHorizontalHeaderLabels(["Reviewer", "Result", "Overall", "Rounds", "Finished", *controls])
         counts: dict[str, int] = {}
         for r in self.svc.results(self.project_id):
             counts[r.reviewer.lower()] = counts.get(r.reviewer.lower(), 0) + 1
@@ -326,16 +326,16 @@ class CalibrationResults(QWidget):
             result = QStandardItem("✓ passed" if r.passed else "✗ not passed")
             result.setForeground(_brush(t.accept if r.passed else t.reject))
             cells = [QStandardItem(r.reviewer), result,
-                     QStandardItem(f"{r.overall:.0%}" if r.overall is not None else "—")]
+                     QStandardItem(f"{r.overall:.0%}" if r.overall is not None else "—"),
+                     QStandardItem(str(counts.get(r.reviewer.lower(), 1))),
+                     QStandardItem((r.finished_at or "")[:16].replace("T", " "))]
             for name in controls:
                 sc = by.get(name)
                 item = QStandardItem(f"{sc.score:.0%} (n={sc.n})" if sc else "—")
                 if sc is not None:
                     item.setForeground(_brush(t.accept if sc.score >= r.threshold else t.reject))
                 cells.append(item)
-            cells += [QStandardItem(str(counts.get(r.reviewer.lower(), 1))),
-                      QStandardItem((r.finished_at or "")[:16].replace("T", " "))]
-            for cell in cells[2:]:
+            for cell in (cells[2], cells[3], *cells[5:]):
                 cell.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
             self.model.appendRow(cells)
         self.view.resizeColumnsToContents()
