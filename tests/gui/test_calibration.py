@@ -62,7 +62,7 @@ def test_a_calibration_round_blocks_then_unlocks_the_production_queue(qtbot, sto
     assert res.model.rowCount() == 1 and res.cell(0, "Result") == "✗ not passed"
     assert res.cell(0, "sentiment") == "0% (n=3)"
 
-    # round 2: reject them (R) -> 100% -> passed: the production queue opens
+    # round 2: reject two (R), fix the third to the reference (F) -> 100% -> passed: the production queue opens
     qtbot.mouseClick(cal.start_button, Qt.MouseButton.LeftButton)
     assert cal.pages.currentIndex() == 1
     qtbot.keyClick(cal, Qt.Key.Key_R)
@@ -70,7 +70,15 @@ def test_a_calibration_round_blocks_then_unlocks_the_production_queue(qtbot, sto
     assert cal.position == 0
     qtbot.keyClick(cal, Qt.Key.Key_J)
     qtbot.keyClick(cal, Qt.Key.Key_R)
-    qtbot.keyClick(cal, Qt.Key.Key_R)
+    # the last one fixed in place, as in the review loop: F, the config's hotkey 2 (neg), Ctrl+Enter saves
+    assert cal.position == 2
+    qtbot.keyClick(cal, Qt.Key.Key_F)
+    assert cal.task_view.in_fix_mode()
+    qtbot.keyClick(cal.task_view.focusWidget() or cal.task_view, Qt.Key.Key_2)
+    with qtbot.waitSignal(cal.task_view.fixSaved, timeout=2000):
+        qtbot.keyClick(cal.task_view.focusWidget() or cal.task_view, Qt.Key.Key_Return,
+                       Qt.KeyboardModifier.ControlModifier)
+    assert [i.verdict for i in cal.round.items] == ["reject", "reject", "fix"]
     qtbot.mouseClick(cal.finish_button, Qt.MouseButton.LeftButton)
     wait_for(lambda: not w.review.gated and w.review.session is not None)
     assert w.review_task(some_task) is True
