@@ -11,7 +11,7 @@ re-decision), written straight into the table. Then times, each the median of se
   * baseline: the tasks with a ground-truth row or flag (``UNION``) counted, and their first 200 in task order
     with the row's result, and one task's ``ground_truth`` rows -- no retraction, provenance or own-flag rules
   * ``GroundTruthService``: the index built cold (first call after a change), ``counts``, ``references(0, 200)``
-    (index cached per data version), ``history`` of a revised task.
+    (index cached per ``gt_version``), ``history`` of a revised task.
 
 ``--keep DIR`` reuses (or leaves) the built store in DIR. Not timed asserts: the numbers are printed.
 """
@@ -119,10 +119,8 @@ def main() -> None:
     rows.append(("  the browser's history(revised task, check=False)",
                  f"{timed(lambda: svc.history(pid, revised, check=False)):.1f}", ""))
     t0 = time.perf_counter()
-    from app.services.dashboard import data_version
-
-    data_version(store, pid)
-    rows.append(("  data_version (the cache check of check=True calls)", f"{(time.perf_counter() - t0) * 1000:.1f}", ""))
+    groundtruth.gt_version(store, pid)
+    rows.append(("  gt_version (the cache check of check=True calls)", f"{(time.perf_counter() - t0) * 1000:.1f}", ""))
     print(f"\n{args.tasks:,} tasks\n" + table(rows))
     con.close()
     store.close()

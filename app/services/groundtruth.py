@@ -7,9 +7,10 @@ flags this store's own pushes set (those stand for a local decision, whose row o
 decision that changes a reference appends a row: the old one stays in :meth:`GroundTruthService.history` and
 the metrics read the new one. Nothing here writes.
 
-The index (task -> where its reference lives) is built in a few SQL reads and cached per data version
-(:func:`app.services.dashboard.data_version`), so paging the browser over 100k tasks reads only one page of
-results and provenance at a time.
+The index (task -> where its reference lives) is built in a few SQL reads and cached per :func:`gt_version` (a
+fingerprint of what the index reads: ground-truth rows, decisions and their delivery state, flagged annotations,
+the project's tasks), so paging the browser over 100k tasks reads only one page of results and provenance at a
+time.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import Any
 from sqlalchemy import text
 
 from app.models.store import Store
-from app.services.dashboard import _sync_facts, data_version
+from app.services.dashboard import _sync_facts
 from app.services.describe import describe_result
 from app.services.projects import member_name
 
@@ -89,6 +90,23 @@ _INDEX: dict[tuple[str, int], _Index] = {}
 _LOCK = threading.Lock()
 
 
+def gt_version(store: Store, project_id: int) -> tuple[Any, ...]:
+    """Fingerprint of everything the index reads; changes when a decision, a retraction, a push's effect, a pull
+    (flags, deletions) or an import lands. Cheaper than the dashboard's ``data_version`` (no task meta, no
+    per-project annotation join): ~0.1 s at 100k tasks and 300k annotations."""
+    with store.session() as s:
+        conn = s.connection()
+        gt = conn.execute(text("SELECT max(id), count(*) FROM ground_truth")).one()
+        dec = conn.execute(text("SELECT max(id) FROM decisions")).scalar()
+        eff = conn.execute(text("SELECT max(updated_at) FROM decision_sync")).scalar()
+        flags = conn.execute(text(
+            "SELECT count(*), total(id), max(updated_at) FROM annotations WHERE ground_truth = 1 AND deleted = 0 "
+            "AND was_cancelled = 0")).one()
+        tasks = conn.execute(text("SELECT count(*), max(id), total(position) FROM tasks WHERE project_id = :p AND "
+                                  "deleted = 0"), {"p": project_id}).one()
+    return (*tuple(gt), dec, eff, *tuple(flags), *tuple(tasks))
+
+
 def _json(raw: Any) -> Any:
     return json.loads(raw) if isinstance(raw, str) else raw
 
@@ -110,7 +128,7 @@ class GroundTruthService:
             hit = _INDEX.get(key)
         if hit is not None and not check:
             return hit
-        version = data_version(self.store, project_id)
+        version = gt_version(self.store, project_id)
         if hit is not None and hit.version == version:
             return hit
         idx = self._build(project_id, version)

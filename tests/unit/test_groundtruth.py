@@ -111,3 +111,28 @@ def test_metrics_use_the_new_reference_and_the_old_one_stays_in_history(store: S
     hist = gt.history(pid, tasks[11])
     assert [h.result[0]["value"]["choices"] for h in hist[:2]] == [["neg"], ["neutral"]]
     assert [h.current for h in hist] == [True, False, False]
+
+
+def test_the_cached_index_follows_a_pull_that_moves_a_server_flag(store: Store, small_export: list[dict]) -> None:
+    """What a pull does to flags (``annotations.ground_truth`` updated in place) invalidates the cached index."""
+    from sqlalchemy import update
+
+    from app.models.schema import Annotation
+
+    pid = _import(store, small_export)
+    tasks, anns = _ids(store, pid)
+    gt = GroundTruthService(store)
+    ref = gt.reference(pid, tasks[11])
+    assert ref is not None and ref.provenance.annotation_id == anns[102]
+    assert gt.count(pid) == 1
+    with store.transaction() as s:  # the server moved the flag from 102 to 101, and flagged 103 too
+        s.execute(update(Annotation).where(Annotation.id == anns[102]).values(ground_truth=False))
+        s.execute(update(Annotation).where(Annotation.id.in_([anns[101], anns[103]])).values(ground_truth=True))
+    ref = gt.reference(pid, tasks[11])
+    assert ref is not None and ref.provenance.annotation_id == anns[101]
+    assert ref.provenance.reviewer == "ann@example.com"  # the flagged annotation's author (no decision behind it)
+    assert gt.count(pid) == 2
+    # check=False pages the index as last built (views refresh it from Changes)
+    with store.transaction() as s:
+        s.execute(update(Annotation).where(Annotation.id == anns[103]).values(ground_truth=False))
+    assert gt.count(pid, check=False) == 2 and gt.count(pid) == 1
