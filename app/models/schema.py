@@ -253,6 +253,46 @@ class QueueAssignment(Base):
     __table_args__ = (UniqueConstraint("project_id", "reviewer", "queue", "source"),)
 
 
+class CalibrationSetting(Base):
+    """A project's calibration requirement: on/off, tasks per round, pass threshold per control (0010)."""
+
+    __tablename__ = "calibration_settings"
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), primary_key=True)
+    required: Mapped[bool] = mapped_column(Boolean, default=False)
+    n_tasks: Mapped[int] = mapped_column(Integer)
+    threshold: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[str] = mapped_column(String)
+
+
+class CalibrationRound(Base):
+    """One reviewer's calibration round: ground-truth tasks judged without the reference, then scored (0010)."""
+
+    __tablename__ = "calibration_rounds"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"))
+    reviewer: Mapped[str] = mapped_column(String)
+    n_tasks: Mapped[int] = mapped_column(Integer)
+    threshold: Mapped[float] = mapped_column(Float)
+    started_at: Mapped[str] = mapped_column(String)
+    finished_at: Mapped[str | None] = mapped_column(String)
+    passed: Mapped[bool | None] = mapped_column(Boolean)
+    scores: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # control -> {"score", "n"}
+    __table_args__ = (Index("ix_calibration_rounds_reviewer", "project_id", "reviewer"),)
+
+
+class CalibrationItem(Base):
+    """A task of a calibration round and the reviewer's judgement of its annotation (never a decision) (0010)."""
+
+    __tablename__ = "calibration_items"
+    round_id: Mapped[int] = mapped_column(ForeignKey("calibration_rounds.id"), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id"))
+    annotation_id: Mapped[int | None] = mapped_column(ForeignKey("annotations.id"))
+    verdict: Mapped[str | None] = mapped_column(String)  # accept | fix | reject
+    result: Mapped[list[Any] | None] = mapped_column(JSON)  # a fix's result
+    judged_at: Mapped[str | None] = mapped_column(String)
+
+
 class SyncState(Base):
     __tablename__ = "sync_state"
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True)

@@ -17,6 +17,7 @@ class Changes:
     queue: bool = False
     sync: bool = False
     settings: bool = False
+    calibration: bool = False  # a calibration requirement, round or judgement (issue 15)
 
     def __or__(self, other: Changes) -> Changes:
         return Changes(**{f.name: getattr(self, f.name) or getattr(other, f.name) for f in fields(self)})

@@ -48,6 +48,7 @@ from app.services.dashboard import (
 )
 from app.services.review import QueueFilter
 from app.services.statistics import STATISTICS, Statistics, compute_statistics, export_statistics_csv
+from app.views.calibration_panel import CalibrationResults
 from app.views.heatmap import HeatmapWidget, short_name
 from app.views.theme import tone
 from app.views.worker import Job
@@ -238,6 +239,9 @@ class DashboardPanel(QWidget):
         tables = QTabWidget()
         tables.addTab(self.annotator_view, "Annotators (double-click: review their work)")
         tables.addTab(self.model_view, "Model versions vs ground truth")
+        self.calibration = CalibrationResults(store)  # issue 15: each reviewer's calibration, per dimension
+        tables.addTab(self.calibration, "Calibration")
+        self.tables = tables
         # alpha and Fleiss' kappa: one row per dimension (and overall)
         self.stat_model = QStandardItemModel(self)
         self.stat_table = QTableView()
@@ -290,6 +294,7 @@ class DashboardPanel(QWidget):
     def open_project(self, project_id: int | None) -> None:
         self.project_id = project_id
         self.data = None
+        self.calibration.open_project(project_id)
         if project_id is not None and self.isVisible():
             self.refresh()
         else:
@@ -302,6 +307,7 @@ class DashboardPanel(QWidget):
 
     def apply(self, changes: Changes) -> None:
         """Debounced refresh when decisions or a sync changed the numbers."""
+        self.calibration.apply(changes)
         if changes.decisions or changes.annotations or changes.ground_truth or changes.tasks:
             if self.isVisible():
                 self._debounce.start()

@@ -29,15 +29,20 @@ from PySide6.QtWidgets import (
 
 from app import __version__
 from app.models.store import Store
+from app.services.calibration import CalibrationService
 from app.services.changes import Changes
 from app.services.describe import describe_result
 from app.services.keymap import KeymapError, load_keymap
+from app.services.notifications import Notification, NotificationService
 from app.services.projects import ProjectService, TaskDetail
 from app.services.review import QueueFilter
 from app.services.settings import Settings, load_settings, save_settings
 from app.views import theme
+from app.views.calibration_panel import CalibrationPanel
 from app.views.dashboard import DashboardPanel
 from app.views.dialogs import KeymapDialog, SettingsDialog
+from app.views.groundtruth_tab import GroundTruthTab
+from app.views.notifications import NotificationBar, TrayNotifier
 from app.views.review_panel import ReviewPanel
 from app.views.tasks_tab import TasksTab
 from app.views.theme import tone
@@ -119,6 +124,12 @@ class MainWindow(QMainWindow):
                                   show_predictions=self.settings.show_predictions)
         self.review.changed.connect(lambda changes: self.apply(changes, from_review=True))
         self.review.status.connect(lambda text: self.statusBar().showMessage(text, 8000))
+        # the calibration gate (issue 15): while the project requires a round this reviewer has not passed, the
+        # Review tab shows the round instead of the production queue (which is not even opened)
+        self.calibration = CalibrationPanel(store, self.projects, self.keymap, reviewer=self.settings.reviewer)
+        self.calibration.unlocked.connect(self._update_gate)
+        self.calibration.changed.connect(self.apply)
+        self.calibration.status.connect(lambda text: self.statusBar().showMessage(text, 8000))
 
         browse = QSplitter(Qt.Orientation.Horizontal)
         browse.addWidget(self.tasks_tab)
@@ -131,6 +142,9 @@ class MainWindow(QMainWindow):
         self.tabs.setObjectName("mainTabs")
         self.tabs.addTab(self.review, "Review")
         self.tabs.addTab(browse, "Tasks")
+        self.ground_truth = GroundTruthTab(store)
+        self.ground_truth.openTask.connect(self.review_task)
+        self.tabs.addTab(self.ground_truth, "Ground truth")
         self.dashboard = DashboardPanel(store)
         self.dashboard.openQueue.connect(self.open_queue)
         self.dashboard.message.connect(lambda text: self.statusBar().showMessage(text, 10000))
@@ -141,7 +155,15 @@ class MainWindow(QMainWindow):
         split.addWidget(_panel("Projects", self.project_list))
         split.addWidget(self.tabs)
         split.setSizes([220, 1060])
-        self.setCentralWidget(split)
+        central = QWidget()
+        cl = QVBoxLayout(central)
+        cl.setContentsMargins(0, 0, 0, 0)
+        cl.setSpacing(0)
+        self.notification_bar = NotificationBar()
+        self.notification_bar.opened.connect(self.open_notification)
+        cl.addWidget(self.notification_bar)
+        cl.addWidget(split, 1)
+        self.setCentralWidget(central)
 
         self.status_label = QLabel()
         store_label = QLabel(f"Store: {Path(str(store.path)).name}")  # the whole path would crowd out messages
@@ -162,10 +184,14 @@ class MainWindow(QMainWindow):
         from app.views.sync_ui import attach_sync
 
         self.sync = attach_sync(self, store, self.apply)
+        self.tray = TrayNotifier(self)
+        self.tray.opened.connect(self.open_notification)
+        self.sync.finished.connect(lambda _out: self.check_notifications())
         self.reload_projects(select=project_id)
         self._jobs: list[Job] = []
         if self.settings.font_size:
             self._apply_font_size()
+        self.check_notifications()
 
     # -- menu ------------------------------------------------------------------------------
     def _build_menu(self) -> None:
@@ -203,6 +229,12 @@ class MainWindow(QMainWindow):
         review_menu.addAction(self.others_action)
         act = QAction("Show the &whole queue", self)
         act.triggered.connect(lambda: self.review.set_queue(None))
+        review_menu.addAction(act)
+        review_menu.addSeparator()
+        act = QAction("Open the newest &notification", self)
+        act.setObjectName("openNotification")
+        act.setShortcut(QKeySequence("Ctrl+Shift+N"))
+        act.triggered.connect(self.notification_bar_open)
         review_menu.addAction(act)
         view_menu = self.menuBar().addMenu("&View")
         goto = QAction("&Go to task…", self)
@@ -252,6 +284,9 @@ class MainWindow(QMainWindow):
         if not from_review:
             self.review.apply_changes(changes)
         self.dashboard.apply(changes)
+        self.ground_truth.apply(changes)
+        if changes.calibration and not from_review:
+            self._update_gate()
         if changes.decisions and from_review:
             self.statusBar().showMessage("Decision saved.", 2000)
 
@@ -288,10 +323,12 @@ class MainWindow(QMainWindow):
     def _project_selected(self, item: QListWidgetItem | None, _prev: Any = None) -> None:
         pid = None if item is None else int(item.data(Qt.ItemDataRole.UserRole))
         self.tasks_tab.open_project(pid)
+        self._update_gate()  # first: a locked project's production queue is never opened
         self.review.open_project(pid)
         self.dashboard.open_project(pid)
+        self.ground_truth.open_project(pid)
         if self.tabs.currentWidget() is self.review:
-            self.review.setFocus()
+            self._focus_review()
         self.status_label.setText(f"{self.task_model.total:,} tasks")
         if self.task_model.rowCount():
             self.tasks_tab.select_row(0)
@@ -306,7 +343,7 @@ class MainWindow(QMainWindow):
 
     def _tab_changed(self, _index: int) -> None:
         if self.tabs.currentWidget() is self.review:
-            self.review.setFocus()
+            self._focus_review()
 
     def go_to_task_dialog(self) -> None:
         """Ctrl+G: ask for a task id (as the Task column shows it) and select it in the Tasks tab."""
@@ -348,10 +385,74 @@ class MainWindow(QMainWindow):
                     self.project_list.setCurrentItem(item)
                     break
         self.tabs.setCurrentWidget(self.review)
+        if self.calibration_locked():
+            self.statusBar().showMessage("Pass the calibration round first: the review queue opens after it.", 8000)
+            return False
         opened = self.review.open_task(task_id)
         if not opened:
             self.statusBar().showMessage(f"Task {detail.server_id or task_id} cannot be reviewed here.", 8000)
         return opened
+
+    # -- calibration gate and notifications (issue 15) ------------------------------------------------------------
+    def calibration_locked(self) -> bool:
+        pid = self.current_project()
+        return pid is not None and not CalibrationService(self.store).production_unlocked(pid, self.settings.reviewer)
+
+    def _focus_review(self) -> None:
+        (self.calibration if self.review.gated else self.review).setFocus()
+
+    def _update_gate(self) -> None:
+        """Show the calibration round instead of the production queue while this reviewer has not passed it."""
+        pid = self.current_project()
+        locked = self.calibration_locked()
+        if locked:
+            if not self.review.gated or self.calibration.project_id != pid:
+                self.calibration.open_project(pid, self.settings.reviewer)
+            self.review.set_gate(self.calibration)
+        else:
+            self.notification_bar.drop(lambda n: n.kind == "calibration" and n.project_id == pid)
+            self.review.set_gate(None)
+        if self.tabs.currentWidget() is self.review:
+            self._focus_review()
+
+    def check_notifications(self) -> tuple[Notification, ...]:
+        """After a sync (and on start): what is new for this reviewer goes to the bar and the tray."""
+        svc = NotificationService(self.store)
+        notes = svc.new(self.settings.reviewer, self.settings.role)
+        if notes:
+            svc.mark_seen(notes)
+            self.notification_bar.show_notes(notes)
+            self.tray.notify(notes)
+        return notes
+
+    def notification_bar_open(self) -> None:
+        if self.notification_bar.open_newest() is None:
+            self.statusBar().showMessage("No new notifications.", 3000)
+
+    def open_notification(self, n: Notification) -> bool:
+        if n.task_id is None:  # a calibration request: the project's Review tab shows the round
+            self._select_project(n.project_id)
+            self.tabs.setCurrentWidget(self.review)
+            self._update_gate()
+            return True
+        return self.open_task(n.task_id, n.role)
+
+    def open_task(self, task_id: int, role: str | None = None) -> bool:
+        """Open a task for review in the queue of ``role`` (``reviewer`` / ``expert``; None: the current one).
+        The entry point for notifications; queue routing can go through here."""
+        if role is not None and role != self.review.role:
+            self.review.role = role
+            self.review.open_project(self.current_project())
+        return self.review_task(task_id)
+
+    def _select_project(self, project_id: int) -> None:
+        if self.current_project() == project_id:
+            return
+        for i in range(self.project_list.count()):
+            item = self.project_list.item(i)
+            if int(item.data(Qt.ItemDataRole.UserRole)) == project_id:
+                self.project_list.setCurrentItem(item)
+                break
 
     def set_show_decided_by_others(self, on: bool) -> None:
         """The setting (Review menu, settings dialog): tasks other reviewers decided in or out of my queue."""
@@ -367,6 +468,9 @@ class MainWindow(QMainWindow):
     def open_queue(self, queue: QueueFilter) -> None:
         """Show the review queue filtered (drill-down from the dashboard, an annotator, …)."""
         self.tabs.setCurrentWidget(self.review)
+        if self.calibration_locked():
+            self.statusBar().showMessage("Pass the calibration round first: the review queue opens after it.", 8000)
+            return
         self.review.set_queue(queue)
         self.review.setFocus()
 
@@ -420,6 +524,9 @@ class MainWindow(QMainWindow):
             self.others_action.setChecked(self.settings.show_decided_by_others)
             self.others_action.blockSignals(False)
             self.review.open_project(self.current_project())
+            self.calibration.reviewer = self.settings.reviewer
+            self._update_gate()
+            self.check_notifications()
 
     def reject_reasons_dialog(self) -> None:
         from app.services.decisions import DecisionError, DecisionService
@@ -447,6 +554,7 @@ class MainWindow(QMainWindow):
             self.settings = self.settings.with_(keymap_overrides=self.keymap.overrides_against(base))
             save_settings(self.store.data_dir, self.settings)
             self.review.set_keymap(self.keymap)
+            self.calibration.set_keymap(self.keymap)
 
     def show_task(self, task_id: int) -> None:
         self.task_pane.setHtml(task_html(self.projects.task_detail(task_id)))

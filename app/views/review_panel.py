@@ -135,6 +135,7 @@ class ReviewPanel(QWidget):
         self._shortcuts: list[QShortcut] = []
         self.dialog_factory: Callable[..., Any] | None = None  # tests replace dialogs
         self.last_error: str | None = None
+        self._gate: QWidget | None = None  # shown instead of the queue (issue 15: a calibration round)
 
         self.header = QLabel()
         self.header.setObjectName("reviewHeader")
@@ -274,6 +275,7 @@ class ReviewPanel(QWidget):
                 sc = QShortcut(QKeySequence(seq), self)
                 sc.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
                 sc.setAutoRepeat(False)
+                sc.setEnabled(self._gate is None)
                 sc.activated.connect(fn)
                 self._shortcuts.append(sc)
         self.task_view.set_fix_keys(self.keymap.keys("save", "fix"), self.keymap.keys("cancel", "fix"))
@@ -300,7 +302,7 @@ class ReviewPanel(QWidget):
     # -- session -----------------------------------------------------------------------------------
     def open_project(self, project_id: int | None, queue: QueueFilter | None = None) -> None:
         """Open a project's queue; deferred until the panel is shown (large queues cost a moment)."""
-        if project_id is not None and not self.isVisible():
+        if project_id is not None and (not self.isVisible() or self._gate is not None):
             self._deferred: tuple[int, QueueFilter | None] | None = (project_id, queue)
             self.session = None
             return
@@ -310,16 +312,44 @@ class ReviewPanel(QWidget):
     def showEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
         super().showEvent(event)
         pending = getattr(self, "_deferred", None)
-        if pending is not None:
+        if pending is not None and self._gate is None:
             self._deferred = None
             self._open_now(*pending)
 
     def ensure_open(self) -> None:
         """Open a deferred project now (scripts and tests that drive a hidden panel)."""
         pending = getattr(self, "_deferred", None)
-        if pending is not None:
+        if pending is not None and self._gate is None:
             self._deferred = None
             self._open_now(*pending)
+
+    def set_gate(self, gate: QWidget | None) -> None:
+        """Show ``gate`` in place of the queue (the calibration round, issue 15), or the queue again (None).
+        While gated the production queue is closed (no session: it opens when the gate lifts) and the review
+        keys are off; the gate brings its own."""
+        if gate is self._gate:
+            return
+        lay = self.layout()
+        assert lay is not None
+        if self._gate is not None:
+            lay.removeWidget(self._gate)
+            self._gate.hide()
+        self._gate = gate
+        if gate is not None:
+            lay.addWidget(gate)
+            gate.show()
+            if self.session is not None:
+                self._deferred = (self.session.project_id, None)
+                self.session = None
+        self.split.setVisible(gate is None)
+        for sc in self._shortcuts:
+            sc.setEnabled(gate is None)
+        if gate is None and self.isVisible():
+            self.ensure_open()
+
+    @property
+    def gated(self) -> bool:
+        return self._gate is not None
 
     def _open_now(self, project_id: int | None, queue: QueueFilter | None) -> None:
         if project_id is None:

@@ -98,6 +98,9 @@ def _bad_inputs(tmp: Path, data: str, garbage: str) -> dict[str, list[str]]:
         "media": ["--data-dir", data, "media", "--cap-mb", "-5"],
         "backup": ["--data-dir", garbage, "backup"],
         "restore": ["--data-dir", data, "restore", "no-such-backup.sqlite"],
+        "ground-truth": ["--data-dir", data, "ground-truth", "42"],
+        # project 1 has one ground-truth task (a server flag): a round of 5 cannot be drawn
+        "calibration": ["--data-dir", data, "calibration", "1", "--require", "5"],
     }
 
 
@@ -157,7 +160,8 @@ def test_every_subcommand_reports_a_bad_input_in_one_shape(cli_env: dict[str, li
     assert registered == set(cli_env), (
         f"give these subcommands a bad input in _bad_inputs: {sorted(registered ^ set(cli_env))}")
     expected_words = {"metrics": "/nonexistent/x.csv", "projects": "not a SQLite database",
-                      "backup": "not a SQLite database", "restore": "no-such-backup", "export": "42"}
+                      "backup": "not a SQLite database", "restore": "no-such-backup", "export": "42",
+                      "ground-truth": "No project 42", "calibration": "has 1 ground-truth task"}
     for name, argv in sorted(cli_env.items()):
         for as_json in (False, True):
             code, out, err = _run_any(capsys, argv + (["--json"] if as_json else []))
@@ -249,3 +253,46 @@ def test_backup_list_and_restore(tmp_path: Path, capsys: pytest.CaptureFixture[s
     code, out, _ = run(capsys, "--data-dir", data, "backup", "--list")
     kinds = [line.split()[2] for line in out.splitlines()]
     assert code == 0 and "manual" in kinds and kinds.count("restore") == 2
+
+
+def test_ground_truth_and_calibration_json(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                           small_export: list[dict]) -> None:
+    data = str(tmp_path / "d")
+    src = tmp_path / "in.json"
+    src.write_text(json.dumps(small_export))
+    cfg = tmp_path / "config.xml"
+    cfg.write_text(SMALL_CONFIG)
+    pid = json.loads(run(capsys, "--data-dir", data, "import", str(src), "--config", str(cfg), "--json")[1])["project_id"]
+    code, out, _ = run(capsys, "--data-dir", data, "decide", str(pid), "11", "--annotation", "101", "--accept",
+                       "--reviewer", "rev@example.com", "--json")
+    assert code == 0
+    uuid = json.loads(out)["uuid"]
+    code, out, _ = run(capsys, "--data-dir", data, "ground-truth", str(pid), "--json")
+    payload = json.loads(out)
+    assert code == 0 and payload["counts"] == {"tasks": 2, "references": 1, "by_source": {"decision": 1},
+                                               "revised": 1}
+    item = payload["items"][0]
+    assert (item["task"], item["source"], item["decision"], item["reviewer"], item["verdict"]) == (
+        11, "decision", uuid, "rev@example.com", "accept")
+    code, out, _ = run(capsys, "--data-dir", data, "ground-truth", str(pid), "--task", "11", "--history", "--json")
+    hist = json.loads(out)["history"]
+    assert [(h["source"], h["current"]) for h in hist] == [("decision", True), ("server-flag", False)]
+    code, out, _ = run(capsys, "--data-dir", data, "ground-truth", str(pid), "--task", "12", "--json")
+    assert json.loads(out) == {"task": 12, "reference": None}
+    code, out, err = run(capsys, "--data-dir", data, "ground-truth", str(pid), "--history", "--json")
+    assert code == 1 and "--history needs --task" in json.loads(out)["error"]
+
+    code, out, _ = run(capsys, "--data-dir", data, "calibration", str(pid), "--require", "1", "--threshold", "0.9",
+                       "--json")
+    assert code == 0 and json.loads(out)["requirement"]["required"] is True
+    code, out, _ = run(capsys, "--data-dir", data, "calibration", str(pid), "--reviewer", "new@example.com", "--json")
+    st = json.loads(out)
+    assert (st["locked"], st["passed"], st["requirement"]["n_tasks"], st["requirement"]["threshold"]) == (
+        True, False, 1, 0.9)
+    code, out, _ = run(capsys, "--data-dir", data, "calibration", str(pid), "--results", "--json")
+    assert json.loads(out)["rounds"] == []
+    code, out, _ = run(capsys, "--data-dir", data, "calibration", str(pid), "--off", "--json")
+    assert json.loads(out)["requirement"]["required"] is False
+    code, out, _ = run(capsys, "--data-dir", data, "calibration", str(pid), "--require", "1", "--threshold", "1.5",
+                       "--json")
+    assert code == 1 and "between 0 and 1" in json.loads(out)["error"]
