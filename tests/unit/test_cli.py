@@ -98,6 +98,7 @@ def _bad_inputs(tmp: Path, data: str, garbage: str) -> dict[str, list[str]]:
         "media": ["--data-dir", data, "media", "--cap-mb", "-5"],
         "backup": ["--data-dir", garbage, "backup"],
         "restore": ["--data-dir", data, "restore", "no-such-backup.sqlite"],
+        "webhook": ["--data-dir", data, "webhook", "set", "ftp://example.com/hook", "--secret-stdin"],
     }
 
 
@@ -157,7 +158,8 @@ def test_every_subcommand_reports_a_bad_input_in_one_shape(cli_env: dict[str, li
     assert registered == set(cli_env), (
         f"give these subcommands a bad input in _bad_inputs: {sorted(registered ^ set(cli_env))}")
     expected_words = {"metrics": "/nonexistent/x.csv", "projects": "not a SQLite database",
-                      "backup": "not a SQLite database", "restore": "no-such-backup", "export": "42"}
+                      "backup": "not a SQLite database", "restore": "no-such-backup", "export": "42",
+                      "webhook": "http:// or https://"}
     for name, argv in sorted(cli_env.items()):
         for as_json in (False, True):
             code, out, err = _run_any(capsys, argv + (["--json"] if as_json else []))
