@@ -16,6 +16,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             metrics_cli.PNG_RENDERER = _save_heatmap_png
         return cli.run(args)
+    if args.self_test:
+        from app.views.selftest import run_self_test
+
+        return run_self_test()
     return run_gui(data_dir=args.data_dir, demo=args.demo)
 
 

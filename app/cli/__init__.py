@@ -100,6 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", help="folder of the local store (default: $REVIEWDESK_DATA_DIR or the "
                                       "platform's user data folder)")
     p.add_argument("--demo", action="store_true", help="open the app on the bundled demo project")
+    p.add_argument("--self-test", action="store_true",
+                   help="open the demo in a temporary store, render each view once offscreen, print OK per view")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     def add(name: str, help_: str) -> argparse.ArgumentParser:
