@@ -11,7 +11,16 @@ import pytest
 from app.views.selftest import run_self_test
 
 
-def test_self_test_renders_every_view(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_self_test_renders_every_view(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, shots_dir: Path) -> None:
+    from app.views import selftest
+
+    real = selftest._painted
+
+    def painted_and_saved(widget, what: str) -> str:  # the same check, plus a screenshot to look at
+        widget.grab().save(str(shots_dir / f"selftest-{what.replace(' ', '-')}.png"))
+        return real(widget, what)
+
+    monkeypatch.setattr(selftest, "_painted", painted_and_saved)
     monkeypatch.setenv("REVIEWDESK_DATA_DIR", str(tmp_path / "must-not-be-used"))
     out, err = io.StringIO(), io.StringIO()
     assert run_self_test(out, err) == 0, err.getvalue()
