@@ -14,7 +14,7 @@ import os
 import sys
 from typing import Any
 
-from app.cli import CliError, command, emit
+from app.cli import CliError, command, emit, open_store
 from app.models.store import resolve_data_dir
 from app.services import webhook
 
@@ -62,11 +62,14 @@ def _run(args: argparse.Namespace, data_dir: Any) -> int:
         if not args.url:
             raise CliError("webhook set needs the receiver's URL.")
         webhook.validate_url(args.url)
-        cfg = webhook.configure(data_dir, args.url, _secret(args))
+        secret = _secret(args)
+        open_store(args).close()  # the store exists (created if new), so the change lands on its audit trail
+        cfg = webhook.configure(data_dir, args.url, secret)
         emit(args, _config_json(cfg), f"Webhook set: {cfg.url} (secret in the {cfg.secret_source}). "
                                       "Each successful push now sends a signed summary.")
         return 0
     if args.action == "clear":
+        open_store(args).close()
         dropped = webhook.clear(data_dir)
         emit(args, {"cleared": True, "dropped": dropped},
              "Webhook cleared" + (f"; {dropped} undelivered summaries dropped." if dropped else "."))

@@ -523,7 +523,7 @@ def resume(data_dir: Path) -> bool:
 
 def pending_decision_ids(store: Store, server_ref: int) -> list[int]:
     """The decisions a push of this server is about to send (snapshot taken before the push)."""
-    if not outbox_path(store.data_dir).exists():
+    if current_url(store.data_dir) is None:
         return []
     with store.session() as s:
         return list(s.scalars(

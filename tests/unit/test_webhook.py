@@ -251,3 +251,20 @@ def test_cli_set_status_test_flush_clear(store: Store, capsys: pytest.CaptureFix
     assert main(["--data-dir", data, "webhook", "clear", "--json"]) == 0
     out, err = capsys.readouterr()
     assert json.loads(out)["cleared"] is True and SECRET not in out + err
+
+
+def test_cli_set_on_a_new_data_folder_creates_the_store_so_the_change_is_audited(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from app.main import main
+
+    data = tmp_path / "fresh"
+    monkeypatch.setattr("sys.stdin", __import__("io").StringIO(SECRET + "\n"))
+    assert main(["--data-dir", str(data), "webhook", "set", "https://hooks.example/x", "--secret-stdin"]) == 0
+    capsys.readouterr()
+    s = Store.open(data)
+    try:
+        with s.session() as ses:
+            kinds = [e.kind for e in ses.query(AuditEvent)]
+    finally:
+        s.close()
+    assert kinds.count("settings.webhook") == 1
