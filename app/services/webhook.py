@@ -347,9 +347,14 @@ Sender = Callable[[str, bytes, dict[str, str]], int]
 
 
 def _http_send(url: str, body: bytes, headers: dict[str, str]) -> int:
-    resp = requests.post(url, data=body, headers=headers, timeout=TIMEOUT, allow_redirects=False)
-    resp.close()
-    return int(resp.status_code)
+    """One POST: TLS verified against the OS trust store (as the Label Studio client), no redirects followed."""
+    from app.sync.client import TruststoreAdapter
+
+    with requests.Session() as session:
+        session.mount("https://", TruststoreAdapter())
+        resp = session.post(url, data=body, headers=headers, timeout=TIMEOUT, allow_redirects=False)
+        resp.close()
+        return int(resp.status_code)
 
 
 def _short(exc: BaseException) -> str:

@@ -268,3 +268,12 @@ def test_cli_set_on_a_new_data_folder_creates_the_store_so_the_change_is_audited
     finally:
         s.close()
     assert kinds.count("settings.webhook") == 1
+
+
+def test_a_redirect_is_a_failed_delivery_not_followed(store: Store) -> None:
+    with receiver(codes=[302]) as rx:
+        webhook.configure(store.data_dir, rx.url, SECRET)
+        webhook.enqueue(store.data_dir, {"decisions": []})
+        res = webhook.deliver_due(store.data_dir)
+    assert res.delivered == 0 and res.errors == ("the receiver answered HTTP 302",) and len(rx.got) == 1
+    assert webhook.items(store.data_dir)[0].state == "pending"
