@@ -14,7 +14,7 @@ import tempfile
 import time
 import traceback
 from collections.abc import Callable
-from typing import TextIO
+from typing import Any, TextIO
 
 VIEW_TIMEOUT_S = 120.0
 
@@ -51,6 +51,28 @@ def _painted(widget: object, what: str) -> str:
     return f"{img.width()}x{img.height()} px"
 
 
+# the offscreen platform's note when a window is shown; says nothing about the app
+_OFFSCREEN_NOTES = ("This plugin does not support propagateSizeHints()",)
+
+
+def _quiet_offscreen_notes() -> Any:
+    """Drop the offscreen plugin's known notes; every other Qt message goes to the previous handler."""
+    from PySide6.QtCore import qInstallMessageHandler
+
+    previous: list[Any] = []
+
+    def handler(mode: object, context: object, message: str) -> None:
+        if message in _OFFSCREEN_NOTES:
+            return
+        if callable(previous[0]):
+            previous[0](mode, context, message)
+        else:
+            print(message, file=sys.stderr)
+
+    previous.append(qInstallMessageHandler(handler))
+    return previous[0]
+
+
 def _settle(app: object) -> None:
     from PySide6.QtCore import QThreadPool
     from PySide6.QtWidgets import QApplication
@@ -71,6 +93,7 @@ def run_self_test(out: TextIO | None = None, err: TextIO | None = None) -> int:
 
     started = time.monotonic()
     view = "start"
+    previous = _quiet_offscreen_notes()
     try:
         existing = QApplication.instance()
         app = existing if isinstance(existing, QApplication) else QApplication(sys.argv[:1])
@@ -104,6 +127,10 @@ def run_self_test(out: TextIO | None = None, err: TextIO | None = None) -> int:
             traceback.print_exc(file=err)
         print(f"FAIL {view}: {type(exc).__name__}: {exc}", file=err, flush=True)
         return 1
+    finally:
+        from PySide6.QtCore import qInstallMessageHandler
+
+        qInstallMessageHandler(previous)
     print(f"OK self-test: reviewdesk {__version__}, Qt platform {QApplication.platformName()}, "
           f"{time.monotonic() - started:.1f} s", file=out, flush=True)
     return 0
