@@ -527,8 +527,13 @@ def resume(data_dir: Path) -> bool:
 
 
 def pending_decision_ids(store: Store, server_ref: int) -> list[int]:
-    """The decisions a push of this server is about to send (snapshot taken before the push)."""
-    if current_url(store.data_dir) is None:
+    """The decisions a push of this server is about to send (snapshot taken before the push); [] when no
+    webhook is set or its outbox cannot be read (logged: a push never fails because of its webhook)."""
+    try:
+        if current_url(store.data_dir) is None:
+            return []
+    except sqlite3.Error:
+        log.exception("the webhook outbox in %s cannot be read; this push sends no summary", store.data_dir)
         return []
     with store.session() as s:
         return list(s.scalars(

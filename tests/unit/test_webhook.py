@@ -277,3 +277,10 @@ def test_a_redirect_is_a_failed_delivery_not_followed(store: Store) -> None:
         res = webhook.deliver_due(store.data_dir)
     assert res.delivered == 0 and res.errors == ("the receiver answered HTTP 302",) and len(rx.got) == 1
     assert webhook.items(store.data_dir)[0].state == "pending"
+
+
+def test_a_damaged_outbox_file_never_fails_a_push(store: Store) -> None:
+    webhook.outbox_path(store.data_dir).write_bytes(b"this is not a database" * 100)
+    sid, before, _ = _pushed_store(store, 1)
+    assert before == []  # logged, no summary; the push goes on
+    assert webhook.notify_push(store, sid, [1], now_iso()) is None
