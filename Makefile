@@ -5,12 +5,12 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 export QT_QPA_PLATFORM ?= offscreen
 
-.PHONY: venv run test lint unit gui integration pg bench demo wheel clean
+.PHONY: venv run test lint unit gui integration pg bench demo wheel frozen clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e ".[dev]"
+	$(BIN)/python -m pip install -q -e ".[dev,build]"
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -52,6 +52,11 @@ demo: venv
 # A wheel in dist/: run-time data ships inside the app package (docs/adr/0010; tests/unit/test_wheel_install.py).
 wheel: venv
 	$(BIN)/python -m pip wheel --no-deps -w dist .
+
+# The one-folder app (PyInstaller) in dist/reviewdesk/, checked with --version and --self-test (docs/adr/0016;
+# macOS: installers/build-macos.sh, Windows: installers/build-windows.ps1). Needs binutils (objdump).
+frozen: venv
+	PY=$(BIN)/python bash installers/build-linux.sh
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache build dist

@@ -16,6 +16,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             metrics_cli.PNG_RENDERER = _save_heatmap_png
         return cli.run(args)
+    if args.self_test:
+        from app.views.selftest import run_self_test
+
+        return run_self_test()
     return run_gui(data_dir=args.data_dir, demo=args.demo)
 
 
@@ -78,8 +82,11 @@ def run_gui(*, data_dir: str | None, demo: bool) -> int:
     except StoreError as exc:
         QMessageBox.critical(None, "ReviewDesk cannot open its store", str(exc))
         return 1
+    from app.services import webhook
     from app.services.settings import load_settings
     from app.views import theme
+
+    webhook.resume(store.data_dir)  # push summaries a previous run left queued: delivered in the background
 
     theme.apply(app, load_settings(store.data_dir).theme)
     project_id = None

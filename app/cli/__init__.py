@@ -100,6 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", help="folder of the local store (default: $REVIEWDESK_DATA_DIR or the "
                                       "platform's user data folder)")
     p.add_argument("--demo", action="store_true", help="open the app on the bundled demo project")
+    p.add_argument("--self-test", action="store_true",
+                   help="open the demo in a temporary store, render each view once offscreen, print OK per view")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     def add(name: str, help_: str) -> argparse.ArgumentParser:
@@ -137,7 +139,8 @@ def build_parser() -> argparse.ArgumentParser:
 # Capabilities register their subcommands from their own module of this package: each module has
 # ``register(subparsers, add)`` and decorates its handlers with ``@command(NAME)``.
 EXTENSION_MODULES: list[str] = ["app.cli.review", "app.cli.metrics", "app.cli.sync", "app.cli.media", "app.cli.backup",
-                                "app.cli.audit", "app.cli.groundtruth", "app.cli.calibration"]
+                                "app.cli.audit", "app.cli.groundtruth", "app.cli.calibration",
+                                "app.cli.webhook"]
 
 
 def registered_commands() -> dict[str, Handler]:

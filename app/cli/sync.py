@@ -19,7 +19,11 @@ from dataclasses import asdict
 from typing import Any
 
 from app.cli import CliError, command, emit, open_store
+from app.services import webhook
 from app.sync.errors import SyncError
+
+# A CLI push/sync about to exit gives the push webhook's first delivery this long; the rest stays queued (0016).
+WEBHOOK_GRACE_S = 5.0
 
 
 def register(sub: Any, add: Any) -> None:
@@ -148,6 +152,7 @@ def cmd_push(args: argparse.Namespace) -> int:
         raise CliError(str(exc)) from exc
     finally:
         store.close()
+    webhook.settle(store.data_dir, WEBHOOK_GRACE_S)
     emit(args, {"servers": [{"url": u, **asdict(r)} for u, r in out.reports], "synced": out.synced,
                 "conflicts": out.conflicts, "failed": out.failed}, _push_text(out))
     return 1 if out.failed or out.auth_required else 0
@@ -162,6 +167,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
         raise CliError(str(exc)) from exc
     finally:
         store.close()
+    webhook.settle(store.data_dir, WEBHOOK_GRACE_S)
     text = _push_text(out.push) + "\n" + "\n".join(
         f"Pulled {p.title}: {p.tasks_new} new, {p.tasks_updated} updated, {p.tasks_deleted} deleted"
         + (f", {p.conflicts} conflicts" if p.conflicts else "")

@@ -22,6 +22,7 @@ from sqlalchemy import func, select
 from app.models.audit import append_event
 from app.models.schema import Annotation, Decision, DecisionSync, Project, Server, SyncState, Task
 from app.models.store import Store, now_iso
+from app.services import webhook
 from app.services.changes import Changes
 from app.sync import auth
 from app.sync.client import LSClient
@@ -251,10 +252,13 @@ class SyncService:
         reports: list[tuple[str, PushReport]] = []
         for server in servers:
             client = self.client(server)
+            before = webhook.pending_decision_ids(self.store, server.id)  # [] when no webhook is set
             try:
                 edition = server.edition or ("enterprise" if client.enterprise_probe() else "community")
                 rep = push_server(self.store, client, server.id, edition=edition, concurrency=concurrency,
                                   progress=progress, cancel=cancel, actor=server.user_email or "sync")
+                # the signed summary of what this push synced: queued, delivered in the background (0016)
+                webhook.notify_push(self.store, server.id, before, now_iso())
             except AuthError as exc:
                 rep = PushReport(errors=(str(exc),), auth_required=True)
             except SyncError as exc:

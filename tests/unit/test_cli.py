@@ -101,6 +101,7 @@ def _bad_inputs(tmp: Path, data: str, garbage: str) -> dict[str, list[str]]:
         "ground-truth": ["--data-dir", data, "ground-truth", "42"],
         # project 1 has one ground-truth task (a server flag): a round of 5 cannot be drawn
         "calibration": ["--data-dir", data, "calibration", "1", "--require", "5"],
+        "webhook": ["--data-dir", data, "webhook", "set", "ftp://example.com/hook", "--secret-stdin"],
     }
 
 
@@ -161,7 +162,8 @@ def test_every_subcommand_reports_a_bad_input_in_one_shape(cli_env: dict[str, li
         f"give these subcommands a bad input in _bad_inputs: {sorted(registered ^ set(cli_env))}")
     expected_words = {"metrics": "/nonexistent/x.csv", "projects": "not a SQLite database",
                       "backup": "not a SQLite database", "restore": "no-such-backup", "export": "42",
-                      "ground-truth": "No project 42", "calibration": "has 1 ground-truth task"}
+                      "ground-truth": "No project 42", "calibration": "has 1 ground-truth task",
+                      "webhook": "http:// or https://"}
     for name, argv in sorted(cli_env.items()):
         for as_json in (False, True):
             code, out, err = _run_any(capsys, argv + (["--json"] if as_json else []))
