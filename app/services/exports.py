@@ -201,8 +201,9 @@ def _metrics_table(store: Store, project_id: int) -> pd.DataFrame:
 
 
 def _consensus_table(store: Store, project_id: int) -> pd.DataFrame:
-    """Per task and categorical control: the adjudicated label (ground truth from a decision), else the
-    Dawid-Skene label with its posterior (``posterior`` is empty for adjudicated rows)."""
+    """Per task and categorical control: the adjudicated label (ground truth from a decision that answers
+    that control), else the Dawid-Skene label with its posterior (``posterior`` is null for adjudicated rows;
+    ``n_answers`` counts the human answers either way, null where no consensus was fitted)."""
     from app.metrics.matrix import _answer_label, _consensus_eligible
     from app.services.consensus import consensus_labels
     from app.services.dashboard import load_frames
@@ -225,6 +226,8 @@ def _consensus_table(store: Store, project_id: int) -> pd.DataFrame:
             if not _consensus_eligible(r.type, dict(frames.params.get(r.control, {}) or {})):
                 continue
             items = list(r.result or [])
+            if not items:  # the reference says nothing on this control: the consensus (if any) stands
+                continue
             n = rows.get((int(r.task), str(r.control)), (None,) * 7)[6]
             rows[(int(r.task), str(r.control))] = (int(r.task), sid.get(int(r.task)), str(r.control),
                                                    str(_answer_label(r.type, items)), "adjudicated", None, n,
