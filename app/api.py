@@ -31,12 +31,13 @@ from app.services.exports import (
     export_project_as,
     export_table,
 )
-from app.services.projects import ProjectService, ProjectSummary, TaskRow
+from app.services.projects import ProjectService, ProjectSummary, TaskDetail, TaskRow
 
 __all__ = [
     "FORMATS", "SCHEMAS", "WHATS", "AsOf", "AsOfError", "DecisionError", "DecisionInfo", "ExportError",
-    "ExportResult", "Metrics", "ProjectSummary", "Store", "StoreError", "TaskRow", "compute_metrics", "export",
-    "export_table", "list_projects", "list_tasks", "metrics_snapshot", "open_store", "record_decision",
+    "ExportResult", "Metrics", "ProjectSummary", "Store", "StoreError", "TaskDetail", "TaskRow", "compute_metrics",
+    "demo_project", "export", "export_table", "import_project", "list_projects", "list_tasks", "metrics_snapshot",
+    "open_store", "record_decision", "task_detail",
 ]
 
 VERDICTS = ("accept", "fix", "reject", "escalate", "skip")
@@ -51,6 +52,23 @@ def open_store(data_dir: str | os.PathLike[str] | None = None) -> Store:
     return Store.open(data_dir)
 
 
+def import_project(store: Store, export_file: str | os.PathLike[str], config_file: str | os.PathLike[str],
+                   title: str | None = None) -> int:
+    """Import a Label Studio JSON export (with its labeling config XML file) as a new project; its id.
+
+    All or nothing: a malformed file raises ``LSFormatError`` naming the task at fault, and nothing is kept."""
+    xml = Path(config_file).read_text(encoding="utf-8")
+    res = ProjectService(store).import_file(Path(export_file), xml, title or Path(export_file).stem)
+    return res.summary.project_id
+
+
+def demo_project(store: Store) -> int:
+    """The bundled demo project's id (imported on first use)."""
+    from app.services.demo import ensure_demo
+
+    return ensure_demo(store)
+
+
 def list_projects(store: Store) -> tuple[ProjectSummary, ...]:
     """Every project in the store with its task, annotation, prediction and ground-truth counts."""
     return ProjectService(store).list_projects()
@@ -63,6 +81,12 @@ def list_tasks(store: Store, project_id: int, *, offset: int = 0, limit: int = 1
     svc = ProjectService(store)
     svc.project(project_id)
     return svc.task_page(project_id, offset, limit)
+
+
+def task_detail(store: Store, task_id: int) -> TaskDetail:
+    """One task with its data, meta, annotations (``id`` is what :func:`record_decision` takes) and
+    predictions. Raises ``LookupError`` for an unknown task."""
+    return ProjectService(store).task_detail(task_id)
 
 
 def record_decision(store: Store, project_id: int, task_id: int, verdict: str, *, reviewer: str,
@@ -82,11 +106,15 @@ def record_decision(store: Store, project_id: int, task_id: int, verdict: str, *
 
 @dataclass(frozen=True)
 class Metrics:
-    """The ``reviewdesk metrics --json`` report of a project (``report``: plain JSON-able data) and the
-    audit point it was computed as of (``None``: now)."""
+    """The ``reviewdesk metrics --json`` report of a project (``report``: plain JSON-able data).
+
+    ``event_id``: the audit event the numbers reflect -- the last one when they were computed (read just
+    before the data), or the cut-off; cite it, and ``compute_metrics(..., as_of=event_id)`` gives the same
+    report later. ``as_of``: the resolved cut-off and what was rewound (``None``: computed on the store as is)."""
 
     project_id: int
     report: dict[str, Any]
+    event_id: int | None
     as_of: AsOf | None = None
 
 
@@ -111,9 +139,11 @@ def compute_metrics(store: Store, project_id: int, *, control: str | None = None
 
     Raises ``LookupError`` for an unknown project or control."""
     if as_of is None:
-        return Metrics(project_id, _report(store, project_id, control, mode))
+        with store.session() as s:
+            head = s.connection().exec_driver_sql("SELECT max(id) FROM audit_events").scalar()
+        return Metrics(project_id, _report(store, project_id, control, mode), head)
     with metrics_snapshot(store, as_of, project_id) as (snap, cut):
-        return Metrics(project_id, _report(snap, project_id, control, mode), cut)
+        return Metrics(project_id, _report(snap, project_id, control, mode), cut.event_id, cut)
 
 
 def _report(store: Store, project_id: int, control: str | None, mode: Mode) -> dict[str, Any]:
