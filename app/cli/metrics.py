@@ -152,7 +152,9 @@ def _as_of_line(info: dict[str, Any]) -> str:
     if not info["exact"]:
         r = info["rewind"]
         line += (f"; not exact: {r['changed_since']} annotations changed and {r['removed_since']} removed by later "
-                 f"pulls are shown as they are now" + (", and later pull records were capped" if r["pulls_truncated"] else ""))
+                 f"pulls are shown as they are now" + (f", {r['tasks_deleted_since']} tasks they deleted stay deleted"
+                                                       if r["tasks_deleted_since"] else "")
+                 + (", and later pull records were capped" if r["pulls_truncated"] else ""))
     return line + "."
 
 

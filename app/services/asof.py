@@ -22,7 +22,8 @@ What is rewound, and how each row is dated:
   put back to its earlier value. A later pull's change of an annotation's *result* cannot be undone (the
   store keeps only the current result): those are counted in :attr:`Rewind.changed_since`, as are
   annotations a later pull removed outright (:attr:`Rewind.removed_since`) and pull events whose change
-  list was capped (:attr:`Rewind.pulls_truncated`). Numbers are exact when all three are zero.
+  list was capped (:attr:`Rewind.pulls_truncated`), and tasks a later pull found deleted on the server
+  (:attr:`Rewind.tasks_deleted_since`: they stay deleted). Numbers are exact when all four are zero.
 - Not dated in the store, hence as now: tasks, predictions, task meta (other reviewers' records),
   members, the delivery effects of pushes, the labeling config.
 """
@@ -65,11 +66,12 @@ class Rewind:
     changed_since: int = 0  # annotations a later pull changed: their earlier result is not in the store
     removed_since: int = 0  # annotations a later pull removed from the store outright
     pulls_truncated: int = 0  # later pull events whose per-annotation change list was capped
+    tasks_deleted_since: int = 0  # tasks later pulls found deleted on the server (they stay deleted here)
 
     @property
     def exact(self) -> bool:
         """True when nothing after the cut-off had to be left as it is now."""
-        return not (self.changed_since or self.removed_since or self.pulls_truncated)
+        return not (self.changed_since or self.removed_since or self.pulls_truncated or self.tasks_deleted_since)
 
 
 @dataclass(frozen=True)
@@ -227,11 +229,12 @@ def _rewind(conn: sqlite3.Connection, cut: AsOf, project_id: int | None) -> Rewi
     conn.executemany("DELETE FROM ground_truth WHERE id = ?", gt_drop)
     conn.execute("DELETE FROM audit_events WHERE id > ?", (e,))
 
-    added = undeleted = flags = changed = removed = truncated = 0
+    added = undeleted = flags = changed = removed = truncated = tasks_gone = 0
     for p in reversed(pulls_after):  # latest pull first: each change is undone onto the state before it
         if project_id is not None and p.get("project_id") != project_id:
             continue
         truncated += bool(p.get("changes_truncated"))
+        tasks_gone += int(p.get("deleted") or 0)
         for c in reversed(list(p.get("changes") or [])):
             if not isinstance(c, dict):
                 continue
@@ -256,4 +259,4 @@ def _rewind(conn: sqlite3.Connection, cut: AsOf, project_id: int | None) -> Rewi
                 flags += 1
             conn.execute("UPDATE annotations SET updated_at = ? WHERE id = ?", (c["from"], row[0]))
             changed += 1
-    return Rewind(n_dec, n_gt, added, undeleted, flags, changed, removed, truncated)
+    return Rewind(n_dec, n_gt, added, undeleted, flags, changed, removed, truncated, tasks_gone)

@@ -153,7 +153,7 @@ def test_a_later_pull_is_rewound_and_what_cannot_be_is_reported(team: tuple[str,
             append_event(s, "sync", "sync.pulled", {"project_id": pid, "changes": [
                 {"task": tid2, "annotation": 7777, "from": None, "to": "2026-12-01T00:00:00Z"},
                 {"task": tid1, "annotation": 101, "from": "u1", "to": "u2",
-                 "ground_truth": {"from": False, "to": True}}], "changes_truncated": False})
+                 "ground_truth": {"from": False, "to": True}}], "changes_truncated": False, "deleted": 2})
     finally:
         store.close()
     assert _metrics(capsys, data, pid) != then
@@ -161,7 +161,8 @@ def test_a_later_pull_is_rewound_and_what_cannot_be_is_reported(team: tuple[str,
     info = past.pop("as_of")
     assert past == then
     r = info["rewind"]
-    assert (r["annotations_added_after"], r["flags_restored"], r["changed_since"]) == (1, 1, 1)
+    assert (r["annotations_added_after"], r["flags_restored"], r["changed_since"], r["tasks_deleted_since"]) == (
+        1, 1, 1, 2)
     assert info["exact"] is False  # the flagged annotation's result may have changed too: said, not hidden
 
 
