@@ -51,7 +51,8 @@ def cmd_metrics(args: argparse.Namespace) -> int:
 
 
 def _metrics(args: argparse.Namespace, store: Any, cut: Any) -> int:
-    from app.metrics import format_matrix_table, metrics_report, to_jsonable
+    from app.api import compute_metrics
+    from app.metrics import format_matrix_table
     from app.services.dashboard import compute_dashboard, export_csv, load_frames
 
     args.as_of_info = cut.as_json() if cut is not None else None
@@ -67,9 +68,7 @@ def _metrics(args: argparse.Namespace, store: Any, cut: Any) -> int:
     gt = frames.ground_truth if not frames.ground_truth.empty else None
     if getattr(args, "stat", "agreement") != "agreement":
         return _stat(args, frames, gt)
-    decisions = frames.decisions if not frames.decisions.empty else None
-    report = metrics_report(frames.annotations, gt, frames.params, control=args.control, mode=args.mode,
-                            decisions=decisions)
+    report = compute_metrics(store, args.project, control=args.control, mode=args.mode).report  # app.api
     dash = None
     if args.png or args.csv or not args.json:
         dash = compute_dashboard(store, args.project, mode=args.mode, save=cut is None)
@@ -90,7 +89,7 @@ def _metrics(args: argparse.Namespace, store: Any, cut: Any) -> int:
             raise CliError(f"Cannot write the PNG file {args.png}: {exc.strerror or exc}") from exc
         outputs.append(args.png)
     if args.json:
-        payload = to_jsonable(report)
+        payload = dict(report)
         if outputs:
             payload["files"] = outputs
         if args.as_of_info is not None:

@@ -96,3 +96,13 @@ def test_projects_tasks_decisions_metrics_and_export(project: tuple[api.Store, i
     with pytest.raises(OSError):
         api.export(store, pid, tmp / "missing" / "x.csv", what="tasks", fmt="csv")
     assert not (tmp / "missing").exists()
+
+
+def test_the_metrics_command_reports_what_the_api_computes(project: tuple[api.Store, int, Path],
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    from app.main import main
+
+    store, pid, tmp = project
+    want = api.compute_metrics(store, pid, control="sentiment").report
+    assert main(["--data-dir", str(tmp / "d"), "metrics", str(pid), "--control", "sentiment", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == json.loads(json.dumps(want))
