@@ -24,8 +24,10 @@ What is rewound, and how each row is dated:
   annotations a later pull removed outright (:attr:`Rewind.removed_since`) and pull events whose change
   list was capped (:attr:`Rewind.pulls_truncated`), and tasks a later pull found deleted on the server
   (:attr:`Rewind.tasks_deleted_since`: they stay deleted). Numbers are exact when all four are zero.
-- Not dated in the store, hence as now: tasks, predictions, task meta (other reviewers' records),
-  members, the delivery effects of pushes, the labeling config.
+- decision records in task meta (what pushes write and pulls read) of decisions left out are removed, so a
+  retraction pushed after the cut-off does not undo a decision that stood then.
+- Not dated in the store, hence as now: tasks, predictions, the rest of task meta, members, the delivery
+  effects of pushes, the labeling config.
 """
 
 from __future__ import annotations
@@ -228,6 +230,7 @@ def _rewind(conn: sqlite3.Connection, cut: AsOf, project_id: int | None) -> Rewi
             n_gt += project_id is None or pid == project_id
     conn.executemany("DELETE FROM ground_truth WHERE id = ?", gt_drop)
     conn.execute("DELETE FROM audit_events WHERE id > ?", (e,))
+    _drop_meta_records(conn, dropped)
 
     added = undeleted = flags = changed = removed = truncated = tasks_gone = 0
     for p in reversed(pulls_after):  # latest pull first: each change is undone onto the state before it
@@ -260,3 +263,24 @@ def _rewind(conn: sqlite3.Connection, cut: AsOf, project_id: int | None) -> Rewi
             conn.execute("UPDATE annotations SET updated_at = ? WHERE id = ?", (c["from"], row[0]))
             changed += 1
     return Rewind(n_dec, n_gt, added, undeleted, flags, changed, removed, truncated, tasks_gone)
+
+
+def _drop_meta_records(conn: sqlite3.Connection, dropped: set[str]) -> None:
+    """Decision records in task meta (``meta["reviewdesk"]["decisions"]``: what pushes wrote, what pulls
+    read) of decisions left out: the frames read retractions and fix annotations from them, so a retraction
+    pushed after the cut-off must not undo a decision that stood then. ``UUID/...`` records go with UUID."""
+    from app.sync.records import META_KEY
+
+    if not dropped:
+        return
+    for tid, raw in conn.execute("SELECT id, meta FROM tasks WHERE instr(meta, ?) > 0", (META_KEY,)).fetchall():
+        meta = _payload(raw)
+        rd = meta.get(META_KEY)
+        if not isinstance(rd, dict) or not isinstance(rd.get("decisions"), list):
+            continue
+        recs = rd["decisions"]
+        keep = [r for r in recs if not (isinstance(r, dict) and isinstance(r.get("uuid"), str)
+                                        and r["uuid"].split("/")[0] in dropped)]
+        if len(keep) != len(recs):
+            meta[META_KEY] = {**rd, "decisions": keep}
+            conn.execute("UPDATE tasks SET meta = ? WHERE id = ?", (json.dumps(meta), tid))
