@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import select, text
+from sqlalchemy import text
 
 from app.models import lsjson
 from app.models.importer import export_project
@@ -341,7 +341,3 @@ def _export(store: Store, project_id: int, out: str | Path, what: str, fmt: str,
         progress(len(df))
     return ExportResult(project_id, what, fmt, str(out), len(df))
 
-
-def project_exists(store: Store, project_id: int) -> bool:
-    with store.session() as s:
-        return s.scalar(select(Project.id).where(Project.id == project_id)) is not None

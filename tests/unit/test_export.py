@@ -143,7 +143,6 @@ def test_ls_json_ground_truth_reimports_into_the_same_references(decided: tuple[
     tasks = json.loads(out.read_text())
     assert json.loads(text)["tasks"] == len(tasks) == 2
     assert all(len(t["annotations"]) == 1 and t["annotations"][0]["ground_truth"] is True for t in tasks)
-    (tmp_path / "c.xml").exists() or pytest.fail("fixture config missing")
     code, text, err = run(capsys, "--data-dir", data, "import", str(out), "--config", str(tmp_path / "c.xml"),
                           "--json")
     assert code == 0, err
