@@ -116,13 +116,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--title", help="project title (default: the file name)")
     sp.add_argument("--media-root", help="folder that relative media paths resolve against "
                                          "(default: the export's folder)")
+    sp.add_argument("--progress", action="store_true",
+                    help="show a progress bar on standard error even when it is not a terminal")
 
     add("projects", "list the projects in the local store")
-
-    sp = add("export", "write a project as a Label Studio JSON export")
-    sp.add_argument("project", type=int)
-    sp.add_argument("--format", default="ls-json", choices=["ls-json"])
-    sp.add_argument("-o", "--output", required=True, help="output file")
 
     sp = add("tasks", "list a project's tasks (queue order)")
     sp.add_argument("project", type=int)
@@ -140,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
 # ``register(subparsers, add)`` and decorates its handlers with ``@command(NAME)``.
 EXTENSION_MODULES: list[str] = ["app.cli.review", "app.cli.metrics", "app.cli.sync", "app.cli.media", "app.cli.backup",
                                 "app.cli.audit", "app.cli.groundtruth", "app.cli.calibration",
-                                "app.cli.webhook"]
+                                "app.cli.webhook", "app.cli.export"]
 
 
 def registered_commands() -> dict[str, Handler]:
@@ -168,12 +165,16 @@ def cmd_import(args: argparse.Namespace) -> int:
         config = Path(args.config).read_text(encoding="utf-8")
     except OSError as exc:
         raise CliError(f"Cannot read the labeling config {args.config}: {exc.strerror}") from exc
+    from app.cli.progress import Progress
+
+    bar = Progress("importing tasks", enabled=True if args.progress else None)
     store = open_store(args)
     try:
         res = ProjectService(store).import_file(args.export, config, args.title or Path(args.export).stem,
-                                                media_root=args.media_root)
+                                                media_root=args.media_root, progress=bar.update)
     finally:
         store.close()
+        bar.close()
     s = res.summary
     note = (f" ({s.predictions_ids_only} predictions were ids only: the export did not include their results)"
             if s.predictions_ids_only else "")
@@ -201,24 +202,6 @@ def cmd_projects(args: argparse.Namespace) -> int:
     lines = [f"{'id':>4}  {'tasks':>7}  {'annotations':>11}  {'GT tasks':>8}  title"]
     lines += [f"{p.id:>4}  {p.tasks:>7}  {p.annotations:>11}  {p.ground_truth_tasks:>8}  {p.title}" for p in projects]
     emit(args, [asdict(p) for p in projects], "\n".join(lines) if projects else "No projects yet.")
-    return 0
-
-
-@command("export")
-def cmd_export(args: argparse.Namespace) -> int:
-    from app.services.projects import ProjectService
-
-    store = open_store(args)
-    try:
-        n = ProjectService(store).export_file(args.project, args.output)
-    except LookupError as exc:
-        raise CliError(str(exc)) from exc
-    except OSError as exc:
-        raise CliError(f"Cannot write {args.output}: {exc.strerror}") from exc
-    finally:
-        store.close()
-    emit(args, {"project_id": args.project, "tasks": n, "output": str(args.output)},
-         f"Wrote {n} tasks to {args.output}.")
     return 0
 
 

@@ -24,6 +24,9 @@ def register(sub: Any, add: Any) -> None:
     sp.add_argument("--png", metavar="OUT.png", help="also draw the heatmap to a PNG file")
     sp.add_argument("--csv", metavar="OUT.csv",
                     help="also write the matrix to a CSV file (and -annotators/-controls/-models CSVs beside it)")
+    sp.add_argument("--as-of", metavar="EVENT_ID|TIMESTAMP",
+                    help="the numbers as they were right after this audit event (or the last event at or before "
+                         "this ISO 8601 time, UTC unless an offset is given); see docs/adr/0015")
 
 
 def _fmt_pct(v: Any) -> str:
@@ -32,51 +35,65 @@ def _fmt_pct(v: Any) -> str:
 
 @command("metrics")
 def cmd_metrics(args: argparse.Namespace) -> int:
-    from app.metrics import format_matrix_table, metrics_report, to_jsonable
-    from app.services.dashboard import compute_dashboard, export_csv, load_frames
+    from app.api import AsOfError, metrics_snapshot
 
     store = open_store(args)
     try:
+        if getattr(args, "as_of", None) is None:
+            return _metrics(args, store, None)
         try:
-            frames = load_frames(store, args.project)
-        except LookupError as exc:
+            with metrics_snapshot(store, args.as_of, args.project) as (snap, cut):
+                return _metrics(args, snap, cut)
+        except AsOfError as exc:
             raise CliError(str(exc)) from exc
-        if frames.annotations.empty:  # nothing to compare: say what there is instead of failing
-            return _nothing_to_compare(args, store)
-        if args.control is not None and args.control not in frames.controls:
-            raise CliError(f"Project {args.project} has no control {args.control!r}; "
-                           f"its controls are: {', '.join(frames.controls)}")
-        gt = frames.ground_truth if not frames.ground_truth.empty else None
-        if getattr(args, "stat", "agreement") != "agreement":
-            return _stat(args, frames, gt)
-        decisions = frames.decisions if not frames.decisions.empty else None
-        report = metrics_report(frames.annotations, gt, frames.params, control=args.control, mode=args.mode,
-                                decisions=decisions)
-        dash = None
-        if args.png or args.csv or not args.json:
-            dash = compute_dashboard(store, args.project, mode=args.mode)
-        outputs = []
-        if args.csv and dash is not None:
-            try:
-                outputs += export_csv(dash, args.csv, args.control)
-            except OSError as exc:
-                raise CliError(f"Cannot write the CSV file {args.csv}: {exc.strerror or exc}") from exc
-        if args.png and dash is not None:
-            if PNG_RENDERER is None:
-                raise CliError("--png needs the Qt libraries; run through the `reviewdesk` command")
-            m = dash.matrices[args.control]
-            title = f"Agreement — {args.control or 'all dimensions'} ({args.mode})"
-            try:
-                PNG_RENDERER(m, args.png, title=title, min_overlap=dash.min_overlap)
-            except OSError as exc:
-                raise CliError(f"Cannot write the PNG file {args.png}: {exc.strerror or exc}") from exc
-            outputs.append(args.png)
     finally:
         store.close()
+
+
+def _metrics(args: argparse.Namespace, store: Any, cut: Any) -> int:
+    from app.api import compute_metrics
+    from app.metrics import format_matrix_table
+    from app.services.dashboard import compute_dashboard, export_csv, load_frames
+
+    args.as_of_info = cut.as_json() if cut is not None else None
+    try:
+        frames = load_frames(store, args.project)
+    except LookupError as exc:
+        raise CliError(str(exc)) from exc
+    if frames.annotations.empty:  # nothing to compare: say what there is instead of failing
+        return _nothing_to_compare(args, store)
+    if args.control is not None and args.control not in frames.controls:
+        raise CliError(f"Project {args.project} has no control {args.control!r}; "
+                       f"its controls are: {', '.join(frames.controls)}")
+    gt = frames.ground_truth if not frames.ground_truth.empty else None
+    if getattr(args, "stat", "agreement") != "agreement":
+        return _stat(args, frames, gt)
+    report = compute_metrics(store, args.project, control=args.control, mode=args.mode).report  # app.api
+    dash = None
+    if args.png or args.csv or not args.json:
+        dash = compute_dashboard(store, args.project, mode=args.mode, save=cut is None)
+    outputs = []
+    if args.csv and dash is not None:
+        try:
+            outputs += export_csv(dash, args.csv, args.control)
+        except OSError as exc:
+            raise CliError(f"Cannot write the CSV file {args.csv}: {exc.strerror or exc}") from exc
+    if args.png and dash is not None:
+        if PNG_RENDERER is None:
+            raise CliError("--png needs the Qt libraries; run through the `reviewdesk` command")
+        m = dash.matrices[args.control]
+        title = f"Agreement — {args.control or 'all dimensions'} ({args.mode})"
+        try:
+            PNG_RENDERER(m, args.png, title=title, min_overlap=dash.min_overlap)
+        except OSError as exc:
+            raise CliError(f"Cannot write the PNG file {args.png}: {exc.strerror or exc}") from exc
+        outputs.append(args.png)
     if args.json:
-        payload = to_jsonable(report)
+        payload = dict(report)
         if outputs:
             payload["files"] = outputs
+        if args.as_of_info is not None:
+            payload["as_of"] = args.as_of_info
         emit(args, payload, "")
         return 0
     assert dash is not None
@@ -104,6 +121,8 @@ def cmd_metrics(args: argparse.Namespace) -> int:
             lines.append("\nKrippendorff's alpha by control: " + ", ".join(parts))
     for f in outputs:
         lines.append(f"wrote {f}")
+    if args.as_of_info is not None:
+        lines.append(_as_of_line(args.as_of_info))
     emit(args, None, "\n".join(lines))
     return 0
 
@@ -119,10 +138,23 @@ def _stat(args: argparse.Namespace, frames: Any, gt: Any) -> int:
     else:
         rep = alpha_report(frames.annotations, gt, frames.params, control=args.control)
     if args.json:
-        emit(args, rep, "")
+        emit(args, rep if args.as_of_info is None else {**rep, "as_of": args.as_of_info}, "")
         return 0
-    emit(args, None, _format_kappa(rep) if args.stat == "kappa" else _format_alpha(rep))
+    text = _format_kappa(rep) if args.stat == "kappa" else _format_alpha(rep)
+    emit(args, None, text if args.as_of_info is None else f"{text}\n{_as_of_line(args.as_of_info)}")
     return 0
+
+
+def _as_of_line(info: dict[str, Any]) -> str:
+    """The as-of footer: which event, and whether anything after it could not be rewound (ADR 0015)."""
+    line = f"As of audit event {info['event_id']} ({info['at']})"
+    if not info["exact"]:
+        r = info["rewind"]
+        line += (f"; not exact: {r['changed_since']} annotations changed and {r['removed_since']} removed by later "
+                 f"pulls are shown as they are now" + (f", {r['tasks_deleted_since']} tasks they deleted stay deleted"
+                                                       if r["tasks_deleted_since"] else "")
+                 + (", and later pull records were capped" if r["pulls_truncated"] else ""))
+    return line + "."
 
 
 def _num(v: Any, digits: int = 3) -> str:
@@ -167,8 +199,11 @@ def _nothing_to_compare(args: argparse.Namespace, store: Any) -> int:
             "AND a.deleted = 0"), {"p": args.project}).one()
     note = (f"Project {args.project} has no annotations to compare yet"
             + (f" ({cancelled} cancelled)" if cancelled else "") + ".")
-    emit(args, {"control": args.control, "mode": args.mode, "evaluators": [], "per_annotator": [],
-                "tasks": tasks, "annotations": anns, "cancelled": cancelled, "annotated_tasks": 0,
-                "lead_time_total": lead, "alpha": None, "note": note},
+    payload = {"control": args.control, "mode": args.mode, "evaluators": [], "per_annotator": [],
+               "tasks": tasks, "annotations": anns, "cancelled": cancelled, "annotated_tasks": 0,
+               "lead_time_total": lead, "alpha": None, "note": note}
+    if getattr(args, "as_of_info", None) is not None:
+        payload["as_of"] = args.as_of_info
+    emit(args, payload,
          f"{note}\n{tasks} tasks, {anns} annotations ({cancelled} cancelled), 0 tasks annotated.")
     return 0

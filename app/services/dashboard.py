@@ -15,7 +15,7 @@ import hashlib
 import json
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -84,6 +84,8 @@ class Dashboard:
     drift_series: Mapping[str, tuple[tuple[float, ...], tuple[bool, ...]]] = field(default_factory=dict)  # read from the cache, computed before the latest changes
     # the per-annotator table restricted to one dimension (the Dimension selector's choice)
     quality_by_control: Mapping[str, QualityView] = field(default_factory=dict)
+    # computed as of an audit point (app.services.asof.AsOf.as_json()); None: the store as it is now
+    as_of: Mapping[str, Any] | None = None
 
     def quality_view(self, control: str | None) -> QualityView:
         """The annotator table of ``control`` (``None``: pooled over all dimensions)."""
@@ -452,7 +454,17 @@ def compute_dashboard_isolated(store: Store, project_id: int, *, mode: str = "pa
 
 
 def compute_dashboard(store: Store, project_id: int, *, mode: str = "pairwise",
-                      progress: Callable[[int], None] | None = None, save: bool = True) -> Dashboard:
+                      progress: Callable[[int], None] | None = None, save: bool = True,
+                      as_of: str | int | None = None) -> Dashboard:
+    """The dashboard of a project now, or ``as_of`` an audit point (an event id or an ISO 8601 time;
+    ``app.services.asof``, docs/adr/0015): then computed on a rewound copy of the store, never cached,
+    and :attr:`Dashboard.as_of` says which event and whether the rewind was exact."""
+    if as_of is not None:
+        from app.services.asof import resolve_as_of, snapshot
+
+        with snapshot(store, resolve_as_of(store, as_of), project_id) as (snap, cut):
+            d = _compute_dashboard(snap, project_id, mode=mode, progress=progress)
+        return replace(d, as_of=cut.as_json())
     d = _compute_dashboard(store, project_id, mode=mode, progress=progress)
     if save:
         _save_cache(store, d)

@@ -40,6 +40,7 @@ from app.services.changes import Changes
 from app.services.dashboard import (
     Dashboard,
     cached_dashboard,
+    compute_dashboard,
     disagreeing_tasks,
     drill_tolerances,
     export_csv,
@@ -133,6 +134,7 @@ class DashboardPanel(QWidget):
         self._job: Job | None = None
         self._running: set[Job] = set()  # keeps superseded jobs alive until their thread ends
         self._stale = False
+        self.as_of: str | None = None  # an audit event id or time: numbers as they were then (ADR 0015)
         self._debounce = QTimer(self)
         self._debounce.setSingleShot(True)
         self._debounce.setInterval(DEBOUNCE_MS)
@@ -186,6 +188,11 @@ class DashboardPanel(QWidget):
         export_menu = QMenu(export_btn)
         export_menu.addAction("Tables as &CSV…", self.export_csv_dialog)
         export_menu.addAction("Picture as &PNG…", self.export_png_dialog)
+        export_menu.addSeparator()
+        # reproduce reported numbers from the audit trail; in the Export menu so the top row stays narrow
+        export_menu.addAction("Numbers &as of an audit point…", self.as_of_dialog)
+        self.now_action = export_menu.addAction("Back to the numbers &now", lambda: self.set_as_of(None))
+        self.now_action.setEnabled(False)
         export_btn.setMenu(export_menu)
         export_btn.setToolTip("Export the tables as CSV files, or what the upper half shows as a PNG picture")
         self.export_button = export_btn
@@ -306,8 +313,11 @@ class DashboardPanel(QWidget):
             self.refresh()
 
     def apply(self, changes: Changes) -> None:
-        """Debounced refresh when decisions or a sync changed the numbers."""
+        """Debounced refresh when decisions or a sync changed the numbers (not while showing them as of a
+        past audit point: those do not change)."""
         self.calibration.apply(changes)
+        if self.as_of is not None:
+            return
         if changes.decisions or changes.annotations or changes.ground_truth or changes.tasks:
             if self.isVisible():
                 self._debounce.start()
@@ -320,6 +330,9 @@ class DashboardPanel(QWidget):
             return
         self._stale = False
         mode = self.mode.currentData()
+        if self.as_of is not None:
+            self._refresh_as_of(mode, self.as_of)
+            return
         known = None
         if self.data is None or self.data.project_id != self.project_id or self.data.mode != mode:
             cached = cached_dashboard(self.store, self.project_id, mode, check=False)
@@ -342,6 +355,46 @@ class DashboardPanel(QWidget):
         job.start()
         if known is not None:
             self.status.setText("Showing the last computed numbers; checking for changes…")
+
+    def as_of_dialog(self) -> None:
+        """Ask for an audit event id or an ISO 8601 time and show the numbers as they were right after it."""
+        from PySide6.QtWidgets import QInputDialog
+
+        text, ok = QInputDialog.getText(
+            self, "Numbers as of an audit point",
+            "Audit event id (reviewdesk audit log) or time, e.g. 2026-12-05T08:00:00Z:", text=self.as_of or "")
+        if ok and text.strip():
+            self.set_as_of(text.strip())
+
+    def set_as_of(self, spec: str | None) -> None:
+        """Show the numbers as of an audit point (``None``: as they are now) and recompute."""
+        self.as_of = spec
+        self.now_action.setEnabled(spec is not None)
+        self.data = None
+        self.stats = None
+        if self.project_id is not None:
+            self.refresh(force=True)
+
+    def _refresh_as_of(self, mode: str, spec: str) -> None:
+        if self._job is not None:
+            self._job.cancel()
+        pid, store = self.project_id, self.store
+        assert pid is not None
+        job = Job(lambda _progress, _cancel: compute_dashboard(store, pid, mode=mode, save=False, as_of=spec))
+        self._job = job
+        self._running.add(job)
+        self.progress.show()
+        self.status.setText(f"Computing the numbers as of {spec}…")
+        job.signals.finished.connect(lambda d: self._done(job, d))
+        job.signals.failed.connect(lambda exc: self._failed(job, exc))
+        job.start()
+
+    def _as_of_note(self, d: Dashboard) -> str:
+        a = d.as_of
+        if not a:
+            return ""
+        note = f"As of audit event {a['event_id']} ({a['at']})"
+        return note + ("" if a["exact"] else " — not exact: later pulls changed annotations the store cannot rewind")
 
     def busy(self) -> bool:
         return (self._job is not None or self._stats_job is not None
@@ -372,7 +425,7 @@ class DashboardPanel(QWidget):
         idx = self.dimension.findData(current)
         self.dimension.setCurrentIndex(max(idx, 0))
         self.dimension.blockSignals(False)
-        self.status.setText(" · ".join(d.notes))
+        self.status.setText(" · ".join(x for x in (self._as_of_note(d), *d.notes) if x))
         self._draw_current()
         self.shown.emit()
         # the rest is filled in small steps so the event loop never waits long (large projects)
@@ -414,6 +467,9 @@ class DashboardPanel(QWidget):
         self._job = None
         self.progress.hide()
         self.status.setText(f"Could not compute the dashboard: {exc}")
+        if self.as_of is not None:  # a bad cut-off: the numbers shown (if any) are not as of it
+            self.as_of = None
+            self.now_action.setEnabled(False)
 
     # -- drawing -------------------------------------------------------------------------------------
     def current_control(self) -> str | None:
@@ -461,8 +517,8 @@ class DashboardPanel(QWidget):
         self.stack.setCurrentWidget(self.stat_note)
         self.stat_note.setText(f"Computing {STAT_TITLES.get(self.current_statistic(), 'the statistic')}…")
         self.title.setText(f"<b>{STAT_TITLES.get(self.current_statistic(), '')}</b>")
-        pid, store = self.project_id, self.store
-        job = Job(lambda _progress, _cancel: compute_statistics(store, pid))
+        pid, store, as_of = self.project_id, self.store, self.as_of
+        job = Job(lambda _progress, _cancel: _statistics(store, pid, as_of))
         self._stats_job = job
         self._running.add(job)
         self.progress.show()
@@ -744,6 +800,10 @@ class DashboardPanel(QWidget):
     def _drill_down(self, row: str, column: str) -> None:
         if self.project_id is None:
             return
+        if self.as_of is not None:
+            self.status.setText("These are past numbers; the review queue holds today's tasks. "
+                                "Export → Back to the numbers now, then click the cell.")
+            return
         control = self.current_control()
         tasks = disagreeing_tasks(self.store, self.project_id, row, column, control)
         tol = drill_tolerances(self.store, self.project_id)
@@ -756,7 +816,7 @@ class DashboardPanel(QWidget):
         self.openQueue.emit(QueueFilter(task_ids=tuple(tasks), label=label, highlight=(row, column)))
 
     def _annotator_queue(self, index: Any) -> None:
-        if self.project_id is None:
+        if self.project_id is None or self.as_of is not None:
             return
         src = self.annotator_proxy.mapToSource(index)
         ev = self.annotators.item(src.row(), 0).data(Qt.ItemDataRole.UserRole + 1)
@@ -794,6 +854,8 @@ class DashboardPanel(QWidget):
             p = next((p for p in ProjectService(self.store).list_projects(counts=False) if p.id == self.project_id),
                      None)
             title = getattr(p, "title", "") or ""
+        if self.data is not None and self.data.as_of:
+            title = f"{title or 'Project'} (as of audit event {self.data.as_of['event_id']})"
         stat = self.current_statistic()
         if stat == "agreement":
             return (f"{title or 'Project'} — agreement on {self.current_control() or 'all dimensions'} · "
@@ -826,3 +888,13 @@ class DashboardPanel(QWidget):
             QMessageBox.warning(self, "Export failed", f"Could not write {path}.")
         elif path:
             self.message.emit(f"Wrote {path}")
+
+
+def _statistics(store: Store, project_id: int, as_of: str | None) -> Statistics:
+    """Kappa/alpha/Fleiss now, or on the store rewound to ``as_of`` (the same cut-off as the heatmap)."""
+    if as_of is None:
+        return compute_statistics(store, project_id)
+    from app.services.asof import resolve_as_of, snapshot
+
+    with snapshot(store, resolve_as_of(store, as_of), project_id) as (snap, _cut):
+        return compute_statistics(snap, project_id)

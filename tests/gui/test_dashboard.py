@@ -244,3 +244,46 @@ def test_every_heatmap_column_is_named_in_a_small_window(qtbot, demo_store) -> N
     for _pos, text in ticks:
         assert text and fm.horizontalAdvance(text) <= col_px, (text, col_px)
     assert ticks[0][1].startswith("Ground")
+
+
+def test_numbers_as_of_an_audit_point(dash: MainWindow, shots_dir: Path) -> None:
+    """Export → Numbers as of an audit point: the heatmap, annotator table and kappa as they were right after
+    an event, while decisions made since change today's numbers; Back to now shows today's again."""
+    from sqlalchemy import text
+
+    from app.services.dashboard import compute_dashboard
+
+    d = dash.dashboard
+    with dash.store.session() as s:
+        ev_id = s.execute(text("SELECT max(id) FROM audit_events")).scalar()
+    then = d.data.matrices[None].matrix.copy()
+    dash.apply(dash.review.session.decide("reject", reason="Wrong label"))
+    dash.apply(dash.review.session.decide("accept"))
+    wait_for(lambda: not d.busy() and d.data is not None and int(d.data.quality["n_decisions"].sum()) == 2,
+             timeout=30)
+    now = compute_dashboard(dash.store, d.project_id, save=False)
+    assert not np.allclose(now.matrices[None].matrix, then, equal_nan=True)
+
+    d.set_as_of(str(ev_id))
+    wait_for(lambda: not d.busy() and d.data is not None and d.data.as_of is not None, timeout=60)
+    np.testing.assert_allclose(d.heatmap.matrix.matrix, then, equal_nan=True)
+    assert int(d.data.quality["n_decisions"].sum()) == 0
+    assert f"As of audit event {ev_id}" in d.status.text() and d.now_action.isEnabled()
+    assert f"as of audit event {ev_id}" in d.png_caption()
+    before = d.data
+    dash.apply(dash.review.session.decide("accept"))  # past numbers do not move with new decisions
+    QTest.qWait(600)
+    assert d.data is before and not d.busy()
+    d.statistic.setCurrentIndex(d.statistic.findData("kappa"))
+    wait_for(lambda: d.stats is not None and not d.busy(), timeout=60)
+    dash.grab().save(str(shots_dir / "dashboard-as-of.png"))
+    d.statistic.setCurrentIndex(d.statistic.findData("agreement"))
+
+    d.set_as_of("2999-01-01T00:00:00Z")  # a bad cut-off: said in the status line, back to today's numbers
+    wait_for(lambda: not d.busy() and "in the future" in d.status.text(), timeout=30)
+    assert d.as_of is None and not d.now_action.isEnabled()
+    d.set_as_of(None)
+    wait_for(lambda: not d.busy() and d.data is not None and d.data.as_of is None, timeout=60)
+    np.testing.assert_allclose(d.heatmap.matrix.matrix,
+                               compute_dashboard(dash.store, d.project_id, save=False).matrices[None].matrix,
+                               equal_nan=True)
