@@ -175,6 +175,25 @@ def _key_function(ctype: str) -> tuple[Callable[[list[Any]], list[Any]], bool]:
     return result_digests, True
 
 
+def _result_codes(results: list[Any], keyf: Callable[[list[Any]], list[Any]]) -> tuple[np.ndarray, Any]:
+    """``pd.factorize(keyf(results))`` -- a code per row, the distinct keys in order of first appearance --
+    with ``keyf`` evaluated once per distinct result *object* instead of once per row.
+
+    Rows that hold the same list object hold the same result (frames from the store share one decoded list
+    among the rows with equal stored items; ``app.services.frames``), so keying the first row of each object
+    and spreading its key is the per-row keying, code for code and in the same order: the first row of each
+    distinct key is the first row of one of its objects. Identity is only compared within this call, while
+    every object is alive (held by ``results``), so no stale or reused id can be met.
+    """
+    n = len(results)
+    if n == 0:
+        return np.zeros(0, np.int64), pd.Index([], dtype=object)
+    obj_codes, _ = pd.factorize(np.fromiter(map(id, results), dtype=np.uint64, count=n))
+    _, first = np.unique(obj_codes, return_index=True)  # first row of each object, in object-code order
+    key_codes, uniq = pd.factorize(pd.Series(keyf([results[i] for i in first.tolist()]), dtype=object))
+    return key_codes[obj_codes], uniq
+
+
 @dataclass
 class _Control:
     name: str
@@ -264,9 +283,8 @@ def _prepare(
     keyf, by_digest = _key_function(ctype)
     results = list(sub["result"])
     gt_results = list(gt["result"]) if gt is not None else []
-    keys = pd.Series(keyf(results + gt_results), dtype=object)
-    codes, uniq = pd.factorize(keys)
     all_results = results + gt_results
+    codes, uniq = _result_codes(all_results, keyf)
     _, first = np.unique(codes, return_index=True)
     reps = [all_results[i] or [] for i in first]
     K = len(uniq)

@@ -200,8 +200,9 @@ def _build(store: Store, project_id: int, version: tuple[Any, ...],
                     for c, its in _split(_decode(fallback_raw[aid]), ctl_pos).items():
                         res[j * C + ctl_pos[c]] = its
                         filled[j * C + ctl_pos[c]] = True
+        empty: list[Any] = []  # one shared (read-only) empty answer: the engine keys each distinct object once
         for k in np.flatnonzero(~filled).tolist():
-            res[k] = []
+            res[k] = empty
         if progress:  # as the old path: every 50,000 annotations
             for k in range(50_000, n + 1, 50_000):
                 progress(k)
