@@ -65,7 +65,9 @@ data reuse them; registering a matcher clears the memo).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import contextlib
+import contextvars
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -101,6 +103,7 @@ __all__ = [
     "dawid_skene_consensus",
     "order_evaluators",
     "pair_disagreements",
+    "shared_preparation",
     "DEFAULT_TOLERANCE",
     "default_tolerances",
     "task_agreement",
@@ -173,6 +176,45 @@ def _key_function(ctype: str) -> tuple[Callable[[list[Any]], list[Any]], bool]:
     if builtin and ctype in _NUMERIC_TYPES:
         return (lambda rs: [_EMPTY_KEY if (v := _number(r or [])) is None else v for r in rs]), False
     return result_digests, True
+
+
+# the preparation memo of the innermost shared_preparation() context (None outside one)
+_SHARED: contextvars.ContextVar[dict[Any, Any] | None] = contextvars.ContextVar("metrics_shared", default=None)
+
+
+@contextlib.contextmanager
+def shared_preparation() -> Iterator[None]:
+    """Share the per-control preparation between the engine calls made inside the block.
+
+    ``agreement_matrices``, ``annotator_quality``, ``control_alpha``, ``kappa_matrices``, ``alpha_report``,
+    ``task_agreement``... each prepare every control of their frames (select its rows, code its results,
+    score the distinct pairs). Within the block, a preparation is made once per (annotations frame, ground-
+    truth frame, params, control, evaluators) -- frames identified by object identity -- and reused by the
+    later calls: the several reports of one command (``metrics_report``, the dashboard) code the frames once.
+    The frames and params must not be modified inside the block (the engine never modifies them); the memo
+    holds them, so an identity cannot be reused while it lives, and it is dropped when the block ends.
+    Blocks nest (the outermost one owns the memo); each thread has its own.
+    """
+    if _SHARED.get() is not None:
+        yield
+        return
+    token = _SHARED.set({})
+    try:
+        yield
+    finally:
+        _SHARED.reset(token)
+
+
+def _shared(key: tuple[Any, ...], keep: tuple[Any, ...], make: Callable[[], Any]) -> Any:
+    """``make()``, memoised under ``key`` inside :func:`shared_preparation` (``keep``: the objects whose
+    identities the key holds, kept alive with the entry)."""
+    memo = _SHARED.get()
+    if memo is None:
+        return make()
+    hit = memo.get(key)
+    if hit is None:
+        hit = memo[key] = (keep, make())
+    return hit[1]
 
 
 def _result_codes(results: list[Any], keyf: Callable[[list[Any]], list[Any]]) -> tuple[np.ndarray, Any]:
@@ -256,6 +298,17 @@ def _control_rows(
     ev_index: pd.Index,
 ) -> tuple[pd.DataFrame, pd.DataFrame | None, str]:
     """The control's annotation rows (last per task and evaluator), ground-truth rows and result type."""
+    return _shared(("rows", id(annotations), id(ground_truth), control, id(ev_index)),  # type: ignore[no-any-return]
+                   (annotations, ground_truth, ev_index),
+                   lambda: _control_rows_of(annotations, ground_truth, control, ev_index))
+
+
+def _control_rows_of(
+    annotations: pd.DataFrame,
+    ground_truth: pd.DataFrame | None,
+    control: str,
+    ev_index: pd.Index,
+) -> tuple[pd.DataFrame, pd.DataFrame | None, str]:
     sub = annotations[annotations["control"] == control]
     sub = sub[sub["evaluator"].isin(ev_index)]
     sub = sub.drop_duplicates(["task", "evaluator"], keep="last")
@@ -270,6 +323,20 @@ def _control_rows(
 
 
 def _prepare(
+    annotations: pd.DataFrame,
+    ground_truth: pd.DataFrame | None,
+    params: Mapping[str, Mapping[str, Any]] | None,
+    control: str,
+    ev_index: pd.Index,
+    task_index: pd.Index,
+) -> _Control:
+    return _shared(  # type: ignore[no-any-return]
+        ("prepare", id(annotations), id(ground_truth), id(params), control, id(ev_index), id(task_index)),
+        (annotations, ground_truth, params, ev_index, task_index),
+        lambda: _prepare_control(annotations, ground_truth, params, control, ev_index, task_index))
+
+
+def _prepare_control(
     annotations: pd.DataFrame,
     ground_truth: pd.DataFrame | None,
     params: Mapping[str, Mapping[str, Any]] | None,
@@ -459,6 +526,17 @@ def _task_pairwise(ctl: _Control) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _setup(
+    annotations: pd.DataFrame,
+    ground_truth: pd.DataFrame | None,
+    evaluators: Sequence[str] | None,
+) -> tuple[pd.Index, pd.Index, list[str]]:
+    ev_index, task_index, controls = _shared(
+        ("setup", id(annotations), id(ground_truth), None if evaluators is None else tuple(evaluators)),
+        (annotations, ground_truth), lambda: _setup_of(annotations, ground_truth, evaluators))
+    return ev_index, task_index, list(controls)
+
+
+def _setup_of(
     annotations: pd.DataFrame,
     ground_truth: pd.DataFrame | None,
     evaluators: Sequence[str] | None,

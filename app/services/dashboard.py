@@ -33,6 +33,7 @@ from app.metrics import (
     dawid_skene_consensus,
     default_tolerances,
     pair_disagreements,
+    shared_preparation,
     task_agreement,
 )
 from app.models.config import LabelingConfig, parse_config
@@ -459,6 +460,7 @@ def compute_dashboard(store: Store, project_id: int, *, mode: str = "pairwise",
     return d
 
 
+@shared_preparation()  # matrices, alpha and the quality tables code the frames once
 def _compute_dashboard(store: Store, project_id: int, *, mode: str = "pairwise",
                        progress: Callable[[int], None] | None = None) -> Dashboard:
     frames = load_frames(store, project_id, progress=progress)
