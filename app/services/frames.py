@@ -304,14 +304,25 @@ def _build(store: Store, project_id: int, version: tuple[Any, ...],
     ctl_col = np.concatenate([a_frame["control"], np.array(p_ctl, dtype=object)])
     at_col = np.concatenate([a_frame["created_at"], np.array(p_at, dtype=object)])
     ann = pd.DataFrame({
-        "task": task, "evaluator": ev_col, "control": ctl_col,
-        "type": np.concatenate([np.tile(types, n), np.array([ctype.get(c, "") for c in p_ctl], dtype=object)]),
+        "task": task, "evaluator": _str_column(ev_col), "control": _str_column(ctl_col),
+        "type": _str_column(np.concatenate([np.tile(types, n),
+                                            np.array([ctype.get(c, "") for c in p_ctl], dtype=object)])),
         "result": _objects(res, p_res),
         "lead_time": np.concatenate([a_frame["lead_time"], np.full(len(p_task), np.nan)]),
         "created_at": _timestamps(at_col)})
     gt = pd.DataFrame(gt_rows, columns=["task", "control", "type", "result", SOURCE_EVALUATOR])
     dec = pd.DataFrame(dec_rows, columns=["evaluator", "verdict"])
     return ProjectFrames(ann, gt, _params(cfg), dec, tuple(controls), members, version)
+
+
+def _str_column(values: np.ndarray) -> Any:
+    """The column pandas infers for an object array of strings (its ``str`` dtype), built from the distinct
+    values: converting every row's string costs far more than one take over a few distinct names."""
+    codes, uniq = pd.factorize(values)
+    if len(values) == 0 or (codes < 0).any() or not all(isinstance(u, str) for u in uniq):
+        return values  # empty, missing or non-string values: let the DataFrame infer as it always did
+    inferred = pd.Series(uniq[:1]).dtype
+    return pd.Series(pd.array(uniq, dtype=inferred).take(codes))
 
 
 def _objects(head: np.ndarray, tail: list[Any]) -> np.ndarray:
