@@ -134,6 +134,7 @@ def main() -> None:
                  row("reviewdesk metrics --json, cold, old path", t_cli_old),
                  row("reviewdesk metrics --json, cold, new path", t_cli_new),
                  row("  of which the metrics engine on ready frames", t_engine)]))
+    print(f"load average at the end {os.getloadavg()[0]:.1f}")
     print(f"new frames / raw rows: {t_new / t_raw:.2f} (goal <= 2); old / new: {t_old / t_new:.1f}x; "
           f"metrics CLI new / raw rows: {t_cli_new / t_raw:.2f}")
 
