@@ -407,7 +407,8 @@ ISOLATE_ABOVE = 200_000  # annotations; bigger projects compute in a child proce
 
 def _child_compute(data_dir: str, project_id: int, mode: str, out: Any) -> None:
     try:
-        store = Store.open(data_dir)
+        # the parent has this store open and checked it on open: no second quick_check, no daily backup
+        store = Store.open(data_dir, daily_backup=False, check=False)
         try:
             out.put(("ok", compute_dashboard(store, project_id, mode=mode)))
         finally:
