@@ -38,7 +38,7 @@ def cmd_metrics(args: argparse.Namespace) -> int:
     store = open_store(args)
     try:
         try:
-            frames = load_frames(store, args.project)
+            frames = load_frames(store, args.project, persist=True)  # kept beside the store for the next run
         except LookupError as exc:
             raise CliError(str(exc)) from exc
         if frames.annotations.empty:  # nothing to compare: say what there is instead of failing
