@@ -145,12 +145,16 @@ def _build(store: Store, project_id: int, version: tuple[Any, ...],
         arows = cur.execute(
             "SELECT a.id, a.task_id, a.server_id, a.completed_by, a.lead_time, a.created_at, a.ground_truth "
             "FROM annotations a JOIN tasks t ON t.id = a.task_id "
-            "WHERE t.project_id = ? AND t.deleted = 0 AND a.was_cancelled = 0 AND a.deleted = 0 ORDER BY a.id",
+            "WHERE t.project_id = ? AND t.deleted = 0 AND a.was_cancelled = 0 AND a.deleted = 0",
             (project_id,)).fetchall()
         n_all = len(arows)
-        cols = list(zip(*arows, strict=True)) if arows else [()] * 7
+        cols: list[Any] = list(zip(*arows, strict=True)) if arows else [()] * 7
         del arows
         a_id = np.array(cols[0], dtype=np.int64)
+        order = np.argsort(a_id, kind="stable")  # by id (the old ORDER BY a.id), without SQLite's temp b-tree
+        if n_all and (np.diff(a_id) < 0).any():
+            cols = [np.array(c, dtype=object)[order] for c in cols]
+            a_id = a_id[order]
         a_task = np.array(cols[1], dtype=np.int64)
         a_sid, a_uid = cols[2], cols[3]
         uid_name = {u: (members.get(u) or (f"user #{u}" if u is not None else "unknown")) for u in set(a_uid)}
