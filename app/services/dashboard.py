@@ -558,9 +558,13 @@ def _compute_dashboard(store: Store, project_id: int, *, mode: str = "pairwise",
     difficulty = pd.DataFrame(diff).sort_values("agreement", na_position="last").reset_index(drop=True)
     decisions = frames.decisions if not frames.decisions.empty else None
     q = annotator_quality(ann, gt_arg, params, decisions)
+    q_series = drift_series(q.drift)
+    dims = [k for k in mats if k is not None]
     by_control = {}
     for c in frames.controls:  # the annotator table follows the Dimension selector
-        if c in mats:
+        if dims == [c]:  # the only dimension: its table is the pooled one (the same call), not computed twice
+            by_control[c] = QualityView(q.table.copy(), q.model_agreement.copy(), dict(q_series))
+        elif c in mats:
             qc = annotator_quality(ann, gt_arg, params, decisions, controls=[c])
             by_control[c] = QualityView(qc.table, qc.model_agreement, drift_series(qc.drift))
     if progress:
@@ -581,7 +585,7 @@ def _compute_dashboard(store: Store, project_id: int, *, mode: str = "pairwise",
         leaderboard = leaderboard.sort_values("overall", ascending=False)
     return Dashboard(project_id, mode, mats, difficulty, q.table, q.drift, q.model_agreement,
                      leaderboard, frames.controls, notes=tuple(notes), version=frames.version,
-                     drift_series=drift_series(q.drift), quality_by_control=by_control)
+                     drift_series=q_series, quality_by_control=by_control)
 
 
 SPARK_POINTS = 86
