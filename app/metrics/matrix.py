@@ -191,8 +191,9 @@ def shared_preparation() -> Iterator[None]:
     score the distinct pairs). Within the block, a preparation is made once per (annotations frame, ground-
     truth frame, params, control, evaluators) -- frames identified by object identity -- and reused by the
     later calls: the several reports of one command (``metrics_report``, the dashboard) code the frames once.
-    The frames and params must not be modified inside the block (the engine never modifies them); the memo
-    holds them, so an identity cannot be reused while it lives, and it is dropped when the block ends.
+    The frames and params must not be modified, nor matchers registered, inside the block (the engine does
+    neither); the memo holds the frames, so an identity cannot be reused while it lives, and it is dropped
+    when the block ends.
     Blocks nest (the outermost one owns the memo); each thread has its own.
     """
     if _SHARED.get() is not None:
