@@ -76,7 +76,7 @@ import pandas as pd
 
 from app.metrics._batch import PairScorer
 from app.metrics._pairs import CONFUSION_CELL_LIMIT, ordered_pairs, pair_confusion, sort_by_task
-from app.metrics.matching import _BUILTIN, _answer_set, _number, get_matcher, result_digests
+from app.metrics.matching import _BUILTIN, _SCORE_MEMO, _answer_set, _number, get_matcher, result_digests
 
 Mode = Literal["pairwise", "consensus"]
 
@@ -191,9 +191,9 @@ def shared_preparation() -> Iterator[None]:
     score the distinct pairs). Within the block, a preparation is made once per (annotations frame, ground-
     truth frame, params, control, evaluators) -- frames identified by object identity -- and reused by the
     later calls: the several reports of one command (``metrics_report``, the dashboard) code the frames once.
-    The frames and params must not be modified, nor matchers registered, inside the block (the engine does
-    neither); the memo holds the frames, so an identity cannot be reused while it lives, and it is dropped
-    when the block ends.
+    The frames and params must not be modified inside the block (the engine never modifies them); the memo
+    holds them, so an identity cannot be reused while it lives, and it is dropped when the block ends.
+    Registering a matcher inside the block starts new preparations (the key holds the registry generation).
     Blocks nest (the outermost one owns the memo); each thread has its own.
     """
     if _SHARED.get() is not None:
@@ -332,7 +332,8 @@ def _prepare(
     task_index: pd.Index,
 ) -> _Control:
     return _shared(  # type: ignore[no-any-return]
-        ("prepare", id(annotations), id(ground_truth), id(params), control, id(ev_index), id(task_index)),
+        ("prepare", id(annotations), id(ground_truth), id(params), control, id(ev_index), id(task_index),
+         _SCORE_MEMO.generation),
         (annotations, ground_truth, params, ev_index, task_index),
         lambda: _prepare_control(annotations, ground_truth, params, control, ev_index, task_index))
 

@@ -244,3 +244,18 @@ def test_a_preparation_lives_only_inside_its_block() -> None:
     ann.at[3, "result"] = choice
     after = agreement_matrices(ann, None, PARAMS, consensus_reference=None)["single"].cell("e0", "e1")
     assert (before, after) == (0.5, 1.0)
+
+
+def test_a_matcher_registered_inside_the_block_is_used() -> None:
+    one = [{"type": "mytype", "value": {"v": 1}}]
+    two = [{"type": "mytype", "value": {"v": 2}}]
+    ann = pd.DataFrame({"task": [1, 1], "evaluator": ["e0", "e1"], "control": "c", "type": "mytype",
+                        "result": [one, two]})
+    with shared_preparation():
+        before = agreement_matrices(ann, None, {}, consensus_reference=None)["c"].cell("e0", "e1")
+        mm.register_matcher("mytype", lambda a, b, p: 0.25)
+        try:
+            after = agreement_matrices(ann, None, {}, consensus_reference=None)["c"].cell("e0", "e1")
+        finally:
+            mm.unregister_matcher("mytype")
+    assert (before, after) == (0.0, 0.25)
