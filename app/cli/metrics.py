@@ -56,8 +56,8 @@ def _metrics(args: argparse.Namespace, store: Any, cut: Any) -> int:
     from app.services.dashboard import compute_dashboard, export_csv, load_frames
 
     args.as_of_info = cut.as_json() if cut is not None else None
-    try:
-        frames = load_frames(store, args.project)
+    try:  # live numbers: the frames are kept beside the store for the next run (not a snapshot's)
+        frames = load_frames(store, args.project, persist=cut is None)
     except LookupError as exc:
         raise CliError(str(exc)) from exc
     if frames.annotations.empty:  # nothing to compare: say what there is instead of failing

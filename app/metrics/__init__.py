@@ -15,7 +15,8 @@ Matching (:mod:`app.metrics.matching`)
     ``score_results``, ``register_matcher``, ``get_matcher`` and the built-in matchers.
 Matrices (:mod:`app.metrics.matrix`; the input frame contract is documented there)
     ``agreement_matrix``, ``agreement_matrices`` (optional ``Consensus (Dawid-Skene)`` column),
-    ``dawid_skene_consensus``, ``task_agreement``, ``pair_disagreements``.
+    ``dawid_skene_consensus``, ``task_agreement``, ``pair_disagreements``; ``shared_preparation()``: a block
+    in which several of these calls on the same frames code them once.
 Quality and reports
     ``annotator_quality`` -> :class:`AnnotatorQuality`; ``metrics_report``, ``format_matrix_table``;
     ``kappa_matrices``/``kappa_report`` and ``alpha_report`` (``reviewdesk metrics --stat kappa|alpha``).
@@ -54,6 +55,7 @@ from app.metrics.matrix import (
     default_tolerances,
     order_evaluators,
     pair_disagreements,
+    shared_preparation,
     task_agreement,
 )
 from app.metrics.quality import AnnotatorQuality, annotator_quality, wilson_interval
@@ -134,6 +136,7 @@ __all__ = [
     "registered_types",
     "result_key",
     "score_results",
+    "shared_preparation",
     "span_overlap",
     "task_agreement",
     "textarea_similarity",

@@ -65,7 +65,9 @@ data reuse them; registering a matcher clears the memo).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import contextlib
+import contextvars
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -74,7 +76,7 @@ import pandas as pd
 
 from app.metrics._batch import PairScorer
 from app.metrics._pairs import CONFUSION_CELL_LIMIT, ordered_pairs, pair_confusion, sort_by_task
-from app.metrics.matching import _BUILTIN, _answer_set, _number, get_matcher, result_digests
+from app.metrics.matching import _BUILTIN, _SCORE_MEMO, _answer_set, _number, get_matcher, result_digests
 
 Mode = Literal["pairwise", "consensus"]
 
@@ -101,6 +103,7 @@ __all__ = [
     "dawid_skene_consensus",
     "order_evaluators",
     "pair_disagreements",
+    "shared_preparation",
     "DEFAULT_TOLERANCE",
     "default_tolerances",
     "task_agreement",
@@ -175,6 +178,65 @@ def _key_function(ctype: str) -> tuple[Callable[[list[Any]], list[Any]], bool]:
     return result_digests, True
 
 
+# the preparation memo of the innermost shared_preparation() context (None outside one)
+_SHARED: contextvars.ContextVar[dict[Any, Any] | None] = contextvars.ContextVar("metrics_shared", default=None)
+
+
+@contextlib.contextmanager
+def shared_preparation() -> Iterator[None]:
+    """Share the per-control preparation between the engine calls made inside the block.
+
+    ``agreement_matrices``, ``annotator_quality``, ``control_alpha``, ``kappa_matrices``, ``alpha_report``,
+    ``task_agreement``... each prepare every control of their frames (select its rows, code its results,
+    score the distinct pairs). Within the block, a preparation is made once per (annotations frame, ground-
+    truth frame, params, control, evaluators) -- frames identified by object identity -- and reused by the
+    later calls: the several reports of one command (``metrics_report``, the dashboard) code the frames once.
+    The frames and params must not be modified inside the block (the engine never modifies them); the memo
+    holds them, so an identity cannot be reused while it lives, and it is dropped when the block ends.
+    Registering a matcher inside the block starts new preparations (the key holds the registry generation).
+    Blocks nest (the outermost one owns the memo); each thread has its own.
+    """
+    if _SHARED.get() is not None:
+        yield
+        return
+    token = _SHARED.set({})
+    try:
+        yield
+    finally:
+        _SHARED.reset(token)
+
+
+def _shared(key: tuple[Any, ...], keep: tuple[Any, ...], make: Callable[[], Any]) -> Any:
+    """``make()``, memoised under ``key`` inside :func:`shared_preparation` (``keep``: the objects whose
+    identities the key holds, kept alive with the entry)."""
+    memo = _SHARED.get()
+    if memo is None:
+        return make()
+    hit = memo.get(key)
+    if hit is None:
+        hit = memo[key] = (keep, make())
+    return hit[1]
+
+
+def _result_codes(results: list[Any], keyf: Callable[[list[Any]], list[Any]]) -> tuple[np.ndarray, Any]:
+    """``pd.factorize(keyf(results))`` -- a code per row, the distinct keys in order of first appearance --
+    with ``keyf`` evaluated once per distinct result *object* instead of once per row.
+
+    Rows that hold the same list object hold the same result (frames from the store share one decoded list
+    among the rows with equal stored items; ``app.services.frames``), so keying the first row of each object
+    and spreading its key is the per-row keying, code for code and in the same order: the first row of each
+    distinct key is the first row of one of its objects. Identity is only compared within this call, while
+    every object is alive (held by ``results``), so no stale or reused id can be met.
+    """
+    n = len(results)
+    if n == 0:
+        return np.zeros(0, np.int64), pd.Index([], dtype=object)
+    obj_codes, _ = pd.factorize(np.fromiter(map(id, results), dtype=np.uint64, count=n))
+    _, first = np.unique(obj_codes, return_index=True)  # first row of each object, in object-code order
+    key_codes, uniq = pd.factorize(pd.Series(keyf([results[i] for i in first.tolist()]), dtype=object))
+    return key_codes[obj_codes], uniq
+
+
 @dataclass
 class _Control:
     name: str
@@ -237,6 +299,17 @@ def _control_rows(
     ev_index: pd.Index,
 ) -> tuple[pd.DataFrame, pd.DataFrame | None, str]:
     """The control's annotation rows (last per task and evaluator), ground-truth rows and result type."""
+    return _shared(("rows", id(annotations), id(ground_truth), control, id(ev_index)),  # type: ignore[no-any-return]
+                   (annotations, ground_truth, ev_index),
+                   lambda: _control_rows_of(annotations, ground_truth, control, ev_index))
+
+
+def _control_rows_of(
+    annotations: pd.DataFrame,
+    ground_truth: pd.DataFrame | None,
+    control: str,
+    ev_index: pd.Index,
+) -> tuple[pd.DataFrame, pd.DataFrame | None, str]:
     sub = annotations[annotations["control"] == control]
     sub = sub[sub["evaluator"].isin(ev_index)]
     sub = sub.drop_duplicates(["task", "evaluator"], keep="last")
@@ -258,15 +331,29 @@ def _prepare(
     ev_index: pd.Index,
     task_index: pd.Index,
 ) -> _Control:
+    return _shared(  # type: ignore[no-any-return]
+        ("prepare", id(annotations), id(ground_truth), id(params), control, id(ev_index), id(task_index),
+         _SCORE_MEMO.generation),
+        (annotations, ground_truth, params, ev_index, task_index),
+        lambda: _prepare_control(annotations, ground_truth, params, control, ev_index, task_index))
+
+
+def _prepare_control(
+    annotations: pd.DataFrame,
+    ground_truth: pd.DataFrame | None,
+    params: Mapping[str, Mapping[str, Any]] | None,
+    control: str,
+    ev_index: pd.Index,
+    task_index: pd.Index,
+) -> _Control:
     sub, gt, ctype = _control_rows(annotations, ground_truth, control, ev_index)
     p = dict((params or {}).get(control, {}) or {})
 
     keyf, by_digest = _key_function(ctype)
     results = list(sub["result"])
     gt_results = list(gt["result"]) if gt is not None else []
-    keys = pd.Series(keyf(results + gt_results), dtype=object)
-    codes, uniq = pd.factorize(keys)
     all_results = results + gt_results
+    codes, uniq = _result_codes(all_results, keyf)
     _, first = np.unique(codes, return_index=True)
     reps = [all_results[i] or [] for i in first]
     K = len(uniq)
@@ -441,6 +528,17 @@ def _task_pairwise(ctl: _Control) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _setup(
+    annotations: pd.DataFrame,
+    ground_truth: pd.DataFrame | None,
+    evaluators: Sequence[str] | None,
+) -> tuple[pd.Index, pd.Index, list[str]]:
+    ev_index, task_index, controls = _shared(
+        ("setup", id(annotations), id(ground_truth), None if evaluators is None else tuple(evaluators)),
+        (annotations, ground_truth), lambda: _setup_of(annotations, ground_truth, evaluators))
+    return ev_index, task_index, list(controls)
+
+
+def _setup_of(
     annotations: pd.DataFrame,
     ground_truth: pd.DataFrame | None,
     evaluators: Sequence[str] | None,

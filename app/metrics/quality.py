@@ -227,6 +227,20 @@ def annotator_quality(
     return AnnotatorQuality(table=table, model_agreement=model_agreement, drift=drift)
 
 
+def _times(t: pd.Series) -> np.ndarray:
+    """``t.to_numpy()``: for time-zone-aware times an object array of ``Timestamp``s, built from the few
+    distinct times (one ``Timestamp`` per distinct value, shared) instead of one per row."""
+    if not isinstance(t.dtype, pd.DatetimeTZDtype) or len(t) == 0:
+        plain: np.ndarray = t.to_numpy()
+        return plain
+    codes, uniq = pd.factorize(t)
+    objs = np.empty(len(uniq) + 1, dtype=object)
+    objs[:-1] = uniq.to_numpy()
+    objs[-1] = pd.NaT  # code -1: a missing time, as to_numpy() gives it
+    out: np.ndarray = objs[codes]
+    return out
+
+
 def _drift(
     gt: pd.DataFrame,
     annotations: pd.DataFrame,
@@ -239,7 +253,7 @@ def _drift(
     if gt.empty:
         return pd.DataFrame(columns=cols)
     if "created_at" in annotations.columns:
-        gt = gt.assign(time=pd.to_datetime(annotations.loc[gt["row"].to_numpy(), "created_at"]).to_numpy())
+        gt = gt.assign(time=_times(pd.to_datetime(annotations.loc[gt["row"].to_numpy(), "created_at"])))
     else:
         gt = gt.assign(time=gt["task"].to_numpy())
     per = (

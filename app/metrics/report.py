@@ -22,6 +22,7 @@ from app.metrics.matrix import (
     _setup,
     _with_avg,
     agreement_matrices,
+    shared_preparation,
 )
 from app.metrics.quality import annotator_quality
 from app.metrics.stats import UndefinedStatisticError, alpha_from_codes, fleiss_kappa, kappa_from_confusion
@@ -124,6 +125,7 @@ def _num(result: Any) -> float:
     return math.nan if v is None else v
 
 
+@shared_preparation()  # its reports code the frames once
 def metrics_report(
     annotations: pd.DataFrame,
     ground_truth: pd.DataFrame | None = None,
@@ -317,6 +319,7 @@ def kappa_cell_reasons(m: AgreementMatrix) -> list[list[str | None]]:
     return reasons
 
 
+@shared_preparation()  # its reports code the frames once
 def kappa_report(
     annotations: pd.DataFrame,
     ground_truth: pd.DataFrame | None = None,
@@ -395,6 +398,7 @@ def _fleiss_detail(ctl: _Control) -> tuple[float | None, str | None, int | None]
         return None, str(exc), lo
 
 
+@shared_preparation()  # its reports code the frames once
 def alpha_report(
     annotations: pd.DataFrame,
     ground_truth: pd.DataFrame | None = None,

@@ -3,7 +3,9 @@
 A store is one SQLite file per data directory. Opening it:
 
 1. refuses a file that is not SQLite, fails ``PRAGMA quick_check`` or carries a schema revision
-   newer than this build knows -- with a message naming the newest backup, never replacing it;
+   newer than this build knows -- with a message naming the newest backup, never replacing it. The check
+   is skipped when the file (and its WAL) is unchanged -- size, inode, mtime, ctime -- since it last passed
+   it, less than a day ago (``.store-verified`` beside the store; ADR 0011 follow-up);
 2. upgrades an older schema on a *copy*: the store is backed up (SQLite online backup API), copied to
    ``reviewdesk.sqlite.migrating``, the pending Alembic migrations run on the copy, and only a fully
    migrated copy is written back over the store in one SQLite transaction (the backup API into the open
@@ -225,14 +227,84 @@ def _set_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
-def _inspect_file(path: Path, data_dir: Path) -> str | None:
-    """Return the schema revision of an existing store file, or None for a new/empty one."""
+VERIFIED_FILENAME = ".store-verified"  # the store file's fingerprint when it last passed quick_check
+VERIFIED_SETTLE_S = 2.0  # a fingerprint is trusted only for a file unchanged this long before its check
+VERIFIED_MAX_AGE_S = 24 * 3600.0  # and for a day at most: then the file is checked again
+
+
+def _fingerprint(path: Path) -> list[Any] | None:
+    """Size, inode, mtime and ctime of the store file and of its WAL (``None`` when absent or empty)."""
+    out: list[Any] = []
+    for p in (path, path.with_name(path.name + "-wal")):
+        try:
+            st = p.stat()
+        except FileNotFoundError:
+            out.append(None)
+            continue
+        except OSError:
+            return None
+        if p is not path and st.st_size == 0:  # an empty WAL (a reader leaves one) holds nothing
+            out.append(None)
+            continue
+        out.append([st.st_size, st.st_ino, st.st_mtime_ns, st.st_ctime_ns])
+    return out
+
+
+def _verified_unchanged(path: Path, data_dir: Path) -> bool:
+    """True when the store file (and WAL) still has the fingerprint recorded after its last quick_check,
+    that fingerprint settled (unchanged for ``VERIFIED_SETTLE_S`` before the check, so a write in the same
+    coarse file-system clock tick cannot hide) and the check is less than a day old."""
+    import json
+    import time
+
+    try:
+        rec = json.loads((data_dir / VERIFIED_FILENAME).read_text(encoding="utf-8"))
+        checked, fp = float(rec["checked"]), rec["fingerprint"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    now = _fingerprint(path)
+    if now is None or fp != now or not 0 <= time.time() - checked < VERIFIED_MAX_AGE_S:
+        return False
+    changed = max(max(f[2], f[3]) for f in now if f is not None) / 1e9
+    return bool(checked - changed >= VERIFIED_SETTLE_S)
+
+
+def _record_verified(path: Path, data_dir: Path, fingerprint: list[Any] | None, checked: float) -> None:
+    """Remember the fingerprint the file had when it passed quick_check (best effort)."""
+    import json
+
+    if fingerprint is None:
+        return
+    target = data_dir / VERIFIED_FILENAME
+    try:
+        tmp = target.with_suffix(".part")
+        tmp.write_text(json.dumps({"checked": checked, "fingerprint": fingerprint}), encoding="utf-8")
+        os.replace(tmp, target)
+    except OSError:
+        pass  # no record only means the next open checks again
+
+
+def _inspect_file(path: Path, data_dir: Path, *, check: bool = True) -> str | None:
+    """Return the schema revision of an existing store file, or None for a new/empty one.
+
+    ``PRAGMA quick_check`` runs unless ``check`` is false or the file is unchanged since it last passed
+    (:func:`_verified_unchanged`: same size, inode, mtime and ctime of the file and its WAL, settled before
+    that check, less than a day ago). Any write -- ours, another program's, a damaged copy put in place --
+    changes the ctime, so such a file is checked again."""
+    import time
+
     if not path.exists() or path.stat().st_size == 0:
         return None
-    return _inspect_sqlite(path, data_dir, what="store")
+    if not check or _verified_unchanged(path, data_dir):
+        return _inspect_sqlite(path, data_dir, what="store", quick_check=False)
+    fingerprint, checked = _fingerprint(path), time.time()
+    revision = _inspect_sqlite(path, data_dir, what="store")
+    if fingerprint is not None and fingerprint == _fingerprint(path):  # not written during the check
+        _record_verified(path, data_dir, fingerprint, checked)
+    return revision
 
 
-def _inspect_sqlite(path: Path, data_dir: Path, *, what: str) -> str | None:
+def _inspect_sqlite(path: Path, data_dir: Path, *, what: str, quick_check: bool = True) -> str | None:
     def refuse(why: str) -> StoreError:
         hint, backup = _backup_hint(data_dir)
         return StoreError(
@@ -253,7 +325,7 @@ def _inspect_sqlite(path: Path, data_dir: Path, *, what: str) -> str | None:
     except sqlite3.Error as exc:
         raise refuse(f"SQLite refused it ({exc})") from exc
     try:
-        ok = conn.execute("PRAGMA quick_check").fetchall()
+        ok = conn.execute("PRAGMA quick_check").fetchall() if quick_check else [("ok",)]
         if ok != [("ok",)]:
             detail = "; ".join(str(r[0]) for r in ok[:3])
             raise refuse(f"the integrity check failed ({detail})")
@@ -400,14 +472,18 @@ class Store:
         self._sessions = sessionmaker(engine, expire_on_commit=False)
 
     @classmethod
-    def open(cls, data_dir: str | os.PathLike[str] | None = None, *, daily_backup: bool = True) -> Store:
+    def open(cls, data_dir: str | os.PathLike[str] | None = None, *, daily_backup: bool = True,
+             check: bool = True) -> Store:
+        """Open (check, back up, migrate; module doc). ``check=False`` skips ``PRAGMA quick_check`` (the
+        header, the schema revision and the audit chain are still read): for a process of ReviewDesk that
+        opens a store its parent has just opened and checked (the dashboard's metrics process)."""
         folder = resolve_data_dir(data_dir)
         try:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise StoreError(f"Cannot create the data folder {folder}: {exc.strerror}") from exc
         path = folder / STORE_FILENAME
-        revision = _inspect_file(path, folder)
+        revision = _inspect_file(path, folder, check=check)
         backup = None
         head = head_revision()
         if revision != head:

@@ -33,6 +33,7 @@ from app.metrics import (
     dawid_skene_consensus,
     default_tolerances,
     pair_disagreements,
+    shared_preparation,
     task_agreement,
 )
 from app.models.config import LabelingConfig, parse_config
@@ -133,8 +134,14 @@ _CACHE: dict[tuple[str, int], ProjectFrames] = {}
 _CACHE_LOCK = threading.Lock()
 
 
-def load_frames(store: Store, project_id: int, *, progress: Callable[[int], None] | None = None) -> ProjectFrames:
-    """Frames for the metrics engine; cached per project until the data version changes."""
+def load_frames(store: Store, project_id: int, *, progress: Callable[[int], None] | None = None,
+                persist: bool = False) -> ProjectFrames:
+    """Frames for the metrics engine; cached per project until the data version changes.
+
+    ``persist``: also keep them on disk beside the store (``cache/frames-<project>.pickle``) and read them
+    from there when the data version is unchanged -- for a new process on unchanged data (``reviewdesk
+    metrics``). Any write the data version sees (decision, sync, edit) makes the file stale; it is then
+    rebuilt from the store and rewritten."""
     version = data_version(store, project_id)
     key = (str(store.path), project_id)
     with _CACHE_LOCK:
@@ -143,10 +150,65 @@ def load_frames(store: Store, project_id: int, *, progress: Callable[[int], None
         return hit
     from app.services.frames import build_frames  # issue 14: from result_values, same frames as _build_frames
 
-    frames = build_frames(store, project_id, version, progress)
+    frames = _read_frames_cache(store, project_id, version) if persist else None
+    if frames is None:
+        frames = build_frames(store, project_id, version, progress)
+        if persist:
+            _write_frames_cache(store, project_id, frames)
     with _CACHE_LOCK:
         _CACHE[key] = frames
     return frames
+
+
+FRAMES_CACHE_FORMAT = 1
+
+
+def _frames_cache_path(store: Store, project_id: int) -> Any:
+    return store.data_dir / "cache" / f"frames-{project_id}.pickle"
+
+
+def _frames_code() -> str:
+    """Digest of the code that builds frames: frames cached by another build are not used."""
+    from pathlib import Path
+
+    h = hashlib.blake2b(digest_size=16)
+    for mod in ("frames.py", "dashboard.py"):
+        try:
+            h.update((Path(__file__).with_name(mod)).read_bytes())
+        except OSError:
+            h.update(mod.encode())
+    return h.hexdigest()
+
+
+def _read_frames_cache(store: Store, project_id: int, version: tuple[Any, ...]) -> ProjectFrames | None:
+    import pickle
+
+    try:
+        with _frames_cache_path(store, project_id).open("rb") as fh:
+            fmt, code, path, frames = pickle.load(fh)  # noqa: S301 - our own cache file in the user's data dir
+    except (OSError, EOFError, ValueError, TypeError, pickle.UnpicklingError, AttributeError, ImportError):
+        return None
+    if (fmt, code, path) != (FRAMES_CACHE_FORMAT, _frames_code(), str(store.path)):
+        return None
+    if not isinstance(frames, ProjectFrames) or frames.version != version:
+        return None
+    return frames
+
+
+def _write_frames_cache(store: Store, project_id: int, frames: ProjectFrames) -> None:
+    import os
+    import pickle
+
+    path = _frames_cache_path(store, project_id)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".part")
+        with tmp.open("wb") as fh:
+            pickle.dump((FRAMES_CACHE_FORMAT, _frames_code(), str(store.path), frames), fh,
+                        protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, path)
+    except OSError:
+        pass  # a cache that cannot be written only costs time next run
 
 
 def _json(raw: Any) -> Any:
@@ -408,7 +470,8 @@ ISOLATE_ABOVE = 200_000  # annotations; bigger projects compute in a child proce
 
 def _child_compute(data_dir: str, project_id: int, mode: str, out: Any) -> None:
     try:
-        store = Store.open(data_dir)
+        # the parent has this store open and checked it on open: no second quick_check, no daily backup
+        store = Store.open(data_dir, daily_backup=False, check=False)
         try:
             out.put(("ok", compute_dashboard(store, project_id, mode=mode)))
         finally:
@@ -471,6 +534,7 @@ def compute_dashboard(store: Store, project_id: int, *, mode: str = "pairwise",
     return d
 
 
+@shared_preparation()  # matrices, alpha and the quality tables code the frames once
 def _compute_dashboard(store: Store, project_id: int, *, mode: str = "pairwise",
                        progress: Callable[[int], None] | None = None) -> Dashboard:
     frames = load_frames(store, project_id, progress=progress)
@@ -506,9 +570,13 @@ def _compute_dashboard(store: Store, project_id: int, *, mode: str = "pairwise",
     difficulty = pd.DataFrame(diff).sort_values("agreement", na_position="last").reset_index(drop=True)
     decisions = frames.decisions if not frames.decisions.empty else None
     q = annotator_quality(ann, gt_arg, params, decisions)
+    q_series = drift_series(q.drift)
+    dims = [k for k in mats if k is not None]
     by_control = {}
     for c in frames.controls:  # the annotator table follows the Dimension selector
-        if c in mats:
+        if dims == [c]:  # the only dimension: its table is the pooled one (the same call), not computed twice
+            by_control[c] = QualityView(q.table.copy(), q.model_agreement.copy(), dict(q_series))
+        elif c in mats:
             qc = annotator_quality(ann, gt_arg, params, decisions, controls=[c])
             by_control[c] = QualityView(qc.table, qc.model_agreement, drift_series(qc.drift))
     if progress:
@@ -529,7 +597,7 @@ def _compute_dashboard(store: Store, project_id: int, *, mode: str = "pairwise",
         leaderboard = leaderboard.sort_values("overall", ascending=False)
     return Dashboard(project_id, mode, mats, difficulty, q.table, q.drift, q.model_agreement,
                      leaderboard, frames.controls, notes=tuple(notes), version=frames.version,
-                     drift_series=drift_series(q.drift), quality_by_control=by_control)
+                     drift_series=q_series, quality_by_control=by_control)
 
 
 SPARK_POINTS = 86

@@ -145,12 +145,16 @@ def _build(store: Store, project_id: int, version: tuple[Any, ...],
         arows = cur.execute(
             "SELECT a.id, a.task_id, a.server_id, a.completed_by, a.lead_time, a.created_at, a.ground_truth "
             "FROM annotations a JOIN tasks t ON t.id = a.task_id "
-            "WHERE t.project_id = ? AND t.deleted = 0 AND a.was_cancelled = 0 AND a.deleted = 0 ORDER BY a.id",
+            "WHERE t.project_id = ? AND t.deleted = 0 AND a.was_cancelled = 0 AND a.deleted = 0",
             (project_id,)).fetchall()
         n_all = len(arows)
-        cols = list(zip(*arows, strict=True)) if arows else [()] * 7
+        cols: list[Any] = list(zip(*arows, strict=True)) if arows else [()] * 7
         del arows
         a_id = np.array(cols[0], dtype=np.int64)
+        order = np.argsort(a_id, kind="stable")  # by id (the old ORDER BY a.id), without SQLite's temp b-tree
+        if n_all and (np.diff(a_id) < 0).any():
+            cols = [np.array(c, dtype=object)[order] for c in cols]
+            a_id = a_id[order]
         a_task = np.array(cols[1], dtype=np.int64)
         a_sid, a_uid = cols[2], cols[3]
         uid_name = {u: (members.get(u) or (f"user #{u}" if u is not None else "unknown")) for u in set(a_uid)}
@@ -200,8 +204,9 @@ def _build(store: Store, project_id: int, version: tuple[Any, ...],
                     for c, its in _split(_decode(fallback_raw[aid]), ctl_pos).items():
                         res[j * C + ctl_pos[c]] = its
                         filled[j * C + ctl_pos[c]] = True
+        empty: list[Any] = []  # one shared (read-only) empty answer: the engine keys each distinct object once
         for k in np.flatnonzero(~filled).tolist():
-            res[k] = []
+            res[k] = empty
         if progress:  # as the old path: every 50,000 annotations
             for k in range(50_000, n + 1, 50_000):
                 progress(k)
@@ -303,14 +308,25 @@ def _build(store: Store, project_id: int, version: tuple[Any, ...],
     ctl_col = np.concatenate([a_frame["control"], np.array(p_ctl, dtype=object)])
     at_col = np.concatenate([a_frame["created_at"], np.array(p_at, dtype=object)])
     ann = pd.DataFrame({
-        "task": task, "evaluator": ev_col, "control": ctl_col,
-        "type": np.concatenate([np.tile(types, n), np.array([ctype.get(c, "") for c in p_ctl], dtype=object)]),
+        "task": task, "evaluator": _str_column(ev_col), "control": _str_column(ctl_col),
+        "type": _str_column(np.concatenate([np.tile(types, n),
+                                            np.array([ctype.get(c, "") for c in p_ctl], dtype=object)])),
         "result": _objects(res, p_res),
         "lead_time": np.concatenate([a_frame["lead_time"], np.full(len(p_task), np.nan)]),
         "created_at": _timestamps(at_col)})
     gt = pd.DataFrame(gt_rows, columns=["task", "control", "type", "result", SOURCE_EVALUATOR])
     dec = pd.DataFrame(dec_rows, columns=["evaluator", "verdict"])
     return ProjectFrames(ann, gt, _params(cfg), dec, tuple(controls), members, version)
+
+
+def _str_column(values: np.ndarray) -> Any:
+    """The column pandas infers for an object array of strings (its ``str`` dtype), built from the distinct
+    values: converting every row's string costs far more than one take over a few distinct names."""
+    codes, uniq = pd.factorize(values)
+    if len(values) == 0 or (codes < 0).any() or not all(isinstance(u, str) for u in uniq):
+        return values  # empty, missing or non-string values: let the DataFrame infer as it always did
+    inferred = pd.Series(uniq[:1]).dtype
+    return pd.Series(pd.array(uniq, dtype=inferred).take(codes))
 
 
 def _objects(head: np.ndarray, tail: list[Any]) -> np.ndarray:
