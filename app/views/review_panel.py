@@ -56,6 +56,7 @@ from app.services.projects import ProjectService, TaskDetail
 from app.services.review import Pending, QueueFilter, ReviewSession, TeamDecision
 from app.views.dialogs import FixJsonDialog, InstructionsDialog, ReasonDialog, keys_html
 from app.views.renderers import TaskView
+from app.views.review_loop import BusyMark, settle_heap
 from app.views.theme import tone
 from app.views.worker import Job
 
@@ -135,6 +136,7 @@ class ReviewPanel(QWidget):
         self._shortcuts: list[QShortcut] = []
         self.dialog_factory: Callable[..., Any] | None = None  # tests replace dialogs
         self.last_error: str | None = None
+        self._busy_mark = BusyMark(lambda on: self.header.setEnabled(not on), self)  # only a slow commit shows
 
         self.header = QLabel()
         self.header.setObjectName("reviewHeader")
@@ -337,6 +339,7 @@ class ReviewPanel(QWidget):
         self._stale = False
         self._shown_task = None  # settings (predictions shown, names) may have changed: draw the task again
         self.refresh()
+        settle_heap(len(self.session.task_ids))  # a large queue's objects out of the review loop's collections
 
     # -- refresh from the rest of the app ------------------------------------------------------------
     def apply_changes(self, changes: Changes) -> None:
@@ -450,7 +453,7 @@ class ReviewPanel(QWidget):
             self.refresh()
 
     def _set_busy(self, busy: bool) -> None:
-        self.header.setEnabled(not busy)
+        self._busy_mark.set(busy)
 
     def busy(self) -> bool:
         return bool(self._jobs)

@@ -1,0 +1,64 @@
+"""What the review loop's speed work (issue 14.3) must keep: the same behaviour, less work per press.
+
+Timings are in benchmarks/bench_review.py; these tests check the behaviour the shortcuts must not change.
+"""
+
+from __future__ import annotations
+
+import gc
+
+from PySide6.QtWidgets import QApplication
+
+from app.views.review_loop import BusyMark, settle_heap
+from tests.gui.helpers import shown_window, wait_for
+
+
+def test_settle_heap_collects_cycles_and_freezes_the_rest_only_for_large_queues() -> None:
+    class Node:
+        def __init__(self) -> None:
+            self.me = self
+
+    gc.unfreeze()
+    try:
+        assert settle_heap(9_999, threshold=10_000) is False
+        assert gc.get_freeze_count() == 0
+        Node()  # a reference cycle: only the cycle collector frees it
+        assert any(type(o) is Node for o in gc.get_objects())
+        assert settle_heap(10_000, threshold=10_000) is True
+        assert not any(type(o) is Node for o in gc.get_objects())  # collected before the freeze
+        assert gc.get_freeze_count() > 0
+        frozen = gc.get_freeze_count()
+        assert settle_heap(10_000, threshold=10_000) is True  # unfreezes first: does not pile up
+        assert abs(gc.get_freeze_count() - frozen) < frozen // 2
+    finally:
+        gc.unfreeze()
+
+
+def test_busy_mark_shows_only_a_slow_commit(qtbot) -> None:
+    seen: list[bool] = []
+    mark = BusyMark(seen.append, after_ms=30)
+    mark.set(True)
+    mark.set(False)  # a quick commit: nothing shown, nothing to undo
+    qtbot.wait(80)
+    assert seen == []
+    mark.set(True)
+    qtbot.waitUntil(lambda: seen == [True], timeout=2000)  # a slow one greys the header out...
+    mark.set(False)
+    assert seen == [True, False]  # ...and back when it is done
+
+
+def test_a_decision_leaves_the_header_enabled_and_the_next_task_shown(qtbot, demo_store) -> None:
+    store, pid = demo_store
+    w = shown_window(qtbot, store, pid)
+    panel = w.review
+    panel.setFocus()
+    s = panel.session
+    assert s is not None and s.current is not None
+    first = s.current.id
+    for _ in range(len(s.current.annotations)):
+        panel.decide("accept")
+        wait_for(lambda: not panel.busy())
+    QApplication.processEvents()
+    assert s.current is not None and s.current.id != first
+    assert panel.header.isEnabled()
+    assert f"Task {s.current.server_id or s.current.id}" in panel.header.text()
