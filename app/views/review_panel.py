@@ -757,7 +757,13 @@ class ReviewPanel(QWidget):
         key = tuple((d.uuid, d.retracted) for d in items)
         if key == self._history_key:
             return
-        self._history_key = key
+        old, self._history_key = self._history_key, key
+        if key and key[1:] == old[:len(key) - 1] and self.history.count() == len(old):
+            # one new decision on top (the hot path): insert it, drop the oldest beyond n; no rebuild
+            self.history.insertItem(0, self._history_item(items[0]))
+            while self.history.count() > len(key):
+                self.history.takeItem(self.history.count() - 1)
+            return
         self.history.clear()
         for d in items:
             self.history.addItem(self._history_item(d))

@@ -62,3 +62,33 @@ def test_a_decision_leaves_the_header_enabled_and_the_next_task_shown(qtbot, dem
     assert s.current is not None and s.current.id != first
     assert panel.header.isEnabled()
     assert f"Task {s.current.server_id or s.current.id}" in panel.header.text()
+
+
+def history_texts(panel) -> list[tuple[str, str]]:
+    return [(panel.history.item(i).text(), panel.history.item(i).data(256))
+            for i in range(panel.history.count())]
+
+
+def test_session_list_updated_in_place_equals_a_rebuilt_one(qtbot, demo_store) -> None:
+    store, pid = demo_store
+    w = shown_window(qtbot, store, pid)
+    panel = w.review
+    s = panel.session
+    assert s is not None
+    inserted = 0
+    for i in range(24):  # beyond the 20 entries the list keeps
+        if s.current is None:
+            break
+        before = panel.history.item(0)
+        if i == 7:
+            panel.undo()  # a retraction: the entry below is struck through (a rebuild)
+        panel.decide("reject", reason="Wrong label") if i % 3 == 1 else panel.decide("accept")
+        wait_for(lambda: not panel.busy())
+        QApplication.processEvents()
+        inserted += before is not None and panel.history.item(1) is before  # kept, not rebuilt
+        incremental = history_texts(panel)
+        panel._history_key = ()
+        panel._render_history()  # what a rebuild shows
+        assert history_texts(panel) == incremental, f"after decision {i}"
+    assert panel.history.count() == 20
+    assert inserted >= 10  # the in-place path was taken
