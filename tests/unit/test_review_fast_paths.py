@@ -2,6 +2,7 @@
 
 - ``team_rows`` (plain SQL) == the ORM select ``task_decisions`` used before, row for row;
 - ``pending_count`` (plain SQL) == the ORM count;
+- ``ProjectService.task_detail`` (plain SQL) == the ORM column reads it made before, for every task;
 - ``DecisionService.record`` writes its rows with Core INSERTs: the stored columns are what an ORM flush
   writes (column defaults, JSON ``null`` for no result, the comment and ground-truth rows), and the audit
   chain still verifies.
@@ -15,11 +16,20 @@ import pytest
 from sqlalchemy import func, select, text
 
 from app.models.audit import verify_chain
-from app.models.schema import Annotation, Comment, Decision, DecisionSync, GroundTruth
+from app.models.schema import (
+    Annotation,
+    Comment,
+    Decision,
+    DecisionSync,
+    GroundTruth,
+    Member,
+    Prediction,
+    Task,
+)
 from app.models.store import Store
 from app.services.decisions import DecisionRequest, DecisionService
 from app.services.demo import ensure_demo
-from app.services.projects import ProjectService
+from app.services.projects import AnnotationInfo, PredictionInfo, ProjectService, TaskDetail, member_name
 from app.services.review import ReviewSession
 from app.services.review_fast import team_rows
 from benchmarks.bench_import import CONFIG, generate
@@ -36,6 +46,50 @@ def orm_team_rows(store: Store, task_id: int) -> list[tuple]:
         return [tuple(r) for r in s.execute(select(*ORM_TEAM_COLUMNS)
                                             .outerjoin(DecisionSync, DecisionSync.decision_id == Decision.id)
                                             .where(Decision.task_id == task_id)).all()]
+
+
+def orm_task_detail(store: Store, task_id: int) -> TaskDetail:
+    """``ProjectService.task_detail`` as it read the task through ORM column queries before the fast path."""
+    with store.session() as s:
+        t = s.execute(select(Task.id, Task.project_id, Task.server_id, Task.position, Task.data, Task.meta,
+                             Task.updated_at).where(Task.id == task_id)).first()
+        assert t is not None
+        names = {m.user_id: member_name(m.email, m.first_name, m.last_name, m.user_id)
+                 for m in s.execute(select(Member.user_id, Member.email, Member.first_name, Member.last_name)
+                                    .where(Member.project_id == t.project_id))}
+        anns = s.execute(select(Annotation.id, Annotation.server_id, Annotation.completed_by, Annotation.result,
+                                Annotation.ground_truth, Annotation.was_cancelled, Annotation.lead_time,
+                                Annotation.created_at, Annotation.updated_at)
+                         .where(Annotation.task_id == task_id, Annotation.deleted.is_(False))
+                         .order_by(Annotation.position, Annotation.id)).all()
+        preds = s.execute(select(Prediction.id, Prediction.server_id, Prediction.model_version,
+                                 Prediction.score, Prediction.result)
+                          .where(Prediction.task_id == task_id)
+                          .order_by(Prediction.position, Prediction.id)).all()
+        return TaskDetail(
+            id=t.id, project_id=t.project_id, server_id=t.server_id, position=t.position, data=t.data or {},
+            meta=t.meta or {}, updated_at=t.updated_at,
+            annotations=tuple(AnnotationInfo(
+                a.id, a.server_id, a.completed_by,
+                names.get(a.completed_by, member_name(None, None, None, a.completed_by)),
+                tuple(a.result or ()), bool(a.ground_truth), bool(a.was_cancelled), a.lead_time, a.created_at,
+                a.updated_at) for a in anns),
+            predictions=tuple(PredictionInfo(p.id, p.server_id, p.model_version, p.score,
+                                             None if p.result is None else tuple(p.result)) for p in preds))
+
+
+def check_task_details(store: Store, pid: int) -> int:
+    projects = ProjectService(store)
+    with store.session() as s:
+        ids = list(s.scalars(select(Task.id).where(Task.project_id == pid).order_by(Task.id)))
+    with store.transaction() as s:  # a deleted annotation stays out of both
+        s.execute(text("UPDATE annotations SET deleted = 1 WHERE id = (SELECT min(id) FROM annotations "
+                       "WHERE task_id = :t)"), {"t": ids[0]})
+    for tid in ids:
+        assert projects.task_detail(tid) == orm_task_detail(store, tid)
+    with pytest.raises(LookupError):
+        projects.task_detail(10**9)
+    return len(ids)
 
 
 def chain_holds(store: Store) -> None:
@@ -103,6 +157,7 @@ def test_fast_paths_equal_the_orm_paths_on_the_demo(store: Store) -> None:
     pid = ensure_demo(store)
     review_everything(projects, pid, 14)
     assert check_equal(store, pid) >= 14
+    assert check_task_details(store, pid) >= 14
     chain_holds(store)
 
 
@@ -113,6 +168,7 @@ def test_fast_paths_equal_the_orm_paths_on_generated_data(store: Store, tmp_path
     pid = projects.import_file(src, CONFIG, "generated").summary.project_id
     review_everything(projects, pid, 21)
     assert check_equal(store, pid) >= 21
+    assert check_task_details(store, pid) == 30
     chain_holds(store)
 
 
