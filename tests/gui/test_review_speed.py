@@ -92,3 +92,46 @@ def test_session_list_updated_in_place_equals_a_rebuilt_one(qtbot, demo_store) -
         assert history_texts(panel) == incremental, f"after decision {i}"
     assert panel.history.count() == 20
     assert inserted >= 10  # the in-place path was taken
+
+
+def test_card_rows_paint_exactly_what_a_rich_text_label_painted(qtbot, demo_store) -> None:
+    """The compare rows are a RichBlock now; pixel for pixel what the word-wrapped label showed."""
+    from PySide6.QtWidgets import QVBoxLayout, QWidget
+
+    from app.views.renderers.common import WrapLabel
+    from app.views.renderers.rich_block import RichBlock
+
+    store, pid = demo_store
+    w = shown_window(qtbot, store, pid)
+    panel = w.review
+    s = panel.session
+    assert s is not None
+    compared = 0
+    for _ in range(4):  # a few tasks, focus moved: bold, marks, colours, status badges
+        QApplication.processEvents()
+        for card in panel.task_view.cards.values():
+            rows = getattr(card, "rows", None)
+            if not isinstance(rows, RichBlock) or not rows.isVisible() or not rows.text():
+                continue
+            assert "<table" in rows.text()
+            images = []
+            for kind in (WrapLabel, RichBlock):
+                host = QWidget()
+                qtbot.addWidget(host)
+                lay = QVBoxLayout(host)
+                lay.setContentsMargins(0, 0, 0, 0)
+                widget = kind()
+                widget.setFont(rows.font())
+                widget.setText(rows.text())
+                lay.addWidget(widget)
+                lay.addStretch(1)
+                host.resize(rows.width(), rows.height() + 40)
+                host.show()
+                QApplication.processEvents()
+                assert widget.height() == rows.height()  # the same height for the same width
+                images.append(host.grab().toImage())
+            assert images[0] == images[1], f"card {card.control.name}"
+            compared += 1
+        panel.decide("accept")
+        wait_for(lambda: not panel.busy())
+    assert compared >= 4
