@@ -115,6 +115,7 @@ def test_card_rows_paint_exactly_what_a_rich_text_label_painted(qtbot, demo_stor
                 continue
             assert "<table" in rows.text()
             images = []
+            label_sizes: tuple = ()
             for kind in (WrapLabel, RichBlock):
                 host = QWidget()
                 qtbot.addWidget(host)
@@ -129,6 +130,12 @@ def test_card_rows_paint_exactly_what_a_rich_text_label_painted(qtbot, demo_stor
                 host.show()
                 QApplication.processEvents()
                 assert widget.height() == rows.height()  # the same height for the same width
+                sizes = (widget.sizeHint(), widget.minimumSizeHint(), widget.heightForWidth(rows.width()),
+                         widget.heightForWidth(rows.width() // 2))
+                if kind is WrapLabel:
+                    label_sizes = sizes
+                else:
+                    assert sizes == label_sizes  # the same size questions get the same answers
                 images.append(host.grab().toImage())
             assert images[0] == images[1], f"card {card.control.name}"
             compared += 1

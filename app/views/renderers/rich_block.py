@@ -15,10 +15,10 @@ import math
 from typing import Any
 
 from PySide6.QtCore import QEvent, QRectF, QSize
-from PySide6.QtGui import QAbstractTextDocumentLayout, QFontMetrics, QPainter, QPalette, QTextDocument
+from PySide6.QtGui import QAbstractTextDocumentLayout, QPainter, QPalette, QTextDocument, QTextOption
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
-MIN_WIDTH = 180
+QWIDGETSIZE_MAX = (1 << 24) - 1
 
 
 class RichBlock(QWidget):
@@ -30,9 +30,14 @@ class RichBlock(QWidget):
         self._doc = QTextDocument(self)
         self._doc.setUndoRedoEnabled(False)
         self._doc.setDocumentMargin(0)
+        option = self._doc.defaultTextOption()
+        option.setWrapMode(QTextOption.WrapMode.WordWrap)  # a label's: never break inside a word
+        self._doc.setDefaultTextOption(option)
         self._doc.setDefaultFont(self.font())
         self._hfw: dict[int, int] = {}
         self._laid_at: float | None = None
+        self._sh: QSize | None = None
+        self._msh: QSize | None = None
         policy = QSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
         policy.setHeightForWidth(True)
         self.setSizePolicy(policy)
@@ -52,6 +57,8 @@ class RichBlock(QWidget):
     def _changed(self) -> None:
         self._hfw.clear()
         self._laid_at = None
+        self._sh = None
+        self._msh = None
         self.updateGeometry()
         self.update()
 
@@ -73,17 +80,29 @@ class RichBlock(QWidget):
         return h
 
     def minimumSizeHint(self) -> QSize:  # noqa: N802 - Qt override
-        # a fixed minimum width, about what a label asks for such rows (it lays the text out at width 0 to
-        # find it, the costliest layout of all); narrower than that the page scrolls sideways
+        # what a word-wrapped label asks: as wide as the text laid out at width 0 needs, as high as one line
+        # of it at unlimited width (capped by the size hint); computed once per text
         if not self._text:
             return QSize(0, 0)
-        return QSize(MIN_WIDTH, QFontMetrics(self.font()).height())
+        if self._msh is None:
+            self._lay_out(QWIDGETSIZE_MAX)
+            one_line = math.ceil(self._doc.size().height())
+            self._lay_out(0)
+            self._msh = QSize(math.ceil(self._doc.size().width()), min(one_line, self.sizeHint().height()))
+        return QSize(self._msh)
 
     def sizeHint(self) -> QSize:  # noqa: N802 - Qt override
+        # what a word-wrapped label asks: the document at its "reasonable" width (QTextDocument.adjustSize,
+        # as QLabel does); it must not depend on the width the block has now (a scroll area's page sums
+        # these), so it is computed once per text
         if not self._text:
             return QSize(0, 0)
-        w = max(MIN_WIDTH, self.width())
-        return QSize(w, self.heightForWidth(w))
+        if self._sh is None:
+            self._doc.adjustSize()
+            self._laid_at = self._doc.textWidth()
+            size = self._doc.size()
+            self._sh = QSize(math.ceil(size.width()), math.ceil(size.height()))
+        return QSize(self._sh)
 
     def paintEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
         if not self._text:
