@@ -361,7 +361,8 @@ class DecisionService:
 
 def _insert(s: Session, table: Any, **values: Any) -> int:
     """One Core INSERT in the session's transaction (column defaults and JSON as the ORM writes them); the row id."""
-    res = cast(CursorResult[Any], s.execute(insert(table).values(**values)))
+    # the Table, not the mapped class: an insert() of a mapped class goes through the ORM's bulk path
+    res = cast(CursorResult[Any], s.execute(insert(table.__table__).values(**values)))
     return int(res.lastrowid)
 
 
