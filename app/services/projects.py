@@ -14,6 +14,7 @@ from app.models.importer import ImportSummary, export_project, import_export
 from app.models.schema import Annotation, Member, Prediction, Project, Task
 from app.models.store import Store
 from app.services.changes import Changes
+from app.services.review_fast import task_rows
 
 
 @dataclass(frozen=True)
@@ -215,35 +216,24 @@ class ProjectService:
         return out
 
     def task_detail(self, task_id: int) -> TaskDetail:
-        # column reads, not ORM entities: this runs once per task shown in review (the hot path)
+        # plain SQL reads, not ORM queries: this runs once per task shown in review (the hot path);
+        # tests/unit/test_review_fast_paths.py holds the result equal to the ORM column reads
         with self.store.session() as s:
-            t = s.execute(select(Task.id, Task.project_id, Task.server_id, Task.position, Task.data, Task.meta,
-                                 Task.updated_at).where(Task.id == task_id)).first()
-            if t is None:
-                raise LookupError(f"No task {task_id} in this store.")
-            names = {m.user_id: member_name(m.email, m.first_name, m.last_name, m.user_id)
-                     for m in s.execute(select(Member.user_id, Member.email, Member.first_name, Member.last_name)
-                                        .where(Member.project_id == t.project_id))}
-            anns = s.execute(select(Annotation.id, Annotation.server_id, Annotation.completed_by, Annotation.result,
-                                    Annotation.ground_truth, Annotation.was_cancelled, Annotation.lead_time,
-                                    Annotation.created_at, Annotation.updated_at)
-                             .where(Annotation.task_id == task_id, Annotation.deleted.is_(False))
-                             .order_by(Annotation.position, Annotation.id)).all()
-            preds = s.execute(select(Prediction.id, Prediction.server_id, Prediction.model_version,
-                                     Prediction.score, Prediction.result)
-                              .where(Prediction.task_id == task_id)
-                              .order_by(Prediction.position, Prediction.id)).all()
-            return TaskDetail(
-                id=t.id, project_id=t.project_id, server_id=t.server_id, position=t.position, data=t.data or {},
-                meta=t.meta or {}, updated_at=t.updated_at,
-                annotations=tuple(AnnotationInfo(
-                    a.id, a.server_id, a.completed_by,
-                    names.get(a.completed_by, member_name(None, None, None, a.completed_by)),
-                    tuple(a.result or ()), bool(a.ground_truth), bool(a.was_cancelled), a.lead_time, a.created_at,
-                    a.updated_at) for a in anns),
-                predictions=tuple(PredictionInfo(p.id, p.server_id, p.model_version, p.score,
-                                                 None if p.result is None else tuple(p.result)) for p in preds),
-            )
+            rows = task_rows(s, task_id)
+        if rows is None:
+            raise LookupError(f"No task {task_id} in this store.")
+        tid, project_id, server_id, position, data, meta, updated_at = rows.task
+        names = {uid: member_name(email, first, last, uid) for uid, email, first, last in rows.members}
+        return TaskDetail(
+            id=tid, project_id=project_id, server_id=server_id, position=position, data=data or {},
+            meta=meta or {}, updated_at=updated_at,
+            annotations=tuple(AnnotationInfo(
+                a_id, a_sid, by, names.get(by, member_name(None, None, None, by)), tuple(result or ()), bool(gt),
+                bool(cancelled), lead, created, updated)
+                for a_id, a_sid, by, result, gt, cancelled, lead, created, updated in rows.annotations),
+            predictions=tuple(PredictionInfo(p_id, p_sid, version, score, None if result is None else tuple(result))
+                              for p_id, p_sid, version, score, result in rows.predictions),
+        )
 
     def task_data(self, task_ids: Sequence[int]) -> list[dict[str, Any]]:
         """The ``data`` of several tasks in the given order, in one query (media prefetch)."""

@@ -24,7 +24,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from app.models.schema import Annotation, Decision, DecisionSync, Task
+from app.models.schema import Annotation, Decision, Task
 from app.services.changes import NOTHING, Changes
 from app.services.decisions import (
     JUDGEMENTS,
@@ -36,6 +36,7 @@ from app.services.decisions import (
 )
 from app.services.describe import describe_decision, evaluator_name, parse_stamp
 from app.services.projects import AnnotationInfo, ProjectService, TaskDetail
+from app.services.review_fast import team_rows
 
 ROLES = ("reviewer", "expert")
 
@@ -209,11 +210,6 @@ class SessionView:
         return sum(1 for st in self.statuses.values() if st.decided)
 
 
-_TEAM_COLUMNS = (Decision.id, Decision.uuid, Decision.task_id, Decision.annotation_id, Decision.prediction_id,
-                 Decision.verdict, Decision.reason, Decision.comment, Decision.reviewer, Decision.role,
-                 Decision.created_at, Decision.origin, Decision.retracts, Decision.result)
-
-
 def _when(created_at: str | None, row_id: int) -> tuple[float, int]:
     """Sort key in decision time (pulled rows arrive later than they were made), then arrival order."""
     t = parse_stamp(created_at)
@@ -271,9 +267,7 @@ def task_decisions(projects: ProjectService, task_id: int, names: dict[str, str]
                    ) -> tuple[TeamDecision, ...]:
     """Everyone's decisions on one task (retraction events folded into ``retracted``), newest first."""
     with projects.store.session() as s:
-        rows = s.execute(select(*_TEAM_COLUMNS, Decision.project_id, DecisionSync.state)
-                         .outerjoin(DecisionSync, DecisionSync.decision_id == Decision.id)
-                         .where(Decision.task_id == task_id)).all()
+        rows = team_rows(s, task_id)  # plain SQL (every key press): the same rows as the ORM select
     if not rows:
         return ()
     if names is None:

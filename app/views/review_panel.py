@@ -56,6 +56,7 @@ from app.services.projects import ProjectService, TaskDetail
 from app.services.review import Pending, QueueFilter, ReviewSession, TeamDecision
 from app.views.dialogs import FixJsonDialog, InstructionsDialog, ReasonDialog, keys_html
 from app.views.renderers import TaskView
+from app.views.review_loop import BusyMark, settle_heap
 from app.views.theme import tone
 from app.views.worker import Job
 
@@ -136,6 +137,7 @@ class ReviewPanel(QWidget):
         self.dialog_factory: Callable[..., Any] | None = None  # tests replace dialogs
         self.last_error: str | None = None
         self._gate: QWidget | None = None  # shown instead of the queue (issue 15: a calibration round)
+        self._busy_mark = BusyMark(lambda on: self.header.setEnabled(not on), self)  # only a slow commit shows
 
         self.header = QLabel()
         self.header.setObjectName("reviewHeader")
@@ -367,6 +369,7 @@ class ReviewPanel(QWidget):
         self._stale = False
         self._shown_task = None  # settings (predictions shown, names) may have changed: draw the task again
         self.refresh()
+        settle_heap(len(self.session.task_ids))  # a large queue's objects out of the review loop's collections
 
     # -- refresh from the rest of the app ------------------------------------------------------------
     def apply_changes(self, changes: Changes) -> None:
@@ -480,7 +483,7 @@ class ReviewPanel(QWidget):
             self.refresh()
 
     def _set_busy(self, busy: bool) -> None:
-        self.header.setEnabled(not busy)
+        self._busy_mark.set(busy)
 
     def busy(self) -> bool:
         return bool(self._jobs)
@@ -784,7 +787,13 @@ class ReviewPanel(QWidget):
         key = tuple((d.uuid, d.retracted) for d in items)
         if key == self._history_key:
             return
-        self._history_key = key
+        old, self._history_key = self._history_key, key
+        if key and key[1:] == old[:len(key) - 1] and self.history.count() == len(old):
+            # one new decision on top (the hot path): insert it, drop the oldest beyond n; no rebuild
+            self.history.insertItem(0, self._history_item(items[0]))
+            while self.history.count() > len(key):
+                self.history.takeItem(self.history.count() - 1)
+            return
         self.history.clear()
         for d in items:
             self.history.addItem(self._history_item(d))

@@ -32,6 +32,7 @@ from app.views.renderers.common import (
     WrapLabel,
     label_colour,
 )
+from app.views.renderers.rich_block import RichBlock
 from app.views.theme import tone
 
 if TYPE_CHECKING:
@@ -70,7 +71,7 @@ class ControlCard(Card):
         self.control = control
         self.body = QWidget()
         self.lay.addWidget(self.body)
-        self.rows = WrapLabel()
+        self.rows = RichBlock()  # changes on every key press: laid out once per width (rich_block.py)
         self.rows.setObjectName("compareRows")
         self.lay.addWidget(self.rows)
         self.subtitle = subtitle

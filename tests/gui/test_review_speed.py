@@ -1,0 +1,144 @@
+"""What the review loop's speed work (issue 14.3) must keep: the same behaviour, less work per press.
+
+Timings are in benchmarks/bench_review.py; these tests check the behaviour the shortcuts must not change.
+"""
+
+from __future__ import annotations
+
+import gc
+
+from PySide6.QtWidgets import QApplication
+
+from app.views.review_loop import BusyMark, settle_heap
+from tests.gui.helpers import shown_window, wait_for
+
+
+def test_settle_heap_collects_cycles_and_freezes_the_rest_only_for_large_queues() -> None:
+    class Node:
+        def __init__(self) -> None:
+            self.me = self
+
+    gc.unfreeze()
+    try:
+        assert settle_heap(9_999, threshold=10_000) is False
+        assert gc.get_freeze_count() == 0
+        Node()  # a reference cycle: only the cycle collector frees it
+        assert any(type(o) is Node for o in gc.get_objects())
+        assert settle_heap(10_000, threshold=10_000) is True
+        assert not any(type(o) is Node for o in gc.get_objects())  # collected before the freeze
+        assert gc.get_freeze_count() > 0
+        frozen = gc.get_freeze_count()
+        assert settle_heap(10_000, threshold=10_000) is True  # unfreezes first: does not pile up
+        assert abs(gc.get_freeze_count() - frozen) < frozen // 2
+    finally:
+        gc.unfreeze()
+
+
+def test_busy_mark_shows_only_a_slow_commit(qtbot) -> None:
+    seen: list[bool] = []
+    mark = BusyMark(seen.append, after_ms=30)
+    mark.set(True)
+    mark.set(False)  # a quick commit: nothing shown, nothing to undo
+    qtbot.wait(80)
+    assert seen == []
+    mark.set(True)
+    qtbot.waitUntil(lambda: seen == [True], timeout=2000)  # a slow one greys the header out...
+    mark.set(False)
+    assert seen == [True, False]  # ...and back when it is done
+
+
+def test_a_decision_leaves_the_header_enabled_and_the_next_task_shown(qtbot, demo_store) -> None:
+    store, pid = demo_store
+    w = shown_window(qtbot, store, pid)
+    panel = w.review
+    panel.setFocus()
+    s = panel.session
+    assert s is not None and s.current is not None
+    first = s.current.id
+    for _ in range(len(s.current.annotations)):
+        panel.decide("accept")
+        wait_for(lambda: not panel.busy())
+    QApplication.processEvents()
+    assert s.current is not None and s.current.id != first
+    assert panel.header.isEnabled()
+    assert f"Task {s.current.server_id or s.current.id}" in panel.header.text()
+
+
+def history_texts(panel) -> list[tuple[str, str]]:
+    return [(panel.history.item(i).text(), panel.history.item(i).data(256))
+            for i in range(panel.history.count())]
+
+
+def test_session_list_updated_in_place_equals_a_rebuilt_one(qtbot, demo_store) -> None:
+    store, pid = demo_store
+    w = shown_window(qtbot, store, pid)
+    panel = w.review
+    s = panel.session
+    assert s is not None
+    inserted = 0
+    for i in range(24):  # beyond the 20 entries the list keeps
+        if s.current is None:
+            break
+        before = panel.history.item(0)
+        if i == 7:
+            panel.undo()  # a retraction: the entry below is struck through (a rebuild)
+        panel.decide("reject", reason="Wrong label") if i % 3 == 1 else panel.decide("accept")
+        wait_for(lambda: not panel.busy())
+        QApplication.processEvents()
+        inserted += before is not None and panel.history.item(1) is before  # kept, not rebuilt
+        incremental = history_texts(panel)
+        panel._history_key = ()
+        panel._render_history()  # what a rebuild shows
+        assert history_texts(panel) == incremental, f"after decision {i}"
+    assert panel.history.count() == 20
+    assert inserted >= 10  # the in-place path was taken
+
+
+def test_card_rows_paint_exactly_what_a_rich_text_label_painted(qtbot, demo_store) -> None:
+    """The compare rows are a RichBlock now; pixel for pixel what the word-wrapped label showed."""
+    from PySide6.QtWidgets import QVBoxLayout, QWidget
+
+    from app.views.renderers.common import WrapLabel
+    from app.views.renderers.rich_block import RichBlock
+
+    store, pid = demo_store
+    w = shown_window(qtbot, store, pid)
+    panel = w.review
+    s = panel.session
+    assert s is not None
+    compared = 0
+    for _ in range(4):  # a few tasks, focus moved: bold, marks, colours, status badges
+        QApplication.processEvents()
+        for card in panel.task_view.cards.values():
+            rows = getattr(card, "rows", None)
+            if not isinstance(rows, RichBlock) or not rows.isVisible() or not rows.text():
+                continue
+            assert "<table" in rows.text()
+            images = []
+            label_sizes: tuple = ()
+            for kind in (WrapLabel, RichBlock):
+                host = QWidget()
+                qtbot.addWidget(host)
+                lay = QVBoxLayout(host)
+                lay.setContentsMargins(0, 0, 0, 0)
+                widget = kind()
+                widget.setFont(rows.font())
+                widget.setText(rows.text())
+                lay.addWidget(widget)
+                lay.addStretch(1)
+                host.resize(rows.width(), rows.height() + 40)
+                host.show()
+                QApplication.processEvents()
+                assert widget.height() == rows.height()  # the same height for the same width
+                sizes = (widget.sizeHint(), widget.minimumSizeHint(), widget.heightForWidth(rows.width()),
+                         widget.heightForWidth(rows.width() // 2))
+                if kind is WrapLabel:
+                    label_sizes = sizes
+                else:
+                    assert sizes == label_sizes  # the same size questions get the same answers
+                images.append(host.grab().toImage())
+            assert images[0] == images[1], f"card {card.control.name}"
+            compared += 1
+        panel.decide("accept")
+        wait_for(lambda: not panel.busy())
+    assert compared >= 4
