@@ -137,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
 # Capabilities register their subcommands from their own module of this package: each module has
 # ``register(subparsers, add)`` and decorates its handlers with ``@command(NAME)``.
 EXTENSION_MODULES: list[str] = ["app.cli.review", "app.cli.metrics", "app.cli.sync", "app.cli.media", "app.cli.backup",
-                                "app.cli.audit"]
+                                "app.cli.audit", "app.cli.queues"]
 
 
 def registered_commands() -> dict[str, Handler]:

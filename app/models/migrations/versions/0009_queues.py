@@ -9,6 +9,7 @@ Additive (two new tables; no existing row changed, nothing to backfill).
   role as canonical JSON (``app.services.queues.QueueSpec``); one name per project.
 * ``queue_assignments``: which reviewer works which queue of a project; ``source`` says where the
   assignment came from (``local``: set here; ``server``: read from the server's task assignments).
+* ``queue_settings``: per project, the agreement below which tasks are routed to the expert queue.
 """
 
 from alembic import op
@@ -28,6 +29,8 @@ def upgrade() -> None:
                "project_id INTEGER NOT NULL REFERENCES projects (id), reviewer VARCHAR NOT NULL, "
                "queue VARCHAR NOT NULL, source VARCHAR NOT NULL DEFAULT 'local', created_at VARCHAR NOT NULL, "
                "UNIQUE (project_id, reviewer, queue, source))")
+    op.execute("CREATE TABLE IF NOT EXISTS queue_settings (project_id INTEGER NOT NULL PRIMARY KEY "
+               "REFERENCES projects (id), expert_threshold FLOAT, updated_at VARCHAR NOT NULL)")
 
 
 def downgrade() -> None:
