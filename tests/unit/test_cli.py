@@ -98,6 +98,11 @@ def _bad_inputs(tmp: Path, data: str, garbage: str) -> dict[str, list[str]]:
         "media": ["--data-dir", data, "media", "--cap-mb", "-5"],
         "backup": ["--data-dir", garbage, "backup"],
         "restore": ["--data-dir", data, "restore", "no-such-backup.sqlite"],
+        "queue": ["--data-dir", data, "queue", "1", "--preset", "no-such-preset"],
+        "coverage": ["--data-dir", data, "coverage", "42"],
+        "queue-preset": ["--data-dir", data, "queue-preset", "delete", "1", "no-such-preset"],
+        "queue-assign": ["--data-dir", data, "queue-assign", "1", "ann@example.com", "no-such-queue"],
+        "expert-threshold": ["--data-dir", data, "expert-threshold", "1", "1.5"],
     }
 
 
@@ -157,7 +162,9 @@ def test_every_subcommand_reports_a_bad_input_in_one_shape(cli_env: dict[str, li
     assert registered == set(cli_env), (
         f"give these subcommands a bad input in _bad_inputs: {sorted(registered ^ set(cli_env))}")
     expected_words = {"metrics": "/nonexistent/x.csv", "projects": "not a SQLite database",
-                      "backup": "not a SQLite database", "restore": "no-such-backup", "export": "42"}
+                      "backup": "not a SQLite database", "restore": "no-such-backup", "export": "42",
+                      "queue": "no-such-preset", "queue-preset": "no-such-preset", "queue-assign": "no-such-queue",
+                      "expert-threshold": "1.5", "coverage": "42"}
     for name, argv in sorted(cli_env.items()):
         for as_json in (False, True):
             code, out, err = _run_any(capsys, argv + (["--json"] if as_json else []))
