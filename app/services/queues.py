@@ -277,30 +277,53 @@ class ReviewState:
     escalations: dict[int, str]  # task id -> the reason shown (oldest open escalation's)
 
 
+_RET = "SELECT retracts FROM decisions WHERE project_id = :p AND retracts IS NOT NULL"
+# open escalations: not retracted, no later expert judgement on the same annotation (or on the task when either is
+# task-level) -- the rule of DecisionService.escalations and of the Tasks tab's ``escalated`` status, in SQL
+_OPEN_ESC = f"""
+SELECT e.task_id, e.reviewer, e.reason, e.comment, e.origin FROM decisions e
+WHERE e.project_id = :p AND e.verdict = 'escalate' AND e.uuid NOT IN ({_RET})
+  AND NOT EXISTS (
+    SELECT 1 FROM decisions x WHERE x.task_id = e.task_id AND x.id > e.id AND x.role = 'expert'
+      AND x.verdict IN ({_JUDGED}) AND x.uuid NOT IN ({_RET})
+      AND (e.annotation_id IS NULL OR x.annotation_id IS NULL OR x.annotation_id = e.annotation_id
+           OR (x.prediction_id IS NOT NULL AND x.prediction_id = e.prediction_id)))
+ORDER BY e.id"""
+
+
 def review_state(store: Store, project_id: int) -> ReviewState:
-    from app.services.review import open_escalations
-
-    q = (f"SELECT task_id, role FROM decisions WHERE project_id = :p AND verdict IN ({_JUDGED}) "
-         "AND uuid NOT IN (SELECT retracts FROM decisions WHERE project_id = :p AND retracts IS NOT NULL)")
-    gt = ("SELECT g.task_id FROM ground_truth g JOIN tasks t ON t.id = g.task_id WHERE t.project_id = :p AND "
-          "(g.decision_uuid IS NULL OR g.decision_uuid NOT IN (SELECT retracts FROM decisions "
-          "WHERE project_id = :p AND retracts IS NOT NULL)) "
-          "UNION SELECT a.task_id FROM annotations a JOIN tasks t ON t.id = a.task_id "
-          "WHERE t.project_id = :p AND a.ground_truth = 1 AND a.deleted = 0")
-    with store.session() as s:
-        conn = s.connection()
-        judged = conn.execute(text(q), {"p": project_id}).all()
-        gts = [r[0] for r in conn.execute(text(gt), {"p": project_id})]
+    """The review state the rules and the routing read, fresh (a few column queries, no ORM objects)."""
     from app.services.projects import ProjectService
+    from app.services.review import _name
 
+    judged_q = f"SELECT DISTINCT task_id FROM decisions WHERE project_id = :p AND verdict IN ({_JUDGED}) " \
+        f"AND uuid NOT IN ({_RET})"  # the covering index (project_id, verdict, task_id, annotation_id, uuid)
+    expert_q = f"SELECT DISTINCT task_id FROM decisions WHERE project_id = :p AND role = 'expert' " \
+        f"AND verdict IN ({_JUDGED}) AND uuid NOT IN ({_RET})"  # the partial index of expert rows (0009)
+    # from the few reference rows to their tasks (CROSS JOIN keeps that order), not from every task
+    gt = ("SELECT g.task_id FROM ground_truth g CROSS JOIN tasks t ON t.id = g.task_id WHERE t.project_id = :p "
+          f"AND (g.decision_uuid IS NULL OR g.decision_uuid NOT IN ({_RET})) "
+          "UNION SELECT a.task_id FROM annotations a CROSS JOIN tasks t ON t.id = a.task_id "
+          "WHERE a.ground_truth = 1 AND a.deleted = 0 AND t.project_id = :p")
+    with store.session() as s:
+        raw: Any = s.connection().connection.driver_connection
+        cur = raw.cursor()  # DB-API: plain tuples, no row objects
+        try:
+            args = {"p": project_id}
+            judged = np.array([r[0] for r in cur.execute(judged_q, args).fetchall()], dtype=np.int64)
+            expert = np.array([r[0] for r in cur.execute(expert_q, args).fetchall()], dtype=np.int64)
+            gts = np.array([r[0] for r in cur.execute(gt, args).fetchall()], dtype=np.int64)
+            escs = cur.execute(_OPEN_ESC, args).fetchall()
+        finally:
+            cur.close()
+    names = ProjectService(store).reviewer_names(project_id) if escs else {}
     esc: dict[int, str] = {}
-    for e in open_escalations(ProjectService(store), project_id):
-        if e.task_id not in esc:
-            esc[e.task_id] = f"escalated by {e.reviewer_name}" + (f": {e.note}" if e.note else "") + (
-                " (pulled)" if e.from_server else "")
-    return ReviewState(np.unique(np.array([r[0] for r in judged], dtype=np.int64)),
-                       np.unique(np.array([r[0] for r in judged if r[1] == "expert"], dtype=np.int64)),
-                       np.unique(np.array(gts, dtype=np.int64)), esc)
+    for task_id, reviewer, reason, comment, origin in escs:
+        if task_id not in esc:
+            note = " — ".join(x for x in (reason, comment) if x)
+            esc[task_id] = f"escalated by {_name(names, reviewer)}" + (f": {note}" if note else "") + (
+                " (pulled)" if origin == "server" else "")
+    return ReviewState(np.unique(judged), np.unique(expert), np.unique(gts), esc)
 
 
 # -- building --------------------------------------------------------------------------------------------------
