@@ -329,3 +329,29 @@ def test_every_order_runs_on_the_demo(store: Store) -> None:
         n = n or len(q)
         assert len(q) == n == 320
         assert sorted(q.task_ids.tolist()) == sorted(set(q.task_ids.tolist()))
+
+
+def test_the_review_session_walks_the_built_queue_and_an_expert_verdict_resolves(small) -> None:
+    from app.services.review import QueueFilter, ReviewSession
+
+    store, pid, ids = small
+    pulled(store, pid, ids[11], _ann(store, 101), "escalate", reason="Unclear policy")
+    set_expert_threshold(store, pid, 0.7)
+    s = ReviewSession(ProjectService(store), pid, reviewer="me@example.com",
+                      queue=QueueFilter(spec=QueueSpec(order="oldest")))
+    assert s.task_ids == [ids[14], ids[13]]  # 12 (agreement 0.67) and 11 (escalated) are the expert's
+    assert s.queue_reasons() == ("in the project (no rule)",)
+    s.set_role("expert")
+    assert s.task_ids == [ids[12], ids[11]] and s.remaining() == 2  # oldest first
+    assert s.queue_reasons() == ("agreement 0.667 below the expert threshold 0.7",)
+    s.decide("accept")  # the expert's verdict on task 12 resolves it: the session moves on
+    assert not s.task_is_open(ids[12]) and s.remaining() == 1
+    assert s.current is not None and s.current.id == ids[11]
+    assert s.queue_reasons() == ("escalated by Priya Shah: Unclear policy (pulled)",)
+    assert keys(build_queue(store, pid, QueueSpec(role="expert"))) == [11]
+    s.decide("accept")
+    assert keys(build_queue(store, pid, QueueSpec(role="expert"))) == []
+    with store.session() as ss:
+        rows = ss.execute(select(Decision.role, Decision.origin, DecisionSync.state).join(
+            DecisionSync, DecisionSync.decision_id == Decision.id).where(Decision.reviewer == "me@example.com")).all()
+    assert rows == [("expert", "local", "local")] * 2  # on the record (a file project: nothing to push)
