@@ -161,19 +161,19 @@ def queue_inputs(store: Store, project_id: int) -> QueueInputs:
     """The per-task scores of the project, cached until its data version changes (slow the first time on a
     big project: the metrics engine; call it off the UI thread)."""
     from app.metrics import GROUND_TRUTH, pair_disagreements
-    from app.services.dashboard import MODEL_PREFIX, consensus_reference, data_version, load_frames
+    from app.services.dashboard import MODEL_PREFIX, consensus_reference, load_frames
     from app.services.taskfilter import agreement_index
 
     key = (str(store.path), project_id)
-    version = data_version(store, project_id)
-    with _LOCK:
-        hit = _INPUTS.get(key)
-    if hit is not None and hit.version == version:
-        return hit
     with store.session() as s:
         if s.get(Project, project_id) is None:
             raise LookupError(f"No project {project_id}.")
         conn = s.connection()
+        version = _inputs_version(conn, project_id)
+        with _LOCK:
+            hit = _INPUTS.get(key)
+        if hit is not None and hit.version == version:
+            return hit
         rows = conn.execute(text("SELECT id, coalesce(server_id, id), coalesce(created_at, '') FROM tasks "
                                  "WHERE project_id = :p AND deleted = 0 ORDER BY id"), {"p": project_id}).all()
         preds = conn.execute(text("SELECT p.task_id, coalesce(p.model_version, ''), p.score FROM predictions p "
@@ -228,6 +228,23 @@ def queue_inputs(store: Store, project_id: int) -> QueueInputs:
     with _LOCK:
         _INPUTS[key] = out
     return out
+
+
+def _inputs_version(conn: Any, project_id: int) -> tuple[Any, ...]:
+    """What the per-task scores depend on: tasks, annotations, predictions and members -- not decisions, so a
+    verdict does not send the next queue build through the metrics engine again (the review state is read
+    fresh on every build anyway)."""
+    p = {"p": project_id}
+    ann = conn.execute(text("SELECT count(*), max(a.id), max(a.updated_at), sum(a.deleted), sum(a.was_cancelled) "
+                            "FROM annotations a JOIN tasks t ON t.id = a.task_id WHERE t.project_id = :p "
+                            "AND t.deleted = 0"), p).one()
+    pred = conn.execute(text("SELECT count(*), max(pr.id) FROM predictions pr JOIN tasks t ON t.id = pr.task_id "
+                             "WHERE t.project_id = :p AND t.deleted = 0"), p).one()
+    tasks = conn.execute(text("SELECT count(*), max(id), max(updated_at) FROM tasks WHERE project_id = :p "
+                              "AND deleted = 0"), p).one()
+    mem = conn.execute(text("SELECT count(*), max(id), group_concat(coalesce(email, ''), ',') FROM members "
+                            "WHERE project_id = :p"), p).one()
+    return (*tuple(ann), *tuple(pred), *tuple(tasks), *tuple(mem))
 
 
 def _answer_values(items: Any) -> set[str]:
@@ -524,14 +541,26 @@ class QueueCounts:
     expert: int
 
 
-def queue_counts(store: Store, project_id: int, spec: QueueSpec | None = None) -> QueueCounts:
-    """How many tasks each role's queue holds (the same rules, each role's routing)."""
+def queue_counts(store: Store, project_id: int, spec: QueueSpec | None = None, *,
+                 threshold: bool = True) -> QueueCounts:
+    """How many tasks each role's queue holds (the same rules, each role's routing; ``threshold=False``:
+    escalations only, as the review session's plain project-order queue routes)."""
     spec = spec or QueueSpec()
     inputs = queue_inputs(store, project_id)
     state = review_state(store, project_id)
-    thr = get_expert_threshold(store, project_id)
+    thr = get_expert_threshold(store, project_id) if threshold else None
     return QueueCounts(*(len(build_queue(store, project_id, spec.with_(role=r), inputs=inputs, state=state,
                                          expert_threshold=thr)) for r in ROLES))
+
+
+def plain_counts(store: Store, project_id: int) -> QueueCounts:
+    """The queue sizes of the review session's plain project-order queue (no metrics needed): the expert queue
+    is the open escalations, the reviewer queue every other task."""
+    state = review_state(store, project_id)
+    with store.session() as s:
+        n = int(s.connection().execute(text("SELECT count(*) FROM tasks WHERE project_id = :p AND deleted = 0"),
+                                       {"p": project_id}).scalar() or 0)
+    return QueueCounts(n - len(state.escalations), len(state.escalations))
 
 
 # -- presets, expert threshold and assignments (each change audited) -------------------------------------------------
@@ -663,5 +692,5 @@ def assignments(store: Store, project_id: int) -> tuple[Assignment, ...]:
 
 __all__ = ["ORDERS", "ROLES", "GROUND_TRUTH_RULES", "QueueError", "QueueSpec", "QueueItem", "QueueInputs", "Queue",
            "QueueCounts", "ReviewState", "Preset", "Assignment", "queue_inputs", "review_state", "build_queue",
-           "queue_counts", "save_preset", "list_presets", "get_preset", "delete_preset", "get_expert_threshold",
+           "queue_counts", "plain_counts", "save_preset", "list_presets", "get_preset", "delete_preset", "get_expert_threshold",
            "set_expert_threshold", "assign", "assignments"]

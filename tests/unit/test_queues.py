@@ -355,3 +355,14 @@ def test_the_review_session_walks_the_built_queue_and_an_expert_verdict_resolves
         rows = ss.execute(select(Decision.role, Decision.origin, DecisionSync.state).join(
             DecisionSync, DecisionSync.decision_id == Decision.id).where(Decision.reviewer == "me@example.com")).all()
     assert rows == [("expert", "local", "local")] * 2  # on the record (a file project: nothing to push)
+
+
+def test_plain_counts_match_the_plain_session(small) -> None:
+    from app.services.queues import plain_counts
+    from app.services.review import ReviewSession
+
+    store, pid, ids = small
+    pulled(store, pid, ids[13], None, "escalate", reason="?")
+    assert plain_counts(store, pid) == QueueCounts(reviewer=3, expert=1)
+    projects = ProjectService(store)
+    assert len(ReviewSession(projects, pid, reviewer="me@example.com", role="expert").task_ids) == 1
