@@ -8,10 +8,10 @@ one process:
 
   * baseline: ``SELECT t.id FROM tasks t LEFT JOIN predictions p … ORDER BY p.score, t.id`` (a queue by model
     confidence in plain SQL: no rules, no reasons, no agreement) and ``… ORDER BY t.created_at, t.id``;
-  * ``build_queue`` for every ordering with the per-task inputs warm (they are cached per data version and
-    built off the UI thread), reading the review state (decisions, escalations, ground truth) fresh each time
-    -- what the review panel does after a decision or a sync;
-  * the same with the review state passed in (the numpy part alone), and a combination of rules;
+  * ``build_queue(store, project, spec)`` for every ordering, as the review session calls it: the per-task
+    inputs from their cache (a version check: a few aggregate queries), the review state (decisions,
+    escalations, ground truth) read fresh -- what happens after a decision or a sync;
+  * the same with inputs and review state passed in (the numpy part alone), and a combination of rules;
   * the cold per-task inputs (metrics engine: agreement, Dawid-Skene, model disagreement), once.
 
 ``--keep DIR`` reuses (or leaves) the built store in DIR. No timed asserts: the numbers are printed.
@@ -20,6 +20,7 @@ one process:
 from __future__ import annotations
 
 import argparse
+import os
 import sqlite3
 import sys
 import tempfile
@@ -70,20 +71,21 @@ def main() -> None:
     rows.append(("baseline: SQL ORDER BY created_at, id (all tasks)", f"{timed(base_oldest):.1f}", f"{args.tasks:,}"))
     for order in q.ORDERS:
         spec = q.QueueSpec(order=order)
-        n = len(q.build_queue(store, pid, spec, inputs=inputs))
-        full = timed(lambda spec=spec: q.build_queue(store, pid, spec, inputs=inputs))
+        n = len(q.build_queue(store, pid, spec))
+        full = timed(lambda spec=spec: q.build_queue(store, pid, spec))
         pure = timed(lambda spec=spec: q.build_queue(store, pid, spec, inputs=inputs, state=state, expert_threshold=None))
-        rows.append((f"build_queue order={order} (review state read / passed in)", f"{full:.1f} / {pure:.1f}",
+        rows.append((f"build_queue order={order} (as the session calls it / numpy alone)", f"{full:.1f} / {pure:.1f}",
                      f"{n:,}"))
     combo = q.QueueSpec(agreement_below=0.9, confidence_below=0.8, not_reviewed=True, ground_truth="exclude",
                         sample_pct=50, seed=1, order="uncertainty")
-    n = len(q.build_queue(store, pid, combo, inputs=inputs))
+    n = len(q.build_queue(store, pid, combo))
     rows.append(("build_queue 5 rules combined, order=uncertainty",
-                 f"{timed(lambda: q.build_queue(store, pid, combo, inputs=inputs)):.1f}", f"{n:,}"))
+                 f"{timed(lambda: q.build_queue(store, pid, combo)):.1f}", f"{n:,}"))
     ex = q.QueueSpec(role="expert")
-    n = len(q.build_queue(store, pid, ex, inputs=inputs))
+    n = len(q.build_queue(store, pid, ex))
     rows.append(("build_queue role=expert (open escalations)",
-                 f"{timed(lambda: q.build_queue(store, pid, ex, inputs=inputs)):.1f}", f"{n:,}"))
+                 f"{timed(lambda: q.build_queue(store, pid, ex)):.1f}", f"{n:,}"))
+    print(f"load average {os.getloadavg()[0]:.1f} (1 min) on {os.cpu_count()} cores")
     print(table(rows))
     print(f"\nreview state read alone: {state_ms:.1f} ms; per-task inputs: cold {cold_s:.1f} s "
           f"(metrics engine, off the UI thread), cache hit {hit_ms:.1f} ms")
