@@ -154,6 +154,7 @@ class QueueInputs:
 
 
 _INPUTS: dict[tuple[str, int], QueueInputs] = {}
+_QUICK: dict[tuple[str, int], tuple[Any, ...]] = {}
 _LOCK = threading.Lock()
 
 
@@ -169,10 +170,16 @@ def queue_inputs(store: Store, project_id: int) -> QueueInputs:
         if s.get(Project, project_id) is None:
             raise LookupError(f"No project {project_id}.")
         conn = s.connection()
-        version = _inputs_version(conn, project_id)
+        quick = _quick_version(conn)
         with _LOCK:
             hit = _INPUTS.get(key)
+            seen = _QUICK.get(key)
+        if hit is not None and seen == quick:
+            return hit  # nothing was written since the last check (O(1): row-id maxima)
+        version = _inputs_version(conn, project_id)
         if hit is not None and hit.version == version:
+            with _LOCK:
+                _QUICK[key] = quick
             return hit
         rows = conn.execute(text("SELECT id, coalesce(server_id, id), coalesce(created_at, '') FROM tasks "
                                  "WHERE project_id = :p AND deleted = 0 ORDER BY id"), {"p": project_id}).all()
@@ -227,7 +234,17 @@ def queue_inputs(store: Store, project_id: int) -> QueueInputs:
                   confidence_by_model=by_model, uncertainty=uncertainty, model_disagreement=disagreement)
     with _LOCK:
         _INPUTS[key] = out
+        _QUICK[key] = quick
     return out
+
+
+def _quick_version(conn: Any) -> tuple[Any, ...]:
+    """Row-id maxima (index lookups): unchanged means nothing was written since. Every change to local state
+    appends an audit event (a pull's changed annotations, an import, a deletion) and new rows raise their
+    table's maximum; when this moved, :func:`_inputs_version` says whether the scores' inputs did."""
+    return tuple(conn.execute(text(
+        "SELECT (SELECT max(id) FROM audit_events), (SELECT max(id) FROM annotations), "
+        "(SELECT max(id) FROM predictions), (SELECT max(id) FROM tasks), (SELECT max(id) FROM members)")).one())
 
 
 def _inputs_version(conn: Any, project_id: int) -> tuple[Any, ...]:
