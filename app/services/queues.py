@@ -264,6 +264,18 @@ def _inputs_version(conn: Any, project_id: int) -> tuple[Any, ...]:
     return (*tuple(ann), *tuple(pred), *tuple(tasks), *tuple(mem))
 
 
+def inputs_ready(store: Store, project_id: int) -> bool:
+    """Whether :func:`queue_inputs` would answer from its cache now (nothing written since the last build),
+    so a queue can be built on the UI thread; otherwise warm it in a worker first."""
+    key = (str(store.path), project_id)
+    with _LOCK:
+        if key not in _INPUTS:
+            return False
+        seen = _QUICK.get(key)
+    with store.session() as s:
+        return seen == _quick_version(s.connection())
+
+
 def _answer_values(items: Any) -> set[str]:
     """The answers of one control's result items as words (choices, labels, taxonomy steps, rating, text)."""
     out: set[str] = set()
@@ -709,5 +721,5 @@ def assignments(store: Store, project_id: int) -> tuple[Assignment, ...]:
 
 __all__ = ["ORDERS", "ROLES", "GROUND_TRUTH_RULES", "QueueError", "QueueSpec", "QueueItem", "QueueInputs", "Queue",
            "QueueCounts", "ReviewState", "Preset", "Assignment", "queue_inputs", "review_state", "build_queue",
-           "queue_counts", "plain_counts", "save_preset", "list_presets", "get_preset", "delete_preset", "get_expert_threshold",
+           "queue_counts", "plain_counts", "inputs_ready", "save_preset", "list_presets", "get_preset", "delete_preset", "get_expert_threshold",
            "set_expert_threshold", "assign", "assignments"]

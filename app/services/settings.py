@@ -73,7 +73,7 @@ class QueueState:
     or ``preset:NAME`` (a saved queue preset). ``task_id``: the local id of the task last on screen.
     """
 
-    role: str = "reviewer"
+    role: str = ""  # "" = never chosen here: the settings' role
     queue: str = ""
     task_id: int | None = None
 
@@ -83,7 +83,7 @@ def load_queue_state(data_dir: Path, project_id: int) -> QueueState:
         raw = json.loads((Path(data_dir) / QUEUE_STATE_FILE).read_text(encoding="utf-8"))
         entry = raw.get(str(project_id)) or {}
         task = entry.get("task_id")
-        return QueueState(role=str(entry.get("role") or "reviewer"), queue=str(entry.get("queue") or ""),
+        return QueueState(role=str(entry.get("role") or ""), queue=str(entry.get("queue") or ""),
                           task_id=int(task) if isinstance(task, int) else None)
     except (OSError, ValueError, AttributeError, TypeError):
         return QueueState()
@@ -107,7 +107,8 @@ def save_queue_state(data_dir: Path, project_id: int, state: QueueState, *, acto
     tmp = path.with_suffix(".json.part")
     tmp.write_text(json.dumps(raw, indent=2), encoding="utf-8")
     os.replace(tmp, path)
-    was = {"role": before.get("role", "reviewer"), "queue": before.get("queue", "")}  # never saved: the defaults
+    # never saved: the role the session started with (the settings') is no change; the project order is the default
+    was = {"role": before.get("role", after["role"]), "queue": before.get("queue", "")}
     changed = {k: {"from": was[k], "to": after[k]} for k in ("role", "queue") if was[k] != after[k]}
     if changed:
         append_event_file(Path(data_dir) / STORE_FILENAME, actor, "settings.queue",

@@ -59,9 +59,11 @@ from app.services.queues import (
     QueueError,
     QueueSpec,
     get_preset,
+    inputs_ready,
     list_presets,
     plain_counts,
     queue_counts,
+    queue_inputs,
 )
 from app.services.review import Pending, QueueFilter, ReviewSession, TeamDecision
 from app.services.settings import QueueState, load_queue_state, save_queue_state
@@ -203,6 +205,7 @@ class ReviewPanel(QWidget):
         self.queue_bar.queueChanged.connect(self.set_queue_key)
         self.queue_key = ""  # "" (project order), "order:NAME" or "preset:NAME": the bar's choice
         self._counts_job: Job | None = None
+        self._build_job: Job | None = None
         self.counts_pool = QThreadPool(self)  # queue counts: read-only, beside the decision writer
         self.counts_pool.setMaxThreadCount(1)
 
@@ -359,8 +362,12 @@ class ReviewPanel(QWidget):
         spec = self._spec_for(project_id, saved.queue)
         if spec is None:
             self.queue_key = ""
+        warm = None
         if queue is None and spec is not None:
-            queue = QueueFilter(spec=spec)
+            if inputs_ready(self.projects.store, project_id):
+                queue = QueueFilter(spec=spec)
+            else:
+                warm = spec  # the project order until the per-task scores are read off the UI thread
         self.session = ReviewSession(self.projects, project_id, reviewer=self.reviewer, role=self.role,
                                      queue=queue, auto_advance=self.auto_advance,
                                      show_decided_by_others=self.show_decided_by_others)
@@ -370,6 +377,8 @@ class ReviewPanel(QWidget):
         self.queue_bar.set_queue_key(self.queue_key)
         self.queue_bar.set_role(self.role)
         self.queue_bar.set_counts(None, None)
+        if warm is not None:
+            self._build_then(warm, saved.task_id)
         self._refresh_counts()
         self.history.clear()
         self._history_key = ()
@@ -482,10 +491,42 @@ class ReviewPanel(QWidget):
         spec = self._spec_for(s.project_id, key)
         self.queue_key = key if spec is not None else ""
         self.queue_bar.set_queue_key(self.queue_key)
-        self.set_queue(QueueFilter(spec=spec) if spec is not None else None)
+        if spec is not None and not inputs_ready(self.projects.store, s.project_id):
+            self._build_then(spec, None)
+        else:
+            self.set_queue(QueueFilter(spec=spec) if spec is not None else None)
         self._remember()
         self._refresh_counts()
         self.setFocus()
+
+    def _build_then(self, spec: QueueSpec, task_id: int | None) -> None:
+        """Read the project's per-task scores in a worker (the metrics engine, seconds on a big project), then
+        walk the queue ``spec`` builds; the bar says so meanwhile. A newer choice supersedes this one."""
+        s = self.session
+        if s is None:
+            return
+        store, pid, key = self.projects.store, s.project_id, self.queue_key
+        self.queue_bar.set_reasons(("building the queue…",))
+        job = Job(lambda _p, _c: queue_inputs(store, pid))
+        self._build_job = job
+
+        def done(_inputs: Any) -> None:
+            cur = self.session
+            if job is not self._build_job or cur is None or cur.project_id != pid or self.queue_key != key:
+                return
+            self.set_queue(QueueFilter(spec=spec))
+            if task_id is not None and cur.go_to_task(task_id):
+                self._shown_task = None
+                self.refresh()
+
+        job.signals.finished.connect(done)
+        job.signals.failed.connect(lambda exc: self.status.emit(f"The queue could not be built: {exc}"))
+        job.start(self.counts_pool)
+
+    def queue_building(self) -> bool:
+        """A queue's scores are being read in the background (tests wait for the end)."""
+        s = self.session
+        return self._build_job is not None and s is not None and (s.queue.spec is None) == bool(self.queue_key)
 
     def _remember(self) -> None:
         """The queue and the task on screen, per project, for the next start (settings service)."""

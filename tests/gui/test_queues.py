@@ -29,6 +29,7 @@ def counted(w: MainWindow) -> bool:
 def pick(w: MainWindow, key: str) -> None:
     combo = w.review.queue_bar.combo
     combo.setCurrentIndex(combo.findData(key))
+    wait_for(lambda: not w.review.queue_building(), 30)  # the per-task scores are read in a worker first
 
 
 def press(qtbot, w: MainWindow, key, modifier=Qt.KeyboardModifier.NoModifier) -> None:
@@ -107,7 +108,12 @@ def test_the_queue_survives_a_restart(qtbot, demo_store) -> None:
     where = s.current.id
     assert s.index == 2
     w.close()
+    from app.services import queues
+
+    queues._INPUTS.clear()  # a fresh start: the scores are read in a worker, the project order shows meanwhile
     w2 = shown_window(qtbot, store, pid)
+    assert w2.review.queue_building() and w2.review.session.queue.spec is None
+    wait_for(lambda: not w2.review.queue_building(), 30)
     s2 = w2.review.session
     assert w2.review.queue_bar.queue_key() == "order:oldest" and s2.queue.spec == QueueSpec(order="oldest")
     assert s2.current.id == where and s2.index == 2 and s2.role == "reviewer"

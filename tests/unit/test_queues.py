@@ -366,3 +366,22 @@ def test_plain_counts_match_the_plain_session(small) -> None:
     assert plain_counts(store, pid) == QueueCounts(reviewer=3, expert=1)
     projects = ProjectService(store)
     assert len(ReviewSession(projects, pid, reviewer="me@example.com", role="expert").task_ids) == 1
+
+
+def test_the_queue_state_is_remembered_and_only_role_or_queue_changes_are_audited(store: Store) -> None:
+    from app.services.settings import QueueState, load_queue_state, save_queue_state
+
+    assert load_queue_state(store.data_dir, 1) == QueueState()  # never chosen: the settings' role
+    save_queue_state(store.data_dir, 1, QueueState("expert", "", 5), actor="me@example.com")  # first: no change
+    save_queue_state(store.data_dir, 1, QueueState("expert", "order:oldest", 5), actor="me@example.com")
+    save_queue_state(store.data_dir, 1, QueueState("expert", "order:oldest", 9), actor="me@example.com")
+    save_queue_state(store.data_dir, 2, QueueState("reviewer", "preset:x", 1), actor="me@example.com")
+    save_queue_state(store.data_dir, 1, QueueState("reviewer", "order:oldest", 9), actor="me@example.com")
+    assert load_queue_state(store.data_dir, 1) == QueueState("reviewer", "order:oldest", 9)
+    assert load_queue_state(store.data_dir, 2) == QueueState("reviewer", "preset:x", 1)
+    with store.session() as s:
+        events = s.execute(select(AuditEvent.kind, AuditEvent.payload).where(
+            AuditEvent.kind == "settings.queue").order_by(AuditEvent.id)).all()
+    assert [e.payload["changes"] for e in events] == [
+        {"queue": {"from": "", "to": "order:oldest"}}, {"queue": {"from": "", "to": "preset:x"}},
+        {"role": {"from": "expert", "to": "reviewer"}}]
