@@ -396,6 +396,15 @@ class ReviewPanel(QWidget):
         if self.busy() or self.session.state != "idle":
             self._stale = True  # reloaded once the decision being written is committed
             return
+        s = self.session
+        if s.queue.spec is not None and not inputs_ready(self.projects.store, s.project_id):
+            # a pull may have changed the annotations: re-score in a worker, then rebuild the queue
+            store, pid = self.projects.store, s.project_id
+            job = Job(lambda _p, _c: queue_inputs(store, pid))
+            job.signals.finished.connect(lambda _r: self._reload() if self.session is s else None)
+            job.signals.failed.connect(lambda exc: self.status.emit(f"The queue could not be built: {exc}"))
+            job.start(self.counts_pool)
+            return
         self._reload()
 
     def _reload(self) -> None:
