@@ -137,7 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
 # ``register(subparsers, add)`` and decorates its handlers with ``@command(NAME)``.
 EXTENSION_MODULES: list[str] = ["app.cli.review", "app.cli.metrics", "app.cli.sync", "app.cli.media", "app.cli.backup",
                                 "app.cli.audit", "app.cli.groundtruth", "app.cli.calibration",
-                                "app.cli.webhook", "app.cli.export"]
+                                "app.cli.webhook", "app.cli.export",
+                                "app.cli.queues"]
 
 
 def registered_commands() -> dict[str, Handler]:

@@ -253,6 +253,15 @@ class QueueAssignment(Base):
     __table_args__ = (UniqueConstraint("project_id", "reviewer", "queue", "source"),)
 
 
+class QueueSetting(Base):
+    """Queue settings of a project: the agreement under which tasks go to the expert queue (0009)."""
+
+    __tablename__ = "queue_settings"
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), primary_key=True)
+    expert_threshold: Mapped[float | None] = mapped_column(Float)
+    updated_at: Mapped[str] = mapped_column(String)
+
+
 class CalibrationSetting(Base):
     """A project's calibration requirement: on/off, tasks per round, pass threshold per control (0010)."""
 

@@ -25,6 +25,8 @@ ACTION_LABELS = {
     "instructions": "Show the labeling instructions",
     "help": "Show the keys",
     "toggle_history": "Hide or show the history pane (more room for the task on small screens)",
+    "reviewer_queue": "Work the reviewer queue",
+    "expert_queue": "Work the expert queue (escalations, low agreement)",
     "save": "Save the fix",
     "cancel": "Cancel the fix",
 }

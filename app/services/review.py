@@ -36,6 +36,7 @@ from app.services.decisions import (
 )
 from app.services.describe import describe_decision, evaluator_name, parse_stamp
 from app.services.projects import AnnotationInfo, ProjectService, TaskDetail
+from app.services.queues import Queue, QueueSpec
 from app.services.review_fast import team_rows
 
 ROLES = ("reviewer", "expert")
@@ -49,6 +50,8 @@ class QueueFilter:
     evaluator_user_id: int | None = None
     label: str = ""
     highlight: tuple[str, ...] = ()  # evaluators (e-mails) a drill-down compares: focused first, marked
+    # a built queue (app.services.queues): its eligibility rules and order, routed for the session's role
+    spec: QueueSpec | None = None
 
 
 @dataclass(frozen=True)
@@ -314,6 +317,9 @@ class ReviewSession:
         self._names: dict[str, str] = {}
         self._by_others: frozenset[int] = frozenset()
         self._hidden_by_others = 0
+        self._built: Queue | None = None
+        self._built_at: dict[int, int] = {}
+        self._routed: set[int] = set()  # expert queue: tasks routed by the expert threshold, not yet judged by one
         self.reload()
 
     # -- queue ---------------------------------------------------------------------------------
@@ -351,6 +357,17 @@ class ReviewSession:
                                          .where(Task.project_id == self.project_id).distinct())),
                            key=lambda u: (u is None, u or 0))
             self._slots = {u: i for i, u in enumerate(users)}
+        self._built, self._built_at, self._routed = None, {}, set()
+        if self.queue.spec is not None and self.queue.task_ids is None:
+            from app.services.queues import _BIT, build_queue
+
+            built = build_queue(store, self.project_id, self.queue.spec.with_(role=self.role))
+            allowed = set(ids)
+            ids = [t for t in built.task_ids.tolist() if t in allowed]  # the built queue's order
+            self._built = built
+            if self.role == "expert":
+                hit = (built.bits & _BIT["expert_threshold"]) != 0
+                self._routed = set(built.task_ids[hit].tolist())
         self._names = self.projects.reviewer_names(self.project_id)
         team = _team_state(self.projects, self.project_id)
         self._load_escalations()
@@ -359,7 +376,15 @@ class ReviewSession:
         self._base_ids = base
         self._by_others = frozenset(t for t in team.decided_by_others if t in base)
         self._hidden_by_others = 0
-        if self.role == "expert":
+        if self._built is not None:
+            listed = set(ids)
+            ids += [t for t in keep if t not in listed and t in base]
+            if self.role == "reviewer" and not self.show_decided_by_others:
+                hide = {t for t in self._by_others if t not in team.decided_here and t not in keep}
+                if hide:
+                    ids = [t for t in ids if t not in hide]
+                    self._hidden_by_others = len(hide & listed)
+        elif self.role == "expert":
             ids = [t for t in ids if t in escalated or t in keep]
         elif not self.show_decided_by_others and self.queue.task_ids is None:
             # another reviewer already judged it (and I did not): not mine to do again, unless opened on purpose
@@ -413,7 +438,7 @@ class ReviewSession:
     def _compute_open(self, task_id: int) -> bool:
         if self.role == "reviewer" and task_id in self._escalations:
             return False
-        if self.role == "expert" and task_id not in self._escalations:
+        if self.role == "expert" and task_id not in self._escalations and task_id not in self._routed:
             return False
         return self._ann_counts.get(task_id, 0) > self._decided.get(task_id, 0)
 
@@ -462,6 +487,29 @@ class ReviewSession:
         self.index = 0
         self.reload()
         return Changes(queue=True)
+
+    def set_role(self, role: str) -> Changes:
+        """Work the other role's queue (reviewer or expert), keeping this session's history, counters and undo."""
+        if role not in ROLES:
+            raise ValueError(f"role must be one of {ROLES}")
+        if self.state != "idle" or role == self.role:
+            return NOTHING
+        self.role = role
+        self._detail = None
+        self.index = 0
+        self.reload()
+        return Changes(queue=True)
+
+    def queue_reasons(self, task_id: int | None = None) -> tuple[str, ...]:
+        """Why the task (default: the one on screen) is in the built queue; empty without a built queue."""
+        if task_id is None:
+            task_id = self._detail.id if self._detail is not None else None
+        if self._built is None or task_id is None:
+            return ()
+        if not self._built_at:
+            self._built_at = {int(t): i for i, t in enumerate(self._built.task_ids.tolist())}
+        i = self._built_at.get(task_id)
+        return () if i is None else self._built._reasons(i)
 
     def open_task(self, task_id: int) -> Changes:
         """Show this task whatever the queue's filters say (re-review of a conflict, a task picked from the
@@ -608,6 +656,8 @@ class ReviewSession:
                 self._load_verdicts()
                 self._load_escalations()
         for info in infos:
+            if info.role == "expert" and info.verdict in JUDGEMENTS:
+                self._routed.discard(info.task_id)  # an expert's verdict resolves a threshold-routed task
             if info.role == "expert" and info.verdict in JUDGEMENTS and info.task_id in self._esc_lists:
                 left = [e for e in self._esc_lists[info.task_id] if not _settles(info, e)]
                 if left:

@@ -228,7 +228,11 @@ class MainWindow(QMainWindow):
         self.others_action.toggled.connect(self.set_show_decided_by_others)
         review_menu.addAction(self.others_action)
         act = QAction("Show the &whole queue", self)
-        act.triggered.connect(lambda: self.review.set_queue(None))
+        act.triggered.connect(self.review.back_to_full_queue)
+        review_menu.addAction(act)
+        act = QAction("Review &coverage…", self)
+        act.setObjectName("coverageAction")
+        act.triggered.connect(self.coverage_dialog)
         review_menu.addAction(act)
         review_menu.addSeparator()
         act = QAction("Open the newest &notification", self)
@@ -369,6 +373,17 @@ class MainWindow(QMainWindow):
                 self.tasks_tab.clear_filters()
                 outcome = self.tasks_tab.go_to(task_key)
         return outcome == "found"
+
+    def coverage_dialog(self) -> Any:
+        """Reviewed / eligible per annotator, control and reviewer for the open project (a worker counts)."""
+        from app.views.coverage_view import CoverageDialog
+
+        pid = self.current_project()
+        if pid is None:
+            return None
+        dlg = CoverageDialog(self.store, pid, self)
+        dlg.show()
+        return dlg
 
     def review_task(self, task_id: int) -> bool:
         """Open this task in the Review tab and switch to it (re-review from the conflicts view, a double

@@ -11,6 +11,7 @@ the server, read-only) marked as such — above this session's own decisions. Th
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import time
 from collections.abc import Callable
@@ -53,8 +54,21 @@ from app.services.decisions import DecisionError, DecisionInfo
 from app.services.describe import ago, past_tense
 from app.services.keymap import Keymap
 from app.services.projects import ProjectService, TaskDetail
+from app.services.queues import (
+    ORDERS,
+    QueueError,
+    QueueSpec,
+    get_preset,
+    inputs_ready,
+    list_presets,
+    plain_counts,
+    queue_counts,
+    queue_inputs,
+)
 from app.services.review import Pending, QueueFilter, ReviewSession, TeamDecision
+from app.services.settings import QueueState, load_queue_state, save_queue_state
 from app.views.dialogs import FixJsonDialog, InstructionsDialog, ReasonDialog, keys_html
+from app.views.queue_bar import QueueBar
 from app.views.renderers import TaskView
 from app.views.review_loop import BusyMark, settle_heap
 from app.views.theme import tone
@@ -189,6 +203,15 @@ class ReviewPanel(QWidget):
         self.hints.setWordWrap(True)
         self.hints.setStyleSheet(f"color:{tone().muted}")
 
+        self.queue_bar = QueueBar()
+        self.queue_bar.roleChanged.connect(self.set_role)
+        self.queue_bar.queueChanged.connect(self.set_queue_key)
+        self.queue_key = ""  # "" (project order), "order:NAME" or "preset:NAME": the bar's choice
+        self._counts_job: Job | None = None
+        self._build_job: Job | None = None
+        self.counts_pool = QThreadPool(self)  # queue counts: read-only, beside the decision writer
+        self.counts_pool.setMaxThreadCount(1)
+
         self.full_queue = QPushButton("← Back to the full queue")
         self.full_queue.setObjectName("backToFullQueue")
         self.full_queue.setFocusPolicy(Qt.FocusPolicy.NoFocus)
@@ -216,6 +239,7 @@ class ReviewPanel(QWidget):
         self._history_key: tuple[Any, ...] = ()
         self._task_history_key: tuple[Any, ...] = ()
         self._shown_task: int | None = None
+        self._remembered: tuple[int, int] | None = None
         ll.addWidget(self.views, 1)
         ll.addWidget(self.preview)
         ll.addWidget(self.hints)
@@ -243,9 +267,11 @@ class ReviewPanel(QWidget):
         split.setCollapsible(1, True)  # the history pane folds away on small screens (H, or drag it shut)
         self.split = split
         self.side = right
-        lay = QHBoxLayout(self)
+        lay = QVBoxLayout(self)
         lay.setContentsMargins(6, 6, 6, 6)
-        lay.addWidget(split)
+        lay.setSpacing(2)
+        lay.addWidget(self.queue_bar)
+        lay.addWidget(split, 1)
         self._install_shortcuts()
         self._render_empty("Select a project to start reviewing.")
 
@@ -271,6 +297,8 @@ class ReviewPanel(QWidget):
             "instructions": self.show_instructions,
             "help": self.show_keys,
             "toggle_history": self.toggle_history,
+            "reviewer_queue": lambda: self.set_role("reviewer"),
+            "expert_queue": lambda: self.set_role("expert"),
         }
         for action, fn in handlers.items():
             for seq in self.keymap.keys(action):
@@ -360,9 +388,30 @@ class ReviewPanel(QWidget):
             return
         self.config = self.projects.config(project_id)
         self.instructions = self.projects.instructions(project_id)
+        saved = load_queue_state(self.projects.store.data_dir, project_id)
+        self.role = saved.role if saved.role in ("reviewer", "expert") else self.role
+        self.queue_key = saved.queue
+        spec = self._spec_for(project_id, saved.queue)
+        if spec is None:
+            self.queue_key = ""
+        warm = None
+        if queue is None and spec is not None:
+            if inputs_ready(self.projects.store, project_id):
+                queue = QueueFilter(spec=spec)
+            else:
+                warm = spec  # the project order until the per-task scores are read off the UI thread
         self.session = ReviewSession(self.projects, project_id, reviewer=self.reviewer, role=self.role,
                                      queue=queue, auto_advance=self.auto_advance,
                                      show_decided_by_others=self.show_decided_by_others)
+        if saved.task_id is not None and (queue is None or queue.task_ids is None):
+            self.session.go_to_task(saved.task_id)  # where this queue was left
+        self.queue_bar.set_presets(tuple(p.name for p in list_presets(self.projects.store, project_id)))
+        self.queue_bar.set_queue_key(self.queue_key)
+        self.queue_bar.set_role(self.role)
+        self.queue_bar.set_counts(None, None)
+        if warm is not None:
+            self._build_then(warm, saved.task_id)
+        self._refresh_counts()
         self.history.clear()
         self._history_key = ()
         self._task_history_key = ()
@@ -380,6 +429,15 @@ class ReviewPanel(QWidget):
         if self.busy() or self.session.state != "idle":
             self._stale = True  # reloaded once the decision being written is committed
             return
+        s = self.session
+        if s.queue.spec is not None and not inputs_ready(self.projects.store, s.project_id):
+            # a pull may have changed the annotations: re-score in a worker, then rebuild the queue
+            store, pid = self.projects.store, s.project_id
+            job = Job(lambda _p, _c: queue_inputs(store, pid))
+            job.signals.finished.connect(lambda _r: self._reload() if self.session is s else None)
+            job.signals.failed.connect(lambda exc: self.status.emit(f"The queue could not be built: {exc}"))
+            job.start(self.counts_pool)
+            return
         self._reload()
 
     def _reload(self) -> None:
@@ -394,6 +452,7 @@ class ReviewPanel(QWidget):
         self._history_key = ()
         self._task_history_key = ()
         self.refresh()
+        self._refresh_counts()
 
     def open_task(self, task_id: int) -> bool:
         """Show this task for review even when the queue would leave it out (re-review of a conflict)."""
@@ -430,9 +489,116 @@ class ReviewPanel(QWidget):
             self._shown_task = None
             self.refresh()
 
+    def back_to_full_queue(self) -> None:
+        """Leave a drill-down: the whole queue (the built one, when a queue is picked in the bar)."""
+        self._back_to_full_queue()
+
     def _back_to_full_queue(self) -> None:
-        self.set_queue(None)
+        s = self.session
+        spec = s.queue.spec if s is not None else None
+        self.set_queue(QueueFilter(spec=spec) if spec is not None else None)
         self.setFocus()
+
+    # -- queues: role, which queue, counts, where the session was --------------------------------------
+    def _spec_for(self, project_id: int, key: str) -> QueueSpec | None:
+        """The queue definition of a bar key (None: project order, or a preset that is gone)."""
+        if key.startswith("order:"):
+            order = key.split(":", 1)[1]
+            return QueueSpec(order=order) if order in ORDERS else None
+        if key.startswith("preset:"):
+            try:
+                return get_preset(self.projects.store, project_id, key.split(":", 1)[1])
+            except (QueueError, LookupError):
+                return None
+        return None
+
+    def set_role(self, role: str) -> None:
+        """Work the reviewer or the expert queue (Ctrl+1 / Ctrl+2); the session's history and undo stay."""
+        s = self.session
+        if role not in ("reviewer", "expert") or s is None or self.busy() or s.state != "idle":
+            return
+        self.role = role
+        self.queue_bar.set_role(role)
+        if s.set_role(role):
+            self._shown_task = None
+            self.refresh()
+        self._remember()
+        self.setFocus()
+
+    def set_queue_key(self, key: str) -> None:
+        """Work another queue: ``order:NAME`` (every task in that order), ``preset:NAME`` or ``""``."""
+        s = self.session
+        if s is None:
+            return
+        spec = self._spec_for(s.project_id, key)
+        self.queue_key = key if spec is not None else ""
+        self.queue_bar.set_queue_key(self.queue_key)
+        if spec is not None and not inputs_ready(self.projects.store, s.project_id):
+            self._build_then(spec, None)
+        else:
+            self.set_queue(QueueFilter(spec=spec) if spec is not None else None)
+        self._remember()
+        self._refresh_counts()
+        self.setFocus()
+
+    def _build_then(self, spec: QueueSpec, task_id: int | None) -> None:
+        """Read the project's per-task scores in a worker (the metrics engine, seconds on a big project), then
+        walk the queue ``spec`` builds; the bar says so meanwhile. A newer choice supersedes this one."""
+        s = self.session
+        if s is None:
+            return
+        store, pid, key = self.projects.store, s.project_id, self.queue_key
+        self.queue_bar.set_reasons(("building the queue…",))
+        job = Job(lambda _p, _c: queue_inputs(store, pid))
+        self._build_job = job
+
+        def done(_inputs: Any) -> None:
+            cur = self.session
+            if job is not self._build_job or cur is None or cur.project_id != pid or self.queue_key != key:
+                return
+            self.set_queue(QueueFilter(spec=spec))
+            if task_id is not None and cur.go_to_task(task_id):
+                self._shown_task = None
+                self.refresh()
+
+        job.signals.finished.connect(done)
+        job.signals.failed.connect(lambda exc: self.status.emit(f"The queue could not be built: {exc}"))
+        job.start(self.counts_pool)
+
+    def queue_building(self) -> bool:
+        """A queue's scores are being read in the background (tests wait for the end)."""
+        s = self.session
+        return self._build_job is not None and s is not None and (s.queue.spec is None) == bool(self.queue_key)
+
+    def _remember(self) -> None:
+        """The queue and the task on screen, per project, for the next start (settings service)."""
+        s = self.session
+        if s is None:
+            return
+        current = s.current.id if s.current is not None else None
+        save_queue_state(self.projects.store.data_dir, s.project_id,
+                         QueueState(role=self.role, queue=self.queue_key, task_id=current), actor=self.reviewer)
+
+    def _refresh_counts(self) -> None:
+        """How many tasks each role's queue holds, off the UI thread (the first build of a big project's
+        per-task scores runs the metrics engine)."""
+        s = self.session
+        if s is None:
+            return
+        store, pid = self.projects.store, s.project_id
+        spec = s.queue.spec
+        # project order routes escalations only (the plain session, no metrics); a built queue also the threshold
+        job = Job(lambda _p, _c: (pid, queue_counts(store, pid, spec) if spec is not None else plain_counts(store, pid)))
+        self._counts_job = job
+        job.signals.finished.connect(lambda res, job=job: self._counts_ready(res, job))
+        job.start(self.counts_pool)
+
+    def _counts_ready(self, res: Any, job: Job) -> None:
+        s = self.session
+        if job is not self._counts_job or s is None or res[0] != s.project_id:
+            return  # an older request, or another project since
+        counts = res[1]
+        self.queue_bar.set_counts(counts.reviewer, counts.expert)
 
     def _nav(self, fn: Callable[[ReviewSession], Changes]) -> None:
         if self.session is None:
@@ -466,6 +632,8 @@ class ReviewPanel(QWidget):
             self._reload()
         else:
             self.refresh()
+            if changes.decisions:
+                self._refresh_counts()  # an escalation or an expert's verdict moves tasks between the queues
         self.changed.emit(changes)
 
     def _failed(self, pending: Pending, exc: BaseException, job: Job) -> None:
@@ -708,7 +876,7 @@ class ReviewPanel(QWidget):
             pace = f"<br><span style='color:{tone().muted}'>{c.pace}</span>" if c.pace else ""
             self.counters.setText(f"Decisions: <b>{c.made}</b> · pending sync: <b>{c.pending_sync}</b><br>"
                                   f"Remaining: <b>{c.remaining}</b> of {c.total} tasks{others}{pace}")
-        filtered = s.queue != QueueFilter()
+        filtered = dataclasses.replace(s.queue, spec=None) != QueueFilter()
         if self.full_queue.isVisible() != filtered:
             self.full_queue.setVisible(filtered)
         if view.task is None:
@@ -722,6 +890,8 @@ class ReviewPanel(QWidget):
         queue_label = "Expert queue" if self.role == "expert" else "Review queue"
         if s.queue.label:
             queue_label += f" — {html.escape(s.queue.label)}"
+        elif s.queue.spec is not None:
+            queue_label += f" — {html.escape(self.queue_bar.queue_text())}"
         err = (f"<br><span style='color:{tone().reject}'>{html.escape(self.last_error)}</span>"
                if self.last_error else "")
         n_ann = len(t.annotations)
@@ -766,6 +936,13 @@ class ReviewPanel(QWidget):
             self.preview.setToolTip(preview)
         self._render_history()
         self._render_task_history(t, view.team)
+        reasons = s.queue_reasons(t.id)
+        if not reasons and view.escalation is not None and self.role == "expert":
+            reasons = ("escalated",)
+        self.queue_bar.set_reasons(reasons)
+        if self._remembered != (s.project_id, t.id):
+            self._remembered = (s.project_id, t.id)
+            self._remember()
         self.taskShown.emit(t.id)
 
     def _compared(self, t: TaskDetail) -> frozenset[int]:

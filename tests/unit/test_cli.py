@@ -109,6 +109,11 @@ def _bad_inputs(tmp: Path, data: str, garbage: str) -> dict[str, list[str]]:
         # project 1 has one ground-truth task (a server flag): a round of 5 cannot be drawn
         "calibration": ["--data-dir", data, "calibration", "1", "--require", "5"],
         "webhook": ["--data-dir", data, "webhook", "set", "ftp://example.com/hook", "--secret-stdin"],
+        "queue": ["--data-dir", data, "queue", "1", "--preset", "no-such-preset"],
+        "coverage": ["--data-dir", data, "coverage", "42"],
+        "queue-preset": ["--data-dir", data, "queue-preset", "delete", "1", "no-such-preset"],
+        "queue-assign": ["--data-dir", data, "queue-assign", "1", "ann@example.com", "no-such-queue"],
+        "expert-threshold": ["--data-dir", data, "expert-threshold", "1", "1.5"],
     }
 
 
@@ -173,7 +178,9 @@ def test_every_subcommand_reports_a_bad_input_in_one_shape(cli_env: dict[str, li
                       "ground-truth": "No project 42", "calibration": "has 1 ground-truth task",
                       "webhook": "http:// or https://",
                       "export#combo": "ls-json is a Label Studio import file", "export#path": "Cannot write",
-                      "export#as-of": "No audit event 99999", "metrics#as-of": "in the future"}
+                      "export#as-of": "No audit event 99999", "metrics#as-of": "in the future",
+                      "queue": "no-such-preset", "queue-preset": "no-such-preset", "queue-assign": "no-such-queue",
+                      "expert-threshold": "1.5", "coverage": "42"}
     for name, argv in sorted(cli_env.items()):
         for as_json in (False, True):
             code, out, err = _run_any(capsys, argv + (["--json"] if as_json else []))

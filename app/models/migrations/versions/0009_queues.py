@@ -9,6 +9,9 @@ Additive (two new tables; no existing row changed, nothing to backfill).
   role as canonical JSON (``app.services.queues.QueueSpec``); one name per project.
 * ``queue_assignments``: which reviewer works which queue of a project; ``source`` says where the
   assignment came from (``local``: set here; ``server``: read from the server's task assignments).
+* ``queue_settings``: per project, the agreement below which tasks are routed to the expert queue.
+* ``ix_decisions_expert``: a partial index of expert decisions (the expert queue's resolution test);
+  ``ix_ground_truth_task_decision``: (task, decision) of the reference rows, for the ground-truth rule.
 """
 
 from alembic import op
@@ -28,6 +31,13 @@ def upgrade() -> None:
                "project_id INTEGER NOT NULL REFERENCES projects (id), reviewer VARCHAR NOT NULL, "
                "queue VARCHAR NOT NULL, source VARCHAR NOT NULL DEFAULT 'local', created_at VARCHAR NOT NULL, "
                "UNIQUE (project_id, reviewer, queue, source))")
+    op.execute("CREATE TABLE IF NOT EXISTS queue_settings (project_id INTEGER NOT NULL PRIMARY KEY "
+               "REFERENCES projects (id), expert_threshold FLOAT, updated_at VARCHAR NOT NULL)")
+    # the expert queue asks which tasks an expert judged: a partial index over the (few) expert decisions
+    op.execute("CREATE INDEX IF NOT EXISTS ix_decisions_expert ON decisions (project_id, task_id) "
+               "WHERE role = 'expert'")
+    # the ground-truth rule reads (task, decision) of every reference row: a covering index, not the wide rows
+    op.execute("CREATE INDEX IF NOT EXISTS ix_ground_truth_task_decision ON ground_truth (task_id, decision_uuid)")
 
 
 def downgrade() -> None:
