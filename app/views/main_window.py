@@ -456,8 +456,11 @@ class MainWindow(QMainWindow):
         """Open a task for review in the queue of ``role`` (``reviewer`` / ``expert``; None: the current one).
         The entry point for notifications; queue routing can go through here."""
         if role is not None and role != self.review.role:
-            self.review.role = role
-            self.review.open_project(self.current_project())
+            if self.review.session is not None:
+                self.review.set_role(role)  # the queue bar's switch: session, history and undo stay
+            if self.review.role != role:  # no session yet (or busy): open the project in that role
+                self.review.role = role
+                self.review.open_project(self.current_project())
         return self.review_task(task_id)
 
     def _select_project(self, project_id: int) -> None:

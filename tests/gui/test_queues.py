@@ -143,3 +143,19 @@ def test_coverage_table_counts_pulled_decisions(qtbot, demo_store) -> None:
     assert cells[1] == ["Tasks (every annotation reviewed)", "0", "320", "0.0%", "0"]
     assert ["  priya.shah@example.com", "1", "1,224", "0.1%", "1"] in cells
     dlg.grab().save("/tmp/q1-coverage.png")
+
+
+def test_opening_a_task_in_the_expert_queue_switches_the_bar(qtbot, demo_store) -> None:
+    """A notification's click (MainWindow.open_task with a role) goes through the queue bar's role switch: the
+    session keeps its history, the bar shows the expert queue, and the task is on screen."""
+    store, pid = demo_store
+    set_expert_threshold(store, pid, 0.6)
+    w = shown_window(qtbot, store, pid)
+    focused(qtbot, w)
+    pick(w, "order:agreement")
+    s = w.review.session
+    expert_task = build_queue(store, pid, QueueSpec(order="agreement", role="expert")).task_ids[0]
+    assert w.open_task(int(expert_task), "expert")
+    assert w.review.session is s  # the same session: history and undo stay
+    assert w.review.role == s.role == "expert" and w.review.queue_bar.buttons["expert"].isChecked()
+    assert s.current is not None and s.current.id == expert_task
