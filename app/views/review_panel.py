@@ -557,6 +557,7 @@ class ReviewPanel(QWidget):
             if job is not self._build_job or cur is None or cur.project_id != pid or self.queue_key != key:
                 return
             self.set_queue(QueueFilter(spec=spec))
+            self._refresh_counts()  # the counts asked for before the build were the plain queue's
             if task_id is not None and cur.go_to_task(task_id):
                 self._shown_task = None
                 self.refresh()

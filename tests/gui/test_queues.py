@@ -159,3 +159,19 @@ def test_opening_a_task_in_the_expert_queue_switches_the_bar(qtbot, demo_store) 
     assert w.review.session is s  # the same session: history and undo stay
     assert w.review.role == s.role == "expert" and w.review.queue_bar.buttons["expert"].isChecked()
     assert s.current is not None and s.current.id == expert_task
+
+
+def test_counts_follow_the_first_built_queue_on_a_cold_project(qtbot, demo_store) -> None:
+    """The first ordering picked on a project whose per-task scores were never computed builds them in a worker;
+    the counts then follow the built queue's routing (the expert threshold), not the plain queue's."""
+    store, pid = demo_store
+    set_expert_threshold(store, pid, 0.6)
+    w = shown_window(qtbot, store, pid)  # nothing built before the window: the scores are cold
+    focused(qtbot, w)
+    bar = w.review.queue_bar
+    wait_for(lambda: counted(w), 30)
+    plain = (bar.buttons["reviewer"].text(), bar.buttons["expert"].text())
+    pick(w, "order:agreement")
+    expected = build_queue(store, pid, QueueSpec(order="agreement", role="expert"))
+    assert len(expected) > 0 and plain[1] == "E&xpert (0)"
+    wait_for(lambda: bar.buttons["expert"].text() == f"E&xpert ({len(expected)})", 30)
