@@ -372,6 +372,7 @@ class ReviewPanel(QWidget):
                 self._deferred = (self.session.project_id, None)
                 self.session = None
         self.split.setVisible(gate is None)
+        self.queue_bar.setVisible(gate is None)  # no production queue to switch or count while gated
         for sc in self._shortcuts:
             sc.setEnabled(gate is None)
         if gate is None and self.isVisible():

@@ -36,6 +36,7 @@ def test_a_calibration_round_blocks_then_unlocks_the_production_queue(qtbot, sto
     cal = w.calibration
     assert w.tabs.currentWidget() is w.review and w.review.gated
     assert w.review.session is None  # the production queue is not even opened
+    assert not w.review.queue_bar.isVisible()  # nothing to switch or count while gated
     with store.session() as s:
         some_task = s.scalar(select(Task.id).where(Task.project_id == pid).limit(1))
     assert w.review_task(some_task) is False and w.review.session is None
@@ -81,6 +82,7 @@ def test_a_calibration_round_blocks_then_unlocks_the_production_queue(qtbot, sto
     assert [i.verdict for i in cal.round.items] == ["reject", "reject", "fix"]
     qtbot.mouseClick(cal.finish_button, Qt.MouseButton.LeftButton)
     wait_for(lambda: not w.review.gated and w.review.session is not None)
+    assert w.review.queue_bar.isVisible()
     assert w.review_task(some_task) is True
     assert not w.notification_bar.isVisible()  # the request is done: off the bar
     assert res.model.rowCount() == 1 and res.cell(0, "Result") == "✓ passed" and res.cell(0, "Rounds") == "2"
