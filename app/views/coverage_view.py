@@ -9,6 +9,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
+    QHeaderView,
     QLabel,
     QTableWidget,
     QTableWidgetItem,
@@ -18,6 +19,7 @@ from PySide6.QtWidgets import (
 
 from app.models.store import Store
 from app.services.coverage import Coverage, coverage
+from app.services.describe import evaluator_name
 from app.views.worker import Job
 
 HEADERS = ("", "reviewed", "eligible", "share", "pulled")
@@ -51,16 +53,20 @@ class CoverageTable(QTableWidget):
                     r = self.rowCount()
                     self.insertRow(r)
                 share = "–" if row.share is None else f"{row.share:.1%}"
-                label = title if single else f"  {row.key}"
+                person = title.startswith(("Per annotator", "Per reviewer"))
+                label = title if single else f"  {evaluator_name(row.key) if person else row.key}"
                 for c, text in enumerate((label, f"{row.reviewed:,}", f"{row.eligible:,}", share,
                                           f"{row.origin_server:,}")):
                     if single and c == 0:
                         continue
                     item = QTableWidgetItem(text)
+                    if c == 0 and person:
+                        item.setToolTip(row.key)  # the e-mail (the JSON's key) behind the display name
                     if c:
                         item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                     self.setItem(r, c, item)
         self.resizeColumnsToContents()
+        self.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
 
 
 class CoverageDialog(QDialog):

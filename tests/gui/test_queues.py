@@ -122,7 +122,7 @@ def test_the_queue_survives_a_restart(qtbot, demo_store) -> None:
     assert len(kinds) == 3  # the queue, expert, reviewer -- the reading position alone is not audited
 
 
-def test_coverage_table_counts_pulled_decisions(qtbot, demo_store) -> None:
+def test_coverage_table_counts_pulled_decisions(qtbot, demo_store, shots_dir) -> None:
     store, pid = demo_store
     w = shown_window(qtbot, store, pid)
     s = w.review.session
@@ -141,8 +141,10 @@ def test_coverage_table_counts_pulled_decisions(qtbot, demo_store) -> None:
     cells = [[table.item(r, c).text() if table.item(r, c) else "" for c in range(5)] for r in range(table.rowCount())]
     assert cells[0] == ["Overall (annotations)", "1", "1,224", "0.1%", "1"]
     assert cells[1] == ["Tasks (every annotation reviewed)", "0", "320", "0.0%", "0"]
-    assert ["  priya.shah@example.com", "1", "1,224", "0.1%", "1"] in cells
-    dlg.grab().save("/tmp/q1-coverage.png")
+    assert ["  Priya Shah", "1", "1,224", "0.1%", "1"] in cells  # the display name; the e-mail on hover
+    row = next(r for r in range(table.rowCount()) if table.item(r, 0) and table.item(r, 0).text() == "  Priya Shah")
+    assert table.item(row, 0).toolTip() == "priya.shah@example.com"
+    dlg.grab().save(str(shots_dir / "coverage.png"))
 
 
 def test_opening_a_task_in_the_expert_queue_switches_the_bar(qtbot, demo_store) -> None:
