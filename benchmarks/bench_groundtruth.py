@@ -18,16 +18,14 @@ re-decision), written straight into the table. Then times, each the median of se
 
 from __future__ import annotations
 
-import argparse
 import sqlite3
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks._util import table  # noqa: E402
-from benchmarks.bench_taskfilter import build, timed  # noqa: E402
+from benchmarks.bench_taskfilter import built_store, timed  # noqa: E402
 
 
 def fold(path: Path, pid: int) -> int:
@@ -55,18 +53,7 @@ def fold(path: Path, pid: int) -> int:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--tasks", type=int, default=100_000)
-    ap.add_argument("--keep", type=Path, default=None)
-    args = ap.parse_args()
-    tmp = None
-    if args.keep is None:
-        tmp = tempfile.TemporaryDirectory()
-        folder = Path(tmp.name)
-    else:
-        folder = args.keep
-        folder.mkdir(parents=True, exist_ok=True)
-    pid = build(folder, args.tasks)
+    args, tmp, folder, pid = built_store()
 
     from app.models.store import Store
     from app.services import groundtruth

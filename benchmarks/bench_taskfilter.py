@@ -104,7 +104,9 @@ def timed(fn, runs: int = 5) -> float:
     return statistics.median(out)
 
 
-def main() -> None:
+def built_store() -> tuple[argparse.Namespace, tempfile.TemporaryDirectory[str] | None, Path, int]:
+    """``--tasks N`` (100k) and ``--keep DIR`` (reuse a store built there; default: a temporary folder), then the
+    generated project built (or found) in that folder: (args, the temporary folder to clean up, folder, project)."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--tasks", type=int, default=100_000)
     ap.add_argument("--keep", type=Path, default=None)
@@ -116,7 +118,11 @@ def main() -> None:
     else:
         folder = args.keep
         folder.mkdir(parents=True, exist_ok=True)
-    pid = build(folder, args.tasks)
+    return args, tmp, folder, build(folder, args.tasks)
+
+
+def main() -> None:
+    args, tmp, folder, pid = built_store()
 
     from app.models.store import Store
     from app.services import taskfilter as tf
