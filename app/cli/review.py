@@ -71,6 +71,12 @@ def cmd_decide(args: argparse.Namespace) -> int:
         if ann_id is None:
             raise CliError(f"Task {args.task} has no annotation {args.annotation}.")
         reviewer = args.reviewer or load_settings(store.data_dir).reviewer
+        from app.services.calibration import CalibrationService
+
+        if not CalibrationService(store).production_unlocked(args.project, reviewer):
+            raise CliError(f"{reviewer} has not passed this project's calibration round yet: production review "
+                           f"opens after it (`reviewdesk calibration {args.project} --status --reviewer {reviewer}`; "
+                           "the round is judged in the app).")
         try:
             rec = DecisionService(store).record(
                 args.project,

@@ -308,6 +308,12 @@ def test_ground_truth_and_calibration_json(tmp_path: Path, capsys: pytest.Captur
     st = json.loads(out)
     assert (st["locked"], st["passed"], st["requirement"]["n_tasks"], st["requirement"]["threshold"]) == (
         True, False, 1, 0.9)
+    # the gate holds on the command line too: no production decision before the round is passed
+    code, out, _ = run(capsys, "--data-dir", data, "decide", str(pid), "11", "--annotation", "101", "--accept",
+                       "--reviewer", "new@example.com", "--json")
+    assert code == 1 and "has not passed this project's calibration round" in json.loads(out)["error"]
+    code, out, _ = run(capsys, "--data-dir", data, "decisions", str(pid), "--json")
+    assert [d["reviewer"] for d in json.loads(out)] == ["rev@example.com"]
     code, out, _ = run(capsys, "--data-dir", data, "calibration", str(pid), "--results", "--json")
     assert json.loads(out)["rounds"] == []
     code, out, _ = run(capsys, "--data-dir", data, "calibration", str(pid), "--off", "--json")
