@@ -45,6 +45,9 @@ def test_a_pulled_escalation_notifies_the_expert_and_a_click_opens_it(qtbot, dem
     assert w.tabs.currentWidget() is w.review and w.review.role == "expert"
     assert w.review.session is not None and w.review.session.current is not None
     assert w.review.session.current.id == t1
+    assert w.review.queue_bar.buttons["expert"].isChecked()  # the bar says which queue the task is in
+    qtbot.wait(100)
+    w.grab().save(str(shots_dir / "notification-opened.png"))
 
     # a conflict on one of my decisions: Ctrl+Shift+N opens the newest notification
     a2 = ProjectService(store).task_detail(t2).annotations[0].id

@@ -73,7 +73,10 @@ class LayerView:
         """The status as a small coloured mark for a card row (``○`` = nobody decided it yet)."""
         if not self.verdict:
             return f"<span style='color:{tone().muted}' title='undecided'>○</span>"
-        return f"<b style='color:{status_colour(self.verdict)}'>{html.escape(self.status)}</b>"
+        # the verdict only (``⚑ escalated``): who decided is on the annotation's chip; a long e-mail repeated in
+        # every card's status column squeezed the name and value columns to one word per line
+        short = self.status.split(" by ", 1)[0]
+        return f"<b style='color:{status_colour(self.verdict)}'>{html.escape(short)}</b>"
 
     @property
     def key(self) -> str:
