@@ -11,7 +11,8 @@ Additive (two new tables; no existing row changed, nothing to backfill).
   assignment came from (``local``: set here; ``server``: read from the server's task assignments).
 * ``queue_settings``: per project, the agreement below which tasks are routed to the expert queue.
 * ``ix_decisions_expert``: a partial index of expert decisions (the expert queue's resolution test);
-  ``ix_ground_truth_task_decision``: (task, decision) of the reference rows, for the ground-truth rule.
+  ``ix_ground_truth_task_decision``: (task, decision) of the reference rows, for the ground-truth rule;
+  ``ix_annotations_version``: a covering index for the per-task scores' version check.
 """
 
 from alembic import op
@@ -38,6 +39,10 @@ def upgrade() -> None:
                "WHERE role = 'expert'")
     # the ground-truth rule reads (task, decision) of every reference row: a covering index, not the wide rows
     op.execute("CREATE INDEX IF NOT EXISTS ix_ground_truth_task_decision ON ground_truth (task_id, decision_uuid)")
+    # the per-task scores' version check (count, max id, max updated_at, deleted, cancelled of a project's
+    # annotations) reads this narrow covering index instead of the wide annotation rows: 135 -> 68 ms at 100k tasks
+    op.execute("CREATE INDEX IF NOT EXISTS ix_annotations_version ON annotations "
+               "(task_id, id, updated_at, deleted, was_cancelled)")
 
 
 def downgrade() -> None:
