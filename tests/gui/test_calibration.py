@@ -92,4 +92,6 @@ def test_a_calibration_round_blocks_then_unlocks_the_production_queue(qtbot, sto
         assert s.scalar(select(func.count()).select_from(Decision)) == 0
     w.tabs.setCurrentWidget(w.dashboard)
     w.dashboard.tables.setCurrentWidget(res)
+    wait_for(lambda: w.dashboard.data is not None and not w.dashboard.busy(), 30)
+    qtbot.wait(100)
     w.grab().save(str(shots_dir / "calibration-dashboard.png"))
