@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -44,9 +45,15 @@ class Job(QRunnable):
         try:
             result = self.fn(progress, self.cancel_event)
         except BaseException as exc:  # noqa: BLE001 - every failure goes back to the UI thread
-            self.signals.failed.emit(exc)
+            self._emit(self.signals.failed, exc)
         else:
-            self.signals.finished.emit(result)
+            self._emit(self.signals.finished, result)
+
+    @staticmethod
+    def _emit(signal: Any, value: object) -> None:
+        # the signals object may have gone with its window (closed, or the app quitting): no one to tell
+        with contextlib.suppress(RuntimeError):
+            signal.emit(value)
 
     def start(self, pool: QThreadPool | None = None) -> None:
         _LIVE.add(self)
