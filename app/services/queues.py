@@ -242,8 +242,12 @@ def _quick_version(conn: Any) -> tuple[Any, ...]:
     """Row-id maxima (index lookups): unchanged means nothing was written since. Every change to local state
     appends an audit event (a pull's changed annotations, an import, a deletion) and new rows raise their
     table's maximum; when this moved, :func:`_inputs_version` says whether the scores' inputs did."""
+    # the newest audit event that may have touched tasks, annotations, predictions or members: a verdict
+    # (decision.*) or a calibration judgement never does, so a review session's writes keep the cache valid
+    # (read backwards from the newest event; it stops at the first other kind)
     return tuple(conn.execute(text(
-        "SELECT (SELECT max(id) FROM audit_events), (SELECT max(id) FROM annotations), "
+        "SELECT (SELECT id FROM audit_events WHERE kind NOT LIKE 'decision.%' AND kind NOT LIKE 'calibration.%' "
+        "ORDER BY id DESC LIMIT 1), (SELECT max(id) FROM annotations), "
         "(SELECT max(id) FROM predictions), (SELECT max(id) FROM tasks), (SELECT max(id) FROM members)")).one())
 
 

@@ -385,3 +385,29 @@ def test_the_queue_state_is_remembered_and_only_role_or_queue_changes_are_audite
     assert [e.payload["changes"] for e in events] == [
         {"queue": {"from": "", "to": "order:oldest"}}, {"queue": {"from": "", "to": "preset:x"}},
         {"role": {"from": "expert", "to": "reviewer"}}]
+
+
+def test_a_verdict_keeps_the_scores_cached_and_a_pulled_change_does_not(small) -> None:
+    """The cheap cache check ignores verdicts (decision.* events never touch what the scores read), so the
+    review loop's next queue build does not re-check; a pull's change to an annotation still invalidates."""
+    from sqlalchemy import update
+
+    from app.models.audit import append_event
+    from app.models.schema import Annotation
+    from app.services.queues import inputs_ready
+
+    store, pid, ids = small
+    before = queue_inputs(store, pid)
+    assert inputs_ready(store, pid)
+    aid = ProjectService(store).task_detail(ids[12]).annotations[0].id
+    DecisionService(store).record(pid, [DecisionRequest(task_id=ids[12], verdict="accept", annotation_id=aid)],
+                                  reviewer="rev@example.com")
+    assert inputs_ready(store, pid)  # a verdict: still valid, no version check on the next build
+    assert queue_inputs(store, pid) is before
+    with store.transaction() as s:  # what a pull does when the server deleted an annotation
+        s.execute(update(Annotation).where(Annotation.id == aid).values(deleted=True, updated_at=now_iso()))
+        append_event(s, "rev@example.com", "sync.pulled", {"project_id": pid, "deleted": 1})
+    assert not inputs_ready(store, pid)
+    after = queue_inputs(store, pid)
+    at = {int(t): i for i, t in enumerate(after.tasks)}
+    assert after is not before and after.agreement[at[ids[12]]] != before.agreement[at[ids[12]]]

@@ -12,7 +12,7 @@ Additive (two new tables; no existing row changed, nothing to backfill).
 * ``queue_settings``: per project, the agreement below which tasks are routed to the expert queue.
 * ``ix_decisions_expert``: a partial index of expert decisions (the expert queue's resolution test);
   ``ix_ground_truth_task_decision``: (task, decision) of the reference rows, for the ground-truth rule;
-  ``ix_annotations_version``: a covering index for the per-task scores' version check.
+  ``ix_annotations_version``, ``ix_tasks_version``: covering indexes for the per-task scores' version check.
 """
 
 from alembic import op
@@ -43,6 +43,8 @@ def upgrade() -> None:
     # annotations) reads this narrow covering index instead of the wide annotation rows: 135 -> 68 ms at 100k tasks
     op.execute("CREATE INDEX IF NOT EXISTS ix_annotations_version ON annotations "
                "(task_id, id, updated_at, deleted, was_cancelled)")
+    # and the tasks' side of it (count, max id, max updated_at of the live tasks): 33 -> 12 ms
+    op.execute("CREATE INDEX IF NOT EXISTS ix_tasks_version ON tasks (project_id, deleted, id, updated_at)")
 
 
 def downgrade() -> None:
