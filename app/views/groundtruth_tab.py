@@ -30,6 +30,7 @@ from app.services.changes import Changes
 from app.services.describe import ago
 from app.services.groundtruth import GroundTruthService, Reference
 from app.views.theme import tone
+from app.views.worker import Job
 
 PAGE = 200
 MAX_PAGES = 20
@@ -47,11 +48,14 @@ class GroundTruthModel(QAbstractTableModel):
         self._pages: OrderedDict[int, tuple[Reference, ...]] = OrderedDict()
         self.page_loads = 0  # for tests: rows are fetched lazily
 
-    def set_project(self, project_id: int | None) -> None:
+    def set_project(self, project_id: int | None, count: int | None = None) -> None:
+        """Show ``project_id``'s references; ``count``: already known (read off the UI thread), else asked."""
         self.beginResetModel()
         self.project_id = project_id
         self._pages.clear()
-        self._count = self.svc.count(project_id) if project_id is not None else 0
+        if count is None:
+            count = self.svc.count(project_id) if project_id is not None else 0
+        self._count = count
         self.endResetModel()
 
     def refresh(self) -> None:
@@ -159,10 +163,13 @@ class GroundTruthTab(QWidget):
         sc.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
         sc.activated.connect(self._toggle_focus)
         self._stale = False
+        self._job: Job | None = None
+        self.loading = False  # a reload's worker is reading the index (tests wait on it)
 
     # -- lifecycle ---------------------------------------------------------------------------------------------
     def open_project(self, project_id: int | None) -> None:
-        self.model.project_id = project_id
+        if project_id != self.model.project_id:  # empty until the worker has read the new project's references
+            self.model.set_project(project_id, 0)
         if self.isVisible():
             self.reload()
         else:
@@ -181,15 +188,39 @@ class GroundTruthTab(QWidget):
                 self._stale = True
 
     def reload(self, keep: bool = False) -> None:
+        """Re-read the references: the index (its version check, and its rebuild after a change: ~0.7 s at 100k
+        tasks) is read in a worker; the table keeps showing the last one meanwhile."""
         self._stale = False
         current = self.current_task() if keep else None
-        self.model.set_project(self.model.project_id)
         pid = self.model.project_id
         if pid is None:
+            self._job = None
+            self.loading = False
+            self.model.set_project(None, 0)
             self.summary.setText("Select a project.")
             self.history.clear()
             return
-        c = self.svc.counts(pid, check=False)  # set_project just checked the version
+        svc = self.svc
+        job = Job(lambda _p, _c: (pid, svc.counts(pid)))
+        self._job = job
+        self.loading = True
+        if not self.model.rowCount():
+            self.summary.setText("Reading the ground truth…")
+        job.signals.finished.connect(lambda res, job=job: self._loaded(res, job, current))
+        job.signals.failed.connect(lambda exc, job=job: self._failed(exc, job))
+        job.start()
+
+    def _failed(self, exc: BaseException, job: Job) -> None:
+        if job is self._job:
+            self.loading = False
+            self.summary.setText(f"The ground truth could not be read: {exc}")
+
+    def _loaded(self, res: Any, job: Job, current: int | None) -> None:
+        pid, c = res
+        if job is not self._job or pid != self.model.project_id:
+            return  # an older request, or another project since
+        self.loading = False
+        self.model.set_project(pid, c.references)
         by = ", ".join(f"{n:,} {SOURCE_LABEL.get(s, s)}" for s, n in c.by_source) or "none yet"
         self.summary.setText(f"<b>{c.references:,}</b> of {c.tasks:,} tasks have a reference ({by}); "
                              f"{c.revised:,} changed at least once. <span style='color:{tone().muted}'>Enter: review "

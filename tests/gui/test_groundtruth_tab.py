@@ -9,7 +9,7 @@ from PySide6.QtCore import Qt
 from app.services.decisions import DecisionRequest, DecisionService
 from app.services.groundtruth import GroundTruthService
 from app.services.projects import ProjectService
-from tests.gui.helpers import shown_window
+from tests.gui.helpers import shown_window, wait_for
 
 
 def test_browser_lists_references_shows_history_and_opens_the_task(qtbot, demo_store, shots_dir) -> None:
@@ -17,6 +17,7 @@ def test_browser_lists_references_shows_history_and_opens_the_task(qtbot, demo_s
     w = shown_window(qtbot, store, pid)
     gt = w.ground_truth
     w.tabs.setCurrentWidget(gt)
+    wait_for(lambda: not gt.loading, 30)  # the index is read in a worker
     expected = GroundTruthService(store).count(pid)
     assert expected > 0 and gt.model.rowCount() == expected
     assert gt.model.page_loads <= 2  # a page at a time, not every reference
@@ -34,6 +35,8 @@ def test_browser_lists_references_shows_history_and_opens_the_task(qtbot, demo_s
     rec = DecisionService(store).record(pid, [DecisionRequest(first.task_id, "fix", annotation_id=ann.id,
                                                               result=fixed)], reviewer="me@example.com")
     w.apply(rec.changes)
+    assert gt.loading  # re-read off the UI thread; the table keeps the last index meanwhile
+    wait_for(lambda: not gt.loading, 30)
     assert gt.current_task() == first.task_id  # the selection stays on the task
     row = gt.view.currentIndex().row()
     assert gt.model.data(gt.model.index(row, 2)) == "fix (decision)"
