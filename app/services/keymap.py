@@ -27,6 +27,7 @@ ACTION_LABELS = {
     "toggle_history": "Hide or show the history pane (more room for the task on small screens)",
     "reviewer_queue": "Work the reviewer queue",
     "expert_queue": "Work the expert queue (escalations, low agreement)",
+    "open_notification": "Open the newest notification (an escalation for experts, a conflict, a calibration request)",
     "save": "Save the fix",
     "cancel": "Cancel the fix",
 }

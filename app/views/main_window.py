@@ -237,9 +237,10 @@ class MainWindow(QMainWindow):
         review_menu.addSeparator()
         act = QAction("Open the newest &notification", self)
         act.setObjectName("openNotification")
-        act.setShortcut(QKeySequence("Ctrl+Shift+N"))
         act.triggered.connect(self.notification_bar_open)
         review_menu.addAction(act)
+        self.notification_action = act
+        self._apply_window_keys()
         view_menu = self.menuBar().addMenu("&View")
         goto = QAction("&Go to task…", self)
         goto.setObjectName("goToTaskAction")
@@ -573,6 +574,11 @@ class MainWindow(QMainWindow):
             save_settings(self.store.data_dir, self.settings)
             self.review.set_keymap(self.keymap)
             self.calibration.set_keymap(self.keymap)
+            self._apply_window_keys()
+
+    def _apply_window_keys(self) -> None:
+        """Window-wide actions bound from the keymap (rebindable, checked for conflicts with the review keys)."""
+        self.notification_action.setShortcuts([QKeySequence(k) for k in self.keymap.keys("open_notification")])
 
     def show_task(self, task_id: int) -> None:
         self.task_pane.setHtml(task_html(self.projects.task_detail(task_id)))

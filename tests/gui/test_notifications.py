@@ -68,3 +68,22 @@ def test_a_pulled_escalation_notifies_the_expert_and_a_click_opens_it(qtbot, dem
     assert w.tabs.currentWidget() is w.review
     assert w.review.session is not None and w.review.session.current is not None
     assert w.review.session.current.id == t2
+
+
+def test_the_notification_key_is_in_the_keymap_rebindable_and_conflict_checked(qtbot, demo_store) -> None:
+    """Ctrl+Shift+N comes from keymap.toml (review section): rebinding it moves the window's action, and a binding
+    already used by a review key is refused like any other conflict."""
+    import pytest
+
+    from app.services.keymap import KeymapError, load_keymap
+
+    store, pid = demo_store
+    km = load_keymap()
+    assert km.keys("open_notification") == ("Ctrl+Shift+N",)
+    w = shown_window(qtbot, store, pid)
+    assert [s.toString() for s in w.notification_action.shortcuts()] == ["Ctrl+Shift+N"]
+    w.keymap = km.with_override("review", "open_notification", ("Ctrl+Alt+N",))
+    w._apply_window_keys()
+    assert [s.toString() for s in w.notification_action.shortcuts()] == ["Ctrl+Alt+N"]
+    with pytest.raises(KeymapError):
+        load_keymap({"review": {"open_notification": ["A"]}})  # A accepts
