@@ -147,10 +147,15 @@ def compute_metrics(store: Store, project_id: int, *, control: str | None = None
 
 
 def _report(store: Store, project_id: int, control: str | None, mode: Mode) -> dict[str, Any]:
-    from app.metrics import metrics_report, to_jsonable
     from app.services.dashboard import load_frames
 
-    frames = load_frames(store, project_id)
+    return report_of_frames(load_frames(store, project_id), project_id, control, mode)
+
+
+def report_of_frames(frames: Any, project_id: int, control: str | None, mode: Mode) -> dict[str, Any]:
+    """The report of :func:`compute_metrics` on frames already loaded (the CLI's one read of the store)."""
+    from app.metrics import metrics_report, to_jsonable
+
     if control is not None and control not in frames.controls:
         raise LookupError(f"Project {project_id} has no control {control!r}; its controls are: "
                           f"{', '.join(frames.controls)}")

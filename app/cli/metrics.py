@@ -36,11 +36,15 @@ def _fmt_pct(v: Any) -> str:
 @command("metrics")
 def cmd_metrics(args: argparse.Namespace) -> int:
     from app.api import AsOfError, metrics_snapshot
+    from app.services.dashboard import flush_frames_cache
 
     store = open_store(args)
     try:
         if getattr(args, "as_of", None) is None:
-            return _metrics(args, store, None)
+            try:
+                return _metrics(args, store, None)
+            finally:
+                flush_frames_cache()  # the frames kept for the next run, written while the report computed
         try:
             with metrics_snapshot(store, args.as_of, args.project) as (snap, cut):
                 return _metrics(args, snap, cut)
@@ -51,7 +55,7 @@ def cmd_metrics(args: argparse.Namespace) -> int:
 
 
 def _metrics(args: argparse.Namespace, store: Any, cut: Any) -> int:
-    from app.api import compute_metrics
+    from app.api import report_of_frames
     from app.metrics import format_matrix_table
     from app.services.dashboard import compute_dashboard, export_csv, load_frames
 
@@ -68,7 +72,8 @@ def _metrics(args: argparse.Namespace, store: Any, cut: Any) -> int:
     gt = frames.ground_truth if not frames.ground_truth.empty else None
     if getattr(args, "stat", "agreement") != "agreement":
         return _stat(args, frames, gt)
-    report = compute_metrics(store, args.project, control=args.control, mode=args.mode).report  # app.api
+    # app.api's report on the frames just loaded (compute_metrics would ask the data version again)
+    report = report_of_frames(frames, args.project, args.control, args.mode)
     dash = None
     if args.png or args.csv or not args.json:
         dash = compute_dashboard(store, args.project, mode=args.mode, save=cut is None)

@@ -109,9 +109,14 @@ def data_version(store: Store, project_id: int) -> tuple[Any, ...]:
     """
     with store.session() as s:
         conn = s.connection()
+        # two narrow reads: ix_annotations_version covers the first, ix_annotations_gt_task the flags (the wide
+        # rows are never read: 0.20 -> 0.07 s at 502k annotations)
         ann = conn.execute(text(
-            "SELECT count(*), max(a.id), max(a.updated_at), sum(a.deleted), sum(a.ground_truth) FROM annotations a "
+            "SELECT count(*), max(a.id), max(a.updated_at), sum(a.deleted) FROM annotations a "
             "JOIN tasks t ON t.id = a.task_id WHERE t.project_id = :p AND t.deleted = 0"), {"p": project_id}).one()
+        flags = conn.execute(text(
+            "SELECT count(*) FROM annotations a JOIN tasks t ON t.id = a.task_id "
+            "WHERE t.project_id = :p AND t.deleted = 0 AND a.ground_truth = 1"), {"p": project_id}).scalar()
         pred = conn.execute(text(
             "SELECT count(*), max(p.id) FROM predictions p JOIN tasks t ON t.id = p.task_id "
             "WHERE t.project_id = :p AND t.deleted = 0"), {"p": project_id}).one()
@@ -127,7 +132,7 @@ def data_version(store: Store, project_id: int) -> tuple[Any, ...]:
         mem = hashlib.sha1(repr(conn.execute(text(  # noqa: S324 - a fingerprint, not security
             "SELECT user_id, email, first_name, last_name FROM members WHERE project_id = :p ORDER BY id"),
             {"p": project_id}).all()).encode(), usedforsecurity=False).hexdigest()
-        return (*tuple(ann), *tuple(pred), dec, gt, *tuple(meta), *tuple(eff), mem)
+        return (*tuple(ann), flags, *tuple(pred), dec, gt, *tuple(meta), *tuple(eff), mem)
 
 
 _CACHE: dict[tuple[str, int], ProjectFrames] = {}
@@ -153,14 +158,30 @@ def load_frames(store: Store, project_id: int, *, progress: Callable[[int], None
     frames = _read_frames_cache(store, project_id, version) if persist else None
     if frames is None:
         frames = build_frames(store, project_id, version, progress)
-        if persist:
-            _write_frames_cache(store, project_id, frames)
+        if persist:  # written on a thread while the caller computes; flush_frames_cache() waits for it
+            writer = threading.Thread(target=_write_frames_cache, args=(store, project_id, frames),
+                                      name="frames-cache-writer")
+            with _CACHE_LOCK:
+                _WRITERS.append(writer)
+            writer.start()
     with _CACHE_LOCK:
         _CACHE[key] = frames
     return frames
 
 
 FRAMES_CACHE_FORMAT = 1
+_WRITERS: list[threading.Thread] = []
+
+
+def flush_frames_cache() -> None:
+    """Wait until the frames :func:`load_frames` keeps on disk are written (a command calls it before it
+    ends; a non-daemon writer would also hold the interpreter open until it is done)."""
+    while True:
+        with _CACHE_LOCK:
+            if not _WRITERS:
+                return
+            writer = _WRITERS.pop()
+        writer.join()
 
 
 def _frames_cache_path(store: Store, project_id: int) -> Any:

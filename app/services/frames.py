@@ -45,19 +45,28 @@ def _split(result: Any, controls: Any) -> dict[str, list[Any]]:
 class _Values:
     """``result_values`` of one kind of one project, as columns; ``{control: items}`` of a row on demand.
 
+    Only the rows of the config's ``controls`` are read, each with its control's position in ``controls``
+    (SQLite maps the name: a small int per row instead of a string); every reader keeps only those controls.
     A control's single item with a plain region id is stored with ``"id": null`` and the id apart
     (``item_id``): the item is the decoded template with its id put back, in the same key position."""
 
-    def __init__(self, cur: Any, project_id: int, kind: str) -> None:
-        rows = cur.execute("SELECT row_id, ord, control, items, item_id FROM result_values "
-                           "WHERE project_id = ? AND kind = ? ORDER BY row_id, ord", (project_id, kind)).fetchall()
-        cols = list(zip(*rows, strict=True)) if rows else [(), (), (), (), ()]
+    def __init__(self, cur: Any, project_id: int, kind: str, controls: list[str]) -> None:
+        self.names = controls
+        if controls:
+            case = "CASE control " + " ".join(["WHEN ? THEN ?"] * len(controls)) + " END"
+            marks = ", ".join("?" * len(controls))
+            params: list[Any] = [v for k, c in enumerate(controls) for v in (c, k)]
+            rows = cur.execute(f"SELECT row_id, {case}, items, item_id FROM result_values WHERE project_id = ? "
+                               f"AND kind = ? AND control IN ({marks}) ORDER BY row_id, ord",
+                               (*params, project_id, kind, *controls)).fetchall()
+        else:
+            rows = []
+        cols = list(zip(*rows, strict=True)) if rows else [(), (), (), ()]
         del rows
         self.row_ids = np.array(cols[0], dtype=np.int64)
-        self.ords = np.array(cols[1], dtype=np.int64)
-        self.controls = cols[2]
-        self.texts = np.array(cols[3], dtype=object)
-        self.item_ids = np.array(cols[4], dtype=object)
+        self.cpos = np.array(cols[1], dtype=np.int64)
+        self.texts = np.array(cols[2], dtype=object)
+        self.item_ids = np.array(cols[3], dtype=object)
         self.cache: dict[str, Any] = {}
         self.fallback = {r[0] for r in cur.execute(  # results that are not strict JSON: decoded from the row
             "SELECT row_id FROM result_values WHERE project_id = ? AND kind = ? AND ord < 0", (project_id, kind))}
@@ -84,11 +93,10 @@ class _Values:
         return out
 
     def of(self, row_id: int) -> list[tuple[str, Any]]:
-        """``(control, items)`` of one row, in ``ord`` order (controls not in the config included)."""
+        """``(control, items)`` of one row's config controls, in ``ord`` order."""
         lo = int(np.searchsorted(self.row_ids, row_id, "left"))
         hi = int(np.searchsorted(self.row_ids, row_id, "right"))
-        return [(self.controls[k], self.items(self.texts[k], self.item_ids[k])) for k in range(lo, hi)
-                if self.ords[k] >= 0]
+        return [(self.names[self.cpos[k]], self.items(self.texts[k], self.item_ids[k])) for k in range(lo, hi)]
 
 
 def build_frames(store: Store, project_id: int, version: tuple[Any, ...],
@@ -142,13 +150,14 @@ def _build(store: Store, project_id: int, version: tuple[Any, ...],
         facts = _sync_facts(conn, project_id)
 
         # annotations: plain columns, then their per-control items
-        arows = cur.execute(
-            "SELECT a.id, a.task_id, a.server_id, a.completed_by, a.lead_time, a.created_at, a.ground_truth "
-            "FROM annotations a JOIN tasks t ON t.id = a.task_id "
-            "WHERE t.project_id = ? AND t.deleted = 0 AND a.was_cancelled = 0 AND a.deleted = 0",
-            (project_id,)).fetchall()
+        live_sql = "FROM annotations a JOIN tasks t ON t.id = a.task_id " \
+               "WHERE t.project_id = ? AND t.deleted = 0 AND a.was_cancelled = 0 AND a.deleted = 0"
+        # the columns every row needs; the server id and the ground-truth flag only where they matter (below):
+        # each column fetched costs about a tenth of a second per 500k rows
+        arows = cur.execute(f"SELECT a.id, a.task_id, a.completed_by, a.lead_time, a.created_at {live_sql}",
+                            (project_id,)).fetchall()
         n_all = len(arows)
-        cols: list[Any] = list(zip(*arows, strict=True)) if arows else [()] * 7
+        cols: list[Any] = list(zip(*arows, strict=True)) if arows else [()] * 5
         del arows
         a_id = np.array(cols[0], dtype=np.int64)
         order = np.argsort(a_id, kind="stable")  # by id (the old ORDER BY a.id), without SQLite's temp b-tree
@@ -156,21 +165,33 @@ def _build(store: Store, project_id: int, version: tuple[Any, ...],
             cols = [np.array(c, dtype=object)[order] for c in cols]
             a_id = a_id[order]
         a_task = np.array(cols[1], dtype=np.int64)
-        a_sid, a_uid = cols[2], cols[3]
+        a_uid = cols[2]
         uid_name = {u: (members.get(u) or (f"user #{u}" if u is not None else "unknown")) for u in set(a_uid)}
         a_ev: list[str | None] = [uid_name[u] for u in a_uid]
+        # (server id, ground-truth flag) of the rows that have a server id and are flagged or may be a fix
+        sid_sql = (f"SELECT a.id, a.server_id, a.ground_truth {live_sql} AND a.server_id IS NOT NULL"
+                   if facts.fix_annotations else
+                   f"SELECT a.id, a.server_id, a.ground_truth {live_sql} AND a.ground_truth = 1")
+        srows = cur.execute(sid_sql, (project_id,)).fetchall()
         if facts.fix_annotations:  # a reviewer's fix on the server: the reference itself, not an evaluator
-            for i, (tid, sid) in enumerate(zip(a_task.tolist(), a_sid, strict=True)):
-                if sid is not None and (tid, sid) in facts.fix_annotations:
+            for aid, sid, _flag in srows:
+                i = int(np.searchsorted(a_id, aid))
+                if (int(a_task[i]), sid) in facts.fix_annotations:
                     a_ev[i] = None
-        ann_vals = _Values(cur, project_id, "a")
+        if not facts.fix_annotations:  # flagged rows without a server id are flags too (local imports)
+            flagged = srows
+        else:
+            flagged = cur.execute(f"SELECT a.id, a.server_id, a.ground_truth {live_sql} AND a.ground_truth = 1",
+                                  (project_id,)).fetchall()
+        ann_vals = _Values(cur, project_id, "a", controls)
         fallback_raw: dict[int, Any] = {}
         if ann_vals.fallback:
             fallback_raw = _raw_results(cur, "annotations", ann_vals.fallback)
         # task -> (flagged result per control, its evaluator, server id of the prediction it copies)
         gt_flag: dict[int, tuple[dict[str, list[Any]], str | None, int | None]] = {}
-        for i in np.flatnonzero(np.array(cols[6], dtype=bool)).tolist():
-            tid, sid, aid = int(a_task[i]), a_sid[i], int(a_id[i])
+        for aid, sid, _flag in sorted(flagged):  # by id, as the rows: a later flag of a task wins
+            i = int(np.searchsorted(a_id, aid))
+            tid = int(a_task[i])
             key = (tid, sid)
             if key not in facts.own_flags:
                 by_ctl = (_split(_decode(fallback_raw[aid]), ctl_pos) if aid in fallback_raw
@@ -190,10 +211,8 @@ def _build(store: Store, project_id: int, version: tuple[Any, ...],
             where = np.searchsorted(a_id, ann_vals.row_ids)
             where[where >= n_all] = 0
             slot = np.where(a_id[where] == ann_vals.row_ids, pos_of[where], -1)
-            c_codes, c_uniq = pd.factorize(np.array(ann_vals.controls, dtype=object))  # few distinct names
-            # NULL (a marker row) factorizes to -1, which picks the appended -1: no control
-            cpos = np.array([*(ctl_pos.get(c, -1) for c in c_uniq), -1], dtype=np.int64)[c_codes]
-            ok = (slot >= 0) & (ann_vals.ords >= 0) & (cpos >= 0)
+            cpos = ann_vals.cpos  # only config controls were read (marker rows have none)
+            ok = slot >= 0
             dest = slot[ok] * C + cpos[ok]
             res[dest] = ann_vals.decoded(ok)
             filled[dest] = True
@@ -210,8 +229,8 @@ def _build(store: Store, project_id: int, version: tuple[Any, ...],
         if progress:  # as the old path: every 50,000 annotations
             for k in range(50_000, n + 1, 50_000):
                 progress(k)
-        lead = np.array(cols[4], dtype=float)[k_idx] if n_all else np.zeros(0)
-        at = np.array(cols[5], dtype=object)[k_idx] if n_all else np.zeros(0, dtype=object)
+        lead = np.array(cols[3], dtype=float)[k_idx] if n_all else np.zeros(0)
+        at = np.array(cols[4], dtype=object)[k_idx] if n_all else np.zeros(0, dtype=object)
         a_frame = {
             "task": np.repeat(a_task[k_idx], C), "evaluator": np.repeat(ev_arr[k_idx], C),
             "control": np.tile(np.array(controls, dtype=object), n),
@@ -222,7 +241,7 @@ def _build(store: Store, project_id: int, version: tuple[Any, ...],
             "SELECT p.id, p.task_id, p.server_id, p.model_version, p.created_at FROM predictions p "
             "JOIN tasks t ON t.id = p.task_id WHERE t.project_id = ? AND t.deleted = 0 "
             "AND p.result IS NOT NULL ORDER BY p.id", (project_id,)).fetchall()
-        pred_vals = _Values(cur, project_id, "p")
+        pred_vals = _Values(cur, project_id, "p", controls)
         pred_fallback = _raw_results(cur, "predictions", pred_vals.fallback) if pred_vals.fallback else {}
         pred_ev: dict[int, str] = {}
         pred_sid_ev: dict[tuple[int, int], str] = {}
@@ -247,7 +266,7 @@ def _build(store: Store, project_id: int, version: tuple[Any, ...],
 
         # adjudicated ground truth (latest non-retracted decision fold) wins over server flags
         retracted = facts.retracted
-        gt_vals = _Values(cur, project_id, "g")
+        gt_vals = _Values(cur, project_id, "g", controls)
         grows = cur.execute(
             "SELECT g.id, g.task_id, g.annotation_id, g.decision_uuid, g.result IS NULL OR g.result = 'null' "
             "FROM ground_truth g JOIN tasks t ON t.id = g.task_id WHERE t.project_id = ? ORDER BY g.id",

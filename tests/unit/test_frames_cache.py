@@ -23,7 +23,9 @@ from tests.unit.test_reference_frames import REVIEWER, _annotation, _export, _im
 def _cold(store: Store, pid: int) -> Any:
     with dashboard._CACHE_LOCK:  # a new process: nothing in memory
         dashboard._CACHE.clear()
-    return dashboard.load_frames(store, pid, persist=True)
+    frames = dashboard.load_frames(store, pid, persist=True)
+    dashboard.flush_frames_cache()  # the file is written on a thread; a command waits for it before it ends
+    return frames
 
 
 def _report(f: Any) -> dict[str, Any]:
