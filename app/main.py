@@ -97,6 +97,9 @@ def run_gui(*, data_dir: str | None, demo: bool) -> int:
     window = MainWindow(store, project_id=project_id)
     window.show()
     code = app.exec()
+    from app.services.dashboard import stop_metrics_process
+
+    stop_metrics_process()  # a metrics process started ahead for a large project's dashboard
     store.close()
     return int(code)
 

@@ -501,21 +501,87 @@ def _child_compute(data_dir: str, project_id: int, mode: str, out: Any) -> None:
         out.put(("error", f"{type(exc).__name__}: {exc}"))
 
 
+def _warm_main(jobs: Any, out: Any) -> None:
+    """A metrics process started ahead of need: its imports are done by the time a job arrives (one job)."""
+    job = jobs.get()
+    if job is not None:
+        data_dir, project_id, mode = job
+        _child_compute(data_dir, project_id, mode, out)
+
+
+class _Warm:
+    """One spawned metrics process waiting for a job (``prewarm_metrics_process``)."""
+
+    def __init__(self) -> None:
+        import multiprocessing as mp
+
+        ctx = mp.get_context("spawn")
+        self.jobs = ctx.Queue()
+        self.out = ctx.Queue()
+        self.proc = ctx.Process(target=_warm_main, args=(self.jobs, self.out), daemon=True,
+                                name="reviewdesk-metrics")
+        self.proc.start()
+
+    def close(self) -> None:
+        if self.proc.is_alive():
+            self.jobs.put(None)
+            self.proc.join(timeout=2)
+            if self.proc.is_alive():
+                self.proc.terminate()
+
+
+_WARM: _Warm | None = None
+_WARM_LOCK = threading.Lock()
+
+
+def prewarm_metrics_process(store: Store | None = None, project_id: int | None = None) -> bool:
+    """Start the metrics process of the next large computation now, so its interpreter start and imports
+    (about 1.4 s) are done before it is needed. With a store and project: only when that project is large
+    enough to compute in a child process. Idempotent: at most one waits at a time. Returns whether one is
+    waiting."""
+    global _WARM
+    if store is not None and project_id is not None and data_version(store, project_id)[0] < ISOLATE_ABOVE:
+        return False
+    with _WARM_LOCK:
+        if _WARM is not None and _WARM.proc.is_alive():
+            return True
+        _WARM = _Warm()
+        return True
+
+
+def stop_metrics_process() -> None:
+    """Stop a metrics process that is waiting for a job (the window closes, a test ends)."""
+    global _WARM
+    with _WARM_LOCK:
+        warm, _WARM = _WARM, None
+    if warm is not None:
+        warm.close()
+
+
+def _take_warm() -> _Warm | None:
+    global _WARM
+    with _WARM_LOCK:
+        warm, _WARM = _WARM, None
+    if warm is not None and not warm.proc.is_alive():
+        return None
+    return warm
+
+
 def compute_dashboard_isolated(store: Store, project_id: int, *, mode: str = "pairwise",
                                cancel: threading.Event | None = None) -> Dashboard:
     """Compute in a child process when the project is large, so the GUI's thread never waits on the GIL.
 
-    Small projects compute in the calling thread (a process start costs about a second).
+    Small projects compute in the calling thread (a process start costs about a second). A process started
+    ahead by :func:`prewarm_metrics_process` is used when one is waiting, and the next one is started for the
+    next computation (a sync or a decision changes the numbers again).
     """
     if data_version(store, project_id)[0] < ISOLATE_ABOVE:
         return compute_dashboard(store, project_id, mode=mode)
-    import multiprocessing as mp
     import queue as queue_mod
 
-    ctx = mp.get_context("spawn")
-    out = ctx.Queue()
-    proc = ctx.Process(target=_child_compute, args=(str(store.data_dir), project_id, mode, out), daemon=True)
-    proc.start()
+    warm = _take_warm() or _Warm()
+    proc, out = warm.proc, warm.out
+    warm.jobs.put((str(store.data_dir), project_id, mode))
     try:
         while True:
             if cancel is not None and cancel.is_set():
@@ -532,6 +598,7 @@ def compute_dashboard_isolated(store: Store, project_id: int, *, mode: str = "pa
         proc.join(timeout=5)
         if proc.is_alive():
             proc.terminate()
+        prewarm_metrics_process()  # ready for the next computation of this large project
     if status != "ok":
         raise RuntimeError(payload)
     return payload

@@ -45,6 +45,7 @@ from app.services.dashboard import (
     drill_tolerances,
     export_csv,
     load_frames,
+    prewarm_metrics_process,
     refresh_dashboard,
 )
 from app.services.review import QueueFilter
@@ -306,6 +307,9 @@ class DashboardPanel(QWidget):
         self.project_id = project_id
         self.data = None
         self.calibration.open_project(project_id)
+        if project_id is not None:  # a large project computes in a child process: start it now, off this thread
+            store = self.store
+            Job(lambda _progress, _cancel: prewarm_metrics_process(store, project_id)).start()
         if project_id is not None and self.isVisible():
             self.refresh()
         else:

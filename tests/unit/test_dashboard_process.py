@@ -14,6 +14,14 @@ from app.services import dashboard
 from tests.unit.test_reference_frames import _decide_all, _export, _import
 
 
+@pytest.fixture(autouse=True)
+def _no_waiting_process() -> object:
+    """A computation in a child process starts the next one ahead: stop it after each test."""
+    dashboard.stop_metrics_process()
+    yield
+    dashboard.stop_metrics_process()
+
+
 def test_the_metrics_process_gives_the_in_process_numbers(store: Store, tmp_path: Path,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     pid = _import(store, tmp_path, _export())
@@ -28,3 +36,49 @@ def test_the_metrics_process_gives_the_in_process_numbers(store: Store, tmp_path
         np.testing.assert_array_equal(there.matrices[c].counts, m.counts)
     pd.testing.assert_frame_equal(there.quality, here.quality)
     pd.testing.assert_frame_equal(there.difficulty, here.difficulty)
+
+
+def test_a_process_started_ahead_computes_the_same_numbers_and_the_next_one_waits(
+        store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pid = _import(store, tmp_path, _export())
+    _decide_all(store, pid)
+    here = dashboard.compute_dashboard(store, pid, save=False)
+    try:
+        assert dashboard.prewarm_metrics_process(store, pid) is False  # a small project: computed in-process
+        assert dashboard._WARM is None
+        monkeypatch.setattr(dashboard, "ISOLATE_ABOVE", 0)
+        assert dashboard.prewarm_metrics_process(store, pid) is True
+        warm = dashboard._WARM
+        assert warm is not None and warm.proc.is_alive()
+        assert dashboard.prewarm_metrics_process() is True and dashboard._WARM is warm  # one at a time
+        there = dashboard.compute_dashboard_isolated(store, pid)
+        warm.proc.join(timeout=10)
+        assert warm.proc.exitcode == 0  # the process started ahead did the job and ended
+        assert dashboard._WARM is not None and dashboard._WARM is not warm  # the next one is waiting
+        assert there.version == here.version
+        for c, m in here.matrices.items():
+            np.testing.assert_array_equal(there.matrices[c].matrix, m.matrix)
+        pd.testing.assert_frame_equal(there.quality, here.quality)
+    finally:
+        dashboard.stop_metrics_process()
+    assert dashboard._WARM is None
+
+
+def test_a_cancelled_computation_stops_the_process_started_ahead(
+        store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    pid = _import(store, tmp_path, _export())
+    monkeypatch.setattr(dashboard, "ISOLATE_ABOVE", 0)
+    try:
+        dashboard.prewarm_metrics_process()
+        warm = dashboard._WARM
+        assert warm is not None
+        cancel = threading.Event()
+        cancel.set()
+        with pytest.raises(InterruptedError):
+            dashboard.compute_dashboard_isolated(store, pid, cancel=cancel)
+        warm.proc.join(timeout=10)
+        assert not warm.proc.is_alive()
+    finally:
+        dashboard.stop_metrics_process()
