@@ -359,7 +359,7 @@ def _prepare_control(
     K = len(uniq)
 
     task_codes = task_index.get_indexer(sub["task"])
-    ev_codes = ev_index.get_indexer(sub["evaluator"])
+    ev_codes = _positions(ev_index, sub["evaluator"])
     ann_codes = codes[: len(results)]
     gt_by_task = np.full(len(task_index), -1, np.int64)
     src_by_task = np.full(len(task_index), -1, np.int64)  # evaluator whose own result is the reference
@@ -411,6 +411,16 @@ def _prepare_control(
 
             p["scale"] = numeric_scale("rating", p)
     return ctl
+
+
+def _positions(index: pd.Index, values: pd.Series) -> np.ndarray:
+    """``index.get_indexer(values)`` (-1 where absent) for a column of few distinct names: the column is
+    factorized in its own dtype and only its distinct names are looked up (no object copy of every row)."""
+    codes, uniq = pd.factorize(values)
+    if len(uniq) == 0:
+        return np.full(len(values), -1, dtype=np.intp)
+    pos = np.append(index.get_indexer(uniq), -1)  # code -1 (a missing name) picks the appended -1
+    return np.asarray(pos[codes], dtype=np.intp)
 
 
 def _source_codes(ground_truth: pd.DataFrame, ev_index: pd.Index) -> np.ndarray:
@@ -739,7 +749,7 @@ def _overall(
     # counts: distinct tasks shared (any control)
     pres = annotations[annotations["evaluator"].isin(ev_index)].drop_duplicates(["task", "evaluator"])
     t = task_index.get_indexer(pres["task"])
-    e = ev_index.get_indexer(pres["evaluator"])
+    e = _positions(ev_index, pres["evaluator"])
     gt_tasks = np.zeros(len(task_index), bool)
     scored = np.ones(len(t), bool)
     if ground_truth is not None and len(ground_truth):
@@ -763,7 +773,7 @@ def _overall(
             hit = annotations.loc[annotations["evaluator"].isin(ev_index), ["task", "evaluator", "control"]].merge(
                 consensus_reference[["task", "control"]].drop_duplicates(), on=["task", "control"]
             ).drop_duplicates(["task", "evaluator"])
-            ref_cnt.append(np.bincount(ev_index.get_indexer(hit["evaluator"]), minlength=E).astype(np.int64))
+            ref_cnt.append(np.bincount(_positions(ev_index, hit["evaluator"]), minlength=E).astype(np.int64))
         cnt = np.column_stack([*ref_cnt, shared])
     else:
         n_t = np.bincount(t, minlength=len(task_index))
