@@ -157,3 +157,74 @@ def test_a_decision_made_while_the_worker_reads_is_kept(qtbot, team_store, monke
     after = state_of(s)
     s.reload()
     assert state_of(s) == after
+
+
+def _cache_gate(monkeypatch) -> tuple[list[Any], threading.Event]:
+    """Holds the dashboard's on-disk cache reads (in its worker) until released; records what each read."""
+    import app.views.dashboard as dashboard_module
+
+    real = dashboard_module.cached_dashboard
+    reads: list[Any] = []
+    release = threading.Event()
+
+    def gated(*args: Any, **kw: Any) -> Any:
+        d = real(*args, **kw)
+        reads.append(d)
+        release.wait(30)
+        return d
+
+    monkeypatch.setattr(dashboard_module, "cached_dashboard", gated)
+    return reads, release
+
+
+def test_dashboard_cache_is_read_in_a_worker_and_painted_as_before(qtbot, demo_store, monkeypatch,
+                                                                     shots_dir) -> None:
+    """A second window opens the Dashboard from the on-disk cache: read in a worker (the tab says so
+    meanwhile), then the same numbers as the first window's, then checked as current."""
+    import numpy as np
+
+    store, pid = demo_store
+    first = shown_window(qtbot, store, pid)
+    first.tabs.setCurrentWidget(first.dashboard)
+    wait_for(lambda: first.dashboard.data is not None and not first.dashboard.busy())
+    expected = first.dashboard.data
+    first.close()
+    reads, release = _cache_gate(monkeypatch)
+    w = shown_window(qtbot, store, pid)
+    w.tabs.setCurrentWidget(w.dashboard)
+    d = w.dashboard
+    wait_for(lambda: reads)
+    assert d.data is None and d.busy() and d.progress.isVisible()
+    assert d.status.text() == "Opening the last computed numbers…"
+    qtbot.wait(50)
+    w.grab().save(str(shots_dir / "off-ui-thread-dashboard-reading.png"))
+    release.set()
+    wait_for(lambda: d.data is not None and not d.busy())
+    assert reads[0] is not None and reads[0].version == expected.version
+    assert d.data.version == expected.version and set(d.data.matrices) == set(expected.matrices)
+    for control, m in expected.matrices.items():
+        np.testing.assert_allclose(d.data.matrices[control].matrix, m.matrix, equal_nan=True)
+    np.testing.assert_allclose(d.heatmap.matrix.matrix, expected.matrices[None].matrix, equal_nan=True)
+    assert d.annotators.rowCount() == first.dashboard.annotators.rowCount() > 0
+
+
+def test_a_stale_dashboard_cache_read_is_dropped(qtbot, demo_store, monkeypatch) -> None:
+    """The aggregation is switched while the pairwise cache is being read: the pairwise numbers never show."""
+    store, pid = demo_store
+    first = shown_window(qtbot, store, pid)
+    first.tabs.setCurrentWidget(first.dashboard)
+    wait_for(lambda: first.dashboard.data is not None and not first.dashboard.busy())
+    first.close()
+    reads, release = _cache_gate(monkeypatch)
+    w = shown_window(qtbot, store, pid)
+    d = w.dashboard
+    shown: list[str] = []
+    real_show = d._show
+    monkeypatch.setattr(d, "_show", lambda dash: (shown.append(dash.mode), real_show(dash)))
+    w.tabs.setCurrentWidget(d)
+    wait_for(lambda: reads)
+    assert reads[0] is not None and reads[0].mode == "pairwise"
+    d.mode.setCurrentIndex(d.mode.findData("consensus"))  # a newer refresh: reads the consensus cache
+    release.set()
+    wait_for(lambda: d.data is not None and not d.busy())
+    assert "pairwise" not in shown and d.data.mode == "consensus" and shown[-1] == "consensus"
