@@ -1,6 +1,10 @@
 """Longest UI-thread gap while the window opens tabs, switches dashboard views and refreshes after a sync.
 
     QT_QPA_PLATFORM=offscreen python benchmarks/bench_ui_thread.py [--evaluators 20] [--tasks 5000] [--settle 1.5]
+        [--trace MS]
+
+``--trace MS``: a sampling thread records the UI thread's Python stack every ~2 ms; for each scenario with a
+gap over MS, the functions seen most in the samples of its longest gap are printed (where the time went).
 
 A 5 ms QTimer ticks on the UI thread; the longest interval between two ticks is the longest time the
 event loop could not react (a frozen window). Each scenario is measured in the same process beside a
@@ -16,9 +20,11 @@ Target (issue 14): every gap <= 50 ms.
 from __future__ import annotations
 
 import argparse
+import collections
 import os
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -27,6 +33,48 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks._util import table  # noqa: E402
 from benchmarks.bench_dashboard import CONFIG, generate  # noqa: E402
+
+
+class StackSampler(threading.Thread):
+    """Samples the UI thread's Python stack every ``interval`` s (GIL permitting) with its time stamp."""
+
+    def __init__(self, interval: float = 0.002) -> None:
+        super().__init__(daemon=True)
+        self.target = threading.main_thread().ident
+        self.interval = interval
+        self.samples: collections.deque[tuple[float, tuple[str, ...]]] = collections.deque(maxlen=200_000)
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        root = str(Path(__file__).resolve().parents[1])
+        while not self.stop.is_set():
+            frame = sys._current_frames().get(self.target)  # noqa: SLF001 - a profiler's use
+            stack = []
+            while frame is not None:
+                code = frame.f_code
+                where = code.co_filename.replace(root + "/", "")
+                stack.append(f"{where}:{code.co_name}")
+                frame = frame.f_back
+            self.samples.append((time.perf_counter(), tuple(stack)))
+            time.sleep(self.interval)
+
+    def report(self, start: float, end: float, top: int = 12) -> str:
+        inside = [st for t, st in self.samples if start <= t <= end]
+        if not inside:
+            return "    (no samples: the time was in C code holding the GIL)"
+        counts: collections.Counter[str] = collections.Counter()
+        for st in inside:
+            for name in set(st):
+                counts[name] += 1
+        lines = [f"    {len(inside)} samples over {(end - start) * 1000:.0f} ms; share of samples per function:"]
+        skip = ("bench_ui_thread.py", "threading.py")
+        for name, n in counts.most_common(80):
+            if any(s in name for s in skip):
+                continue
+            lines.append(f"    {100 * n / len(inside):5.0f}%  {name}")
+            if len(lines) > top:
+                break
+        return "\n".join(lines)
 
 
 class GapMeter:
@@ -38,10 +86,13 @@ class GapMeter:
         self.timer.timeout.connect(self._tick)
         self.last = 0.0
         self.gap = 0.0
+        self.worst = (0.0, 0.0)  # (start, end) of the longest gap
 
     def _tick(self) -> None:
         now = time.perf_counter()
-        self.gap = max(self.gap, now - self.last)
+        if now - self.last > self.gap:
+            self.gap = now - self.last
+            self.worst = (self.last, now)
         self.last = now
 
     def measure(self, app, action: Callable[[], None], settle: float, done: Callable[[], bool] | None = None,
@@ -53,6 +104,7 @@ class GapMeter:
         from PySide6.QtCore import QTimer
 
         self.gap = 0.0
+        self.worst = (0.0, 0.0)
         self.timer.start()
         t0 = self.last = time.perf_counter()
         QTimer.singleShot(0, action)
@@ -76,6 +128,8 @@ def main() -> None:
     ap.add_argument("--evaluators", type=int, default=20)
     ap.add_argument("--tasks", type=int, default=5000)
     ap.add_argument("--settle", type=float, default=1.5, help="seconds the loop keeps running after each action")
+    ap.add_argument("--trace", type=float, default=None, metavar="MS",
+                    help="print where the UI thread spent the longest gap of each scenario over MS ms")
     args = ap.parse_args()
     from PySide6.QtWidgets import QApplication
 
@@ -97,6 +151,10 @@ def main() -> None:
               f"({args.evaluators} evaluators) imported in {time.perf_counter() - t0:.0f} s")
         app = QApplication.instance() or QApplication([])
         meter = GapMeter()
+        sampler = None
+        if args.trace is not None:
+            sampler = StackSampler()
+            sampler.start()
         rows: list[tuple[str, ...]] = [("scenario", "longest gap ms", "idle baseline ms", "elapsed s")]
 
         def run(name: str, action: Callable[[], None], done: Callable[[], bool] | None = None) -> None:
@@ -104,6 +162,8 @@ def main() -> None:
             gap, elapsed = meter.measure(app, action, args.settle, done)
             rows.append((name, f"{gap * 1000:.0f}", f"{idle * 1000:.0f}", f"{elapsed:.2f}"))
             print("  ".join(rows[-1]), flush=True)
+            if sampler is not None and gap * 1000 > args.trace:
+                print(sampler.report(*meter.worst), flush=True)
 
         for phase in ("cold", "warm"):
             if phase == "cold":

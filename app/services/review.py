@@ -286,6 +286,158 @@ def task_decisions(projects: ProjectService, task_id: int, names: dict[str, str]
         for r in sorted(rows, key=lambda r: _when(r.created_at, r.id), reverse=True) if r.verdict != "retract")
 
 
+@dataclass(frozen=True)
+class ReloadRequest:
+    """What :func:`read_session_state` reads for (taken from a session on the UI thread)."""
+
+    project_id: int
+    role: str
+    queue: QueueFilter
+    show_decided_by_others: bool
+    keep: frozenset[int]  # tasks that stay in the queue whatever the filters say (pinned, on screen)
+    shown: int | None  # the task on screen
+    index: int
+    own_decisions: int  # how many decisions this session had recorded (its verdicts are in what is read)
+
+
+@dataclass(frozen=True)
+class SessionState:
+    """A session's queue and verdict state as read from the store for a :class:`ReloadRequest`; plain values
+    (no ORM objects), read on any thread, installed by :meth:`ReviewSession.install` on the session's own."""
+
+    request: ReloadRequest
+    task_ids: tuple[int, ...]
+    base_ids: frozenset[int]
+    ann_counts: dict[int, int]
+    slots: dict[int | None, int]
+    built: Queue | None
+    routed: frozenset[int]
+    names: dict[str, str]
+    esc_lists: dict[int, tuple[Escalation, ...]]
+    by_others: frozenset[int]
+    hidden_by_others: int
+    verdicts: dict[int, str]
+    ann_task: dict[int, int]
+    decided: dict[int, int]
+    open: frozenset[int]
+    index: int
+    detail: TaskDetail | None  # the task at ``index``, annotations in slot order
+
+
+def _is_open(role: str, task_id: int, escalations: Any, routed: Any, ann_counts: dict[int, int],
+             decided: Any) -> bool:
+    """A task of the queue still needs a verdict (in this role)."""
+    if role == "reviewer" and task_id in escalations:
+        return False
+    if role == "expert" and task_id not in escalations and task_id not in routed:
+        return False
+    return ann_counts.get(task_id, 0) > decided.get(task_id, 0)
+
+
+def _slot_order(d: TaskDetail, slots: dict[int | None, int]) -> TaskDetail:
+    if len(d.annotations) > 1:
+        # the same evaluator in the same place on every task of the project
+        d = dataclasses.replace(d, annotations=tuple(sorted(
+            d.annotations, key=lambda a: slots.get(a.completed_by, len(slots)))))
+    return d
+
+
+def _read_verdicts(projects: ProjectService, decisions: DecisionService, project_id: int
+                   ) -> tuple[dict[int, str], dict[int, int], Counter[int]]:
+    verdicts = decisions.effective_verdicts(project_id)
+    with projects.store.session() as s:
+        ann_task: dict[int, int] = dict(s.execute(
+            select(Annotation.id, Annotation.task_id).where(Annotation.id.in_(list(verdicts)))).all()
+        ) if verdicts else {}
+    return verdicts, ann_task, Counter(ann_task[a] for a in verdicts if a in ann_task)
+
+
+def _read_escalations(decisions: DecisionService, project_id: int, names: dict[str, str]
+                      ) -> dict[int, list[Escalation]]:
+    lists: dict[int, list[Escalation]] = {}
+    for d in decisions.escalations(project_id):
+        lists.setdefault(d.task_id, []).append(_escalation(d, names))
+    return lists
+
+
+def read_session_state(projects: ProjectService, req: ReloadRequest) -> SessionState:
+    """Read a session's queue and verdict state (the store only; safe on a worker thread)."""
+    store = projects.store
+    project_id = req.project_id
+    queue = req.queue
+    with store.session() as s:
+        if queue.task_ids is not None:
+            wanted = list(dict.fromkeys(queue.task_ids))
+            present = set(s.scalars(select(Task.id).where(Task.project_id == project_id,
+                                                          Task.deleted.is_(False), Task.id.in_(wanted))))
+            ids = [t for t in wanted if t in present]
+        else:
+            stmt = select(Task.id).where(Task.project_id == project_id, Task.deleted.is_(False))
+            if queue.evaluator_user_id is not None:
+                stmt = stmt.where(Task.id.in_(select(Annotation.task_id).where(
+                    Annotation.completed_by == queue.evaluator_user_id)))
+            ids = list(s.scalars(stmt.order_by(Task.position, Task.id)))
+        # per-task annotation counts, aggregated in SQLite (a 1M-annotation project stays fast)
+        ann_counts: dict[int, int] = dict(s.execute(
+            select(Annotation.task_id, func.count()).join(Task, Task.id == Annotation.task_id)
+            .where(Task.project_id == project_id, Annotation.was_cancelled.is_(False),
+                   Annotation.deleted.is_(False))
+            .group_by(Annotation.task_id)).all())
+        # each evaluator keeps one colour and one position for the whole project (in user-id order)
+        users = sorted(set(s.scalars(select(Annotation.completed_by).join(Task, Task.id == Annotation.task_id)
+                                     .where(Task.project_id == project_id).distinct())),
+                       key=lambda u: (u is None, u or 0))
+        slots: dict[int | None, int] = {u: i for i, u in enumerate(users)}
+    built: Queue | None = None
+    routed: set[int] = set()
+    if queue.spec is not None and queue.task_ids is None:
+        from app.services.queues import _BIT, build_queue
+
+        built = build_queue(store, project_id, queue.spec.with_(role=req.role))
+        allowed = set(ids)
+        ids = [t for t in built.task_ids.tolist() if t in allowed]  # the built queue's order
+        if req.role == "expert":
+            hit = (built.bits & _BIT["expert_threshold"]) != 0
+            routed = set(built.task_ids[hit].tolist())
+    names = projects.reviewer_names(project_id)
+    team = _team_state(projects, project_id)
+    decisions = DecisionService(store)
+    esc_lists = _read_escalations(decisions, project_id, names)
+    escalated = {t: es[-1] for t, es in esc_lists.items()}
+    keep = req.keep
+    base = set(ids)
+    by_others = frozenset(t for t in team.decided_by_others if t in base)
+    hidden_by_others = 0
+    if built is not None:
+        listed = set(ids)
+        ids += [t for t in keep if t not in listed and t in base]
+        if req.role == "reviewer" and not req.show_decided_by_others:
+            hide = {t for t in by_others if t not in team.decided_here and t not in keep}
+            if hide:
+                ids = [t for t in ids if t not in hide]
+                hidden_by_others = len(hide & listed)
+    elif req.role == "expert":
+        ids = [t for t in ids if t in escalated or t in keep]
+    elif not req.show_decided_by_others and queue.task_ids is None:
+        # another reviewer already judged it (and I did not): not mine to do again, unless opened on purpose
+        hide = {t for t in by_others if t not in team.decided_here and t not in keep}
+        if hide:
+            ids = [t for t in ids if t not in hide]
+            hidden_by_others = len(hide)
+    verdicts, ann_task, decided = _read_verdicts(projects, decisions, project_id)
+    open_ = frozenset(t for t in ids if _is_open(req.role, t, escalated, routed, ann_counts, decided))
+    index = req.index
+    if req.shown is not None and req.shown in ids:
+        index = ids.index(req.shown)
+    index = min(index, max(len(ids) - 1, 0))
+    detail = _slot_order(projects.task_detail(ids[index]), slots) if ids else None
+    return SessionState(request=req, task_ids=tuple(ids), base_ids=frozenset(base), ann_counts=ann_counts,
+                        slots=slots, built=built, routed=frozenset(routed), names=names,
+                        esc_lists={t: tuple(es) for t, es in esc_lists.items()}, by_others=by_others,
+                        hidden_by_others=hidden_by_others, verdicts=verdicts, ann_task=ann_task,
+                        decided=dict(decided), open=open_, index=index, detail=detail)
+
+
 class ReviewSession:
     def __init__(self, projects: ProjectService, project_id: int, *, reviewer: str, role: str = "reviewer",
                  queue: QueueFilter | None = None, auto_advance: bool = True,
@@ -326,101 +478,67 @@ class ReviewSession:
     def reload(self) -> None:
         """(Re)build the queue and the verdict state from the store (start, sync, filter change).
 
-        The task on screen stays on screen (same annotation focused) when it is still in the queue.
+        The task on screen stays on screen (same annotation focused) when it is still in the queue. The same as
+        :meth:`install` of :func:`read_session_state` of :meth:`reload_request`, on the calling thread (the GUI
+        reads in a worker and installs on the UI thread).
         """
+        installed = self.install(read_session_state(self.projects, self.reload_request()))
+        assert installed
+
+    def reload_request(self) -> ReloadRequest:
+        """What a reload reads depends on: the queue, role and setting, the tasks kept in it, the task on screen
+        and this session's own decisions (a state read before one of them changed is not installed)."""
         shown = self._detail.id if self._detail is not None else None
-        shown_ann = self.focused_annotation()
         keep = set(self._pinned)
         if shown is not None:
             keep.add(shown)  # a pull never pulls the task from under the reviewer's eyes
-        store = self.projects.store
-        with store.session() as s:
-            if self.queue.task_ids is not None:
-                wanted = list(dict.fromkeys(self.queue.task_ids))
-                present = set(s.scalars(select(Task.id).where(Task.project_id == self.project_id,
-                                                              Task.deleted.is_(False), Task.id.in_(wanted))))
-                ids = [t for t in wanted if t in present]
-            else:
-                stmt = select(Task.id).where(Task.project_id == self.project_id, Task.deleted.is_(False))
-                if self.queue.evaluator_user_id is not None:
-                    stmt = stmt.where(Task.id.in_(select(Annotation.task_id).where(
-                        Annotation.completed_by == self.queue.evaluator_user_id)))
-                ids = list(s.scalars(stmt.order_by(Task.position, Task.id)))
-            # per-task annotation counts, aggregated in SQLite (a 1M-annotation project stays fast)
-            self._ann_counts: dict[int, int] = dict(s.execute(
-                select(Annotation.task_id, func.count()).join(Task, Task.id == Annotation.task_id)
-                .where(Task.project_id == self.project_id, Annotation.was_cancelled.is_(False),
-                       Annotation.deleted.is_(False))
-                .group_by(Annotation.task_id)).all())
-            # each evaluator keeps one colour and one position for the whole project (in user-id order)
-            users = sorted(set(s.scalars(select(Annotation.completed_by).join(Task, Task.id == Annotation.task_id)
-                                         .where(Task.project_id == self.project_id).distinct())),
-                           key=lambda u: (u is None, u or 0))
-            self._slots = {u: i for i, u in enumerate(users)}
-        self._built, self._built_at, self._routed = None, {}, set()
-        if self.queue.spec is not None and self.queue.task_ids is None:
-            from app.services.queues import _BIT, build_queue
+        return ReloadRequest(project_id=self.project_id, role=self.role, queue=self.queue,
+                             show_decided_by_others=self.show_decided_by_others, keep=frozenset(keep), shown=shown,
+                             index=self.index, own_decisions=len(self._history))
 
-            built = build_queue(store, self.project_id, self.queue.spec.with_(role=self.role))
-            allowed = set(ids)
-            ids = [t for t in built.task_ids.tolist() if t in allowed]  # the built queue's order
-            self._built = built
-            if self.role == "expert":
-                hit = (built.bits & _BIT["expert_threshold"]) != 0
-                self._routed = set(built.task_ids[hit].tolist())
-        self._names = self.projects.reviewer_names(self.project_id)
-        team = _team_state(self.projects, self.project_id)
-        self._load_escalations()
-        escalated = self._escalations
-        base = set(ids)
-        self._base_ids = base
-        self._by_others = frozenset(t for t in team.decided_by_others if t in base)
-        self._hidden_by_others = 0
-        if self._built is not None:
-            listed = set(ids)
-            ids += [t for t in keep if t not in listed and t in base]
-            if self.role == "reviewer" and not self.show_decided_by_others:
-                hide = {t for t in self._by_others if t not in team.decided_here and t not in keep}
-                if hide:
-                    ids = [t for t in ids if t not in hide]
-                    self._hidden_by_others = len(hide & listed)
-        elif self.role == "expert":
-            ids = [t for t in ids if t in escalated or t in keep]
-        elif not self.show_decided_by_others and self.queue.task_ids is None:
-            # another reviewer already judged it (and I did not): not mine to do again, unless opened on purpose
-            hide = {t for t in self._by_others if t not in team.decided_here and t not in keep}
-            if hide:
-                ids = [t for t in ids if t not in hide]
-                self._hidden_by_others = len(hide)
-        self.task_ids = ids
-        self.task_ids_set = set(ids)
+    def install(self, state: SessionState) -> bool:
+        """Take a state read by :func:`read_session_state` (cheap: assignments). Refused (False, nothing
+        changed) when the request it answers is no longer this session's (the queue, the task on screen or a
+        decision of this session changed since) or a decision is being written."""
+        if self.state != "idle" or state.request != self.reload_request():
+            return False
+        shown = state.request.shown
+        shown_ann = self.focused_annotation()
+        self._ann_counts = state.ann_counts
+        self._slots = state.slots
+        self._built, self._built_at, self._routed = state.built, {}, set(state.routed)
+        self._names = state.names
+        self._esc_lists = {t: list(es) for t, es in state.esc_lists.items()}
+        self._escalations: dict[int, Escalation] = {t: es[-1] for t, es in self._esc_lists.items()}
+        self._base_ids = state.base_ids
+        self._by_others = state.by_others
+        self._hidden_by_others = state.hidden_by_others
+        self.task_ids = list(state.task_ids)
+        self.task_ids_set = set(state.task_ids)
         self._team_cache = None
-        self._load_verdicts()
-        self._recount()
-        if shown is not None and shown in self.task_ids_set:
-            self.index = ids.index(shown)
-        self.index = min(self.index, max(len(ids) - 1, 0))
-        self._load_current()
+        self._verdicts = dict(state.verdicts)
+        self._ann_task = dict(state.ann_task)
+        self._decided = Counter(state.decided)
+        self._open = set(state.open)
+        self.index = state.index
+        self._load_current(state.detail)
         if shown_ann is not None and self._detail is not None and self._detail.id == shown:
             self._focus_annotation(shown_ann.id)
+        return True
 
     def _load_verdicts(self) -> None:
-        self._verdicts = self.decisions.effective_verdicts(self.project_id)
-        with self.projects.store.session() as s:
-            self._ann_task: dict[int, int] = dict(s.execute(
-                select(Annotation.id, Annotation.task_id).where(Annotation.id.in_(list(self._verdicts)))).all()
-            ) if self._verdicts else {}
-        self._decided = Counter(self._ann_task[a] for a in self._verdicts if a in self._ann_task)
+        self._verdicts, self._ann_task, self._decided = _read_verdicts(self.projects, self.decisions, self.project_id)
 
     def _recount(self) -> None:
         self._open = {t for t in self.task_ids if self._compute_open(t)}
 
-    def _load_current(self) -> None:
-        d = self.projects.task_detail(self.task_ids[self.index]) if self.task_ids else None
-        if d is not None and len(d.annotations) > 1:
-            # the same evaluator in the same place on every task of the project
-            d = dataclasses.replace(d, annotations=tuple(sorted(
-                d.annotations, key=lambda a: self._slots.get(a.completed_by, len(self._slots)))))
+    def _load_current(self, detail: TaskDetail | None = None) -> None:
+        """The task at ``index`` on screen (``detail``: it, already read and ordered by slot)."""
+        tid = self.task_ids[self.index] if self.task_ids else None
+        if detail is not None and detail.id == tid:
+            d: TaskDetail | None = detail
+        else:
+            d = _slot_order(self.projects.task_detail(tid), self._slots) if tid is not None else None
         self._detail = d
         if d is not None:
             for a in d.annotations:
@@ -436,11 +554,7 @@ class ReviewSession:
         self._shown_at = time.monotonic()
 
     def _compute_open(self, task_id: int) -> bool:
-        if self.role == "reviewer" and task_id in self._escalations:
-            return False
-        if self.role == "expert" and task_id not in self._escalations and task_id not in self._routed:
-            return False
-        return self._ann_counts.get(task_id, 0) > self._decided.get(task_id, 0)
+        return _is_open(self.role, task_id, self._escalations, self._routed, self._ann_counts, self._decided)
 
     def annotation_count(self) -> int:
         return sum(self._ann_counts.values())
@@ -669,11 +783,9 @@ class ReviewSession:
 
     def _load_escalations(self) -> None:
         """Open escalations from every reviewer, local or pulled (task id -> oldest first; the latest shows)."""
-        lists: dict[int, list[Escalation]] = {}
-        for d in self.decisions.escalations(self.project_id):
-            lists.setdefault(d.task_id, []).append(_escalation(d, self._names))
+        lists = _read_escalations(self.decisions, self.project_id, self._names)
         self._esc_lists = lists
-        self._escalations: dict[int, Escalation] = {t: es[-1] for t, es in lists.items()}
+        self._escalations = {t: es[-1] for t, es in lists.items()}
 
     # -- undo / redo -------------------------------------------------------------------------------
     def undo(self, decision_uuid: str | None = None) -> Changes:
@@ -883,5 +995,5 @@ class ReviewSession:
                             key=lambda e: _when(e.created_at, 0)))
 
 
-__all__ = ["ReviewSession", "AnnotationStatus", "STATUS_WORDS", "QueueFilter", "Counters", "Pending", "SessionView", "DecisionError", "TeamDecision",
+__all__ = ["ReviewSession", "ReloadRequest", "SessionState", "read_session_state", "AnnotationStatus", "STATUS_WORDS", "QueueFilter", "Counters", "Pending", "SessionView", "DecisionError", "TeamDecision",
            "Escalation", "open_escalations", "task_decisions"]

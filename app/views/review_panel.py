@@ -65,14 +65,21 @@ from app.services.queues import (
     queue_counts,
     queue_inputs,
 )
-from app.services.review import Pending, QueueFilter, ReviewSession, TeamDecision
+from app.services.review import (
+    Pending,
+    QueueFilter,
+    ReviewSession,
+    SessionState,
+    TeamDecision,
+    read_session_state,
+)
 from app.services.settings import QueueState, load_queue_state, save_queue_state
 from app.views.dialogs import FixJsonDialog, InstructionsDialog, ReasonDialog, keys_html
 from app.views.queue_bar import QueueBar
 from app.views.renderers import TaskView
 from app.views.review_loop import BusyMark, settle_heap
 from app.views.theme import tone
-from app.views.worker import Job
+from app.views.worker import Cancelled, Job
 
 
 def verdict_colour(verdict: str | None) -> str:
@@ -211,6 +218,9 @@ class ReviewPanel(QWidget):
         self._build_job: Job | None = None
         self.counts_pool = QThreadPool(self)  # queue counts: read-only, beside the decision writer
         self.counts_pool.setMaxThreadCount(1)
+        self._reload_job: Job | None = None
+        self.reload_pool = QThreadPool(self)  # the session's state re-read after a Changes refresh
+        self.reload_pool.setMaxThreadCount(1)
 
         self.full_queue = QPushButton("← Back to the full queue")
         self.full_queue.setObjectName("backToFullQueue")
@@ -442,18 +452,61 @@ class ReviewPanel(QWidget):
         self._reload()
 
     def _reload(self) -> None:
+        """Read the session's queue and verdict state again in a worker (every task and verdict of the project:
+        tens of ms at 5k tasks, too long for the UI thread) and install it here when it arrives; the task on
+        screen stays meanwhile. A newer request drops an older one's result."""
         s = self.session
         if s is None:
             return
-        self._stale = False
+        if self._stale:  # after a commit (the reread was put off while it was written): draw its outcome now
+            self._stale = False
+            self.refresh()
+        req = s.reload_request()
+        projects = self.projects
+
+        def read(_progress: Any, cancel: Any) -> SessionState:
+            if cancel.is_set():
+                raise Cancelled()
+            return read_session_state(projects, req)
+
+        if self._reload_job is not None:
+            self._reload_job.cancel()  # not started yet: it ends at once; running: its result is dropped
+        job = Job(read)
+        self._reload_job = job
+        job.signals.finished.connect(lambda state, job=job, s=s: self._reloaded(job, s, state))
+        job.signals.failed.connect(lambda exc, job=job: self._reload_failed(job, exc))
+        job.start(self.reload_pool)
+
+    def reloading(self) -> bool:
+        """The session's state is being read again in the background (tests wait for the end)."""
+        return self._reload_job is not None
+
+    def _reloaded(self, job: Job, s: ReviewSession, state: SessionState) -> None:
+        if job is not self._reload_job:
+            return  # an older request: the newer one's result is the one to show
+        self._reload_job = None
+        if self.session is not s:
+            return  # another project (or session) since
+        if self.busy() or s.state != "idle":
+            self._stale = True  # a decision is being written: read again once it is committed
+            return
         before = s.current
-        s.reload()
+        if not s.install(state):
+            self._reload()  # the queue, the task on screen or this session's decisions moved on: read again
+            return
         if s.current != before and not self.task_view.in_fix_mode():
             self._shown_task = None  # the annotations on screen changed (or another task): draw again
         self._history_key = ()
         self._task_history_key = ()
         self.refresh()
         self._refresh_counts()
+
+    def _reload_failed(self, job: Job, exc: BaseException) -> None:
+        if job is not self._reload_job:
+            return
+        self._reload_job = None
+        if not isinstance(exc, Cancelled):
+            self.status.emit(f"The queue could not be read again: {exc}")
 
     def open_task(self, task_id: int) -> bool:
         """Show this task for review even when the queue would leave it out (re-review of a conflict)."""

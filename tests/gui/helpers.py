@@ -20,6 +20,11 @@ def wait_for(pred, timeout: float = 60.0) -> None:
         time.sleep(0.01)
 
 
+def reviewed(w: MainWindow) -> None:
+    """Wait until the Review tab's session has taken the state a ``Changes`` refresh re-reads in a worker."""
+    wait_for(lambda: not w.review.reloading())
+
+
 def shown_window(qtbot, store, project_id: int | None, size: tuple[int, int] = (1400, 860)) -> MainWindow:
     """The main window on ``project_id``, at ``size``, shown and exposed."""
     w = MainWindow(store, project_id=project_id)

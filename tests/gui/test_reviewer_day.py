@@ -15,6 +15,7 @@ from sqlalchemy import select
 from app.models.schema import Decision
 from app.services.decisions import DecisionRequest, DecisionService
 from app.views.main_window import MainWindow
+from tests.gui.helpers import reviewed
 from tests.gui.helpers import wait_for as _wait
 
 
@@ -98,6 +99,7 @@ def test_decision_of_another_reviewer_shows_their_name(qtbot, window: MainWindow
     DecisionService(w.store).record(s.project_id, [DecisionRequest(task_id=s.current.id, verdict="accept",
                                                                    annotation_id=a.id)], reviewer="priya@lab.org")
     w.review._reload()
+    reviewed(w)  # read in a worker, installed when it arrives
     assert "✓ accepted by priya@lab.org" in chip_text(w, a.id)
 
 

@@ -23,6 +23,7 @@ from app.services.settings import load_settings, save_settings
 from app.services.sync import PULL_CHANGES
 from app.views.dialogs import SettingsDialog
 from app.views.main_window import MainWindow
+from tests.gui.helpers import reviewed
 
 PRIYA = "priya.shah@example.com"
 
@@ -82,6 +83,7 @@ def test_server_decision_shows_in_history_and_side_by_side_with_name(qtbot, team
     theirs = pulled(store, pid, t.id, ann.id, "reject", reason="Wrong label", comment="refund, not billing",
                     hours_ago=2)
     w.apply(PULL_CHANGES)  # what the sync controller does after a pull
+    reviewed(w)  # the session's state is re-read in a worker
     assert w.review.session is s and s.current.id == t.id and len(s.history()) == 1
     texts = task_history_texts(w)
     name = s.display_name(ann.evaluator)
@@ -151,6 +153,7 @@ def test_rereview_opens_the_task_in_the_review_tab(qtbot, server_project, shots_
                 "uuid": theirs, "verdict": "accept", "annotation": ann.server_id, "reviewer": PRIYA,
                 "role": "reviewer", "at": stamp(1)}}}
     w.apply(PULL_CHANGES)
+    reviewed(w)
     w.tabs.setCurrentIndex(1)  # the user is in the Tasks tab
     dlg = w.sync.show_conflicts()
     assert dlg.items.count() == 1
@@ -184,6 +187,7 @@ def test_expert_queue_shows_a_pulled_escalation(qtbot, team_store, shots_dir: Pa
     pulled(store, pid, t.id, t.annotations[0].id, "escalate", reason="Guideline unclear",
            comment="is a refund a billing issue?", hours_ago=2)
     w.apply(PULL_CHANGES)
+    reviewed(w)
     s = w.review.session
     assert s.task_ids == [t.id] and s.current.id == t.id
     banner = w.review.banner.text()
@@ -213,6 +217,7 @@ def test_toggle_shows_tasks_other_reviewers_decided(qtbot, team_store) -> None:
     assert not w.others_action.isChecked()
     w.others_action.trigger()  # Review → Show tasks other reviewers already decided
     assert w.others_action.isChecked()
+    reviewed(w)
     assert w.review.session is s and s.task_ids[0] == t0.id and s.current.id == first[1]
     assert "1 decided by others" in w.review.counters.text()
     assert "hidden" not in w.review.counters.text()
@@ -223,4 +228,5 @@ def test_toggle_shows_tasks_other_reviewers_decided(qtbot, team_store) -> None:
     dlg.others.setChecked(False)
     assert dlg.value().show_decided_by_others is False
     w.others_action.trigger()
+    reviewed(w)
     assert t0.id not in s.task_ids and load_settings(store.data_dir).show_decided_by_others is False
