@@ -286,6 +286,16 @@ def task_decisions(projects: ProjectService, task_id: int, names: dict[str, str]
         for r in sorted(rows, key=lambda r: _when(r.created_at, r.id), reverse=True) if r.verdict != "retract")
 
 
+def moves_between_queues(decisions: Sequence[DecisionInfo], *, built: bool) -> bool:
+    """Whether recording ``decisions`` can change the queue counts (the bar's reviewer / expert numbers).
+
+    The plain project-order queue routes by open escalations only (``plain_counts``): only an escalation, an
+    expert's verdict (it settles one) or an undo (it may reopen one) moves a task between the queues. A built
+    queue's rules also read what is judged: any decision may."""
+    return built or any(d.verdict in ("escalate", "retract") or (d.role == "expert" and d.verdict in JUDGEMENTS)
+                        for d in decisions)
+
+
 class ReviewSession:
     def __init__(self, projects: ProjectService, project_id: int, *, reviewer: str, role: str = "reviewer",
                  queue: QueueFilter | None = None, auto_advance: bool = True,

@@ -142,3 +142,99 @@ def test_card_rows_paint_exactly_what_a_rich_text_label_painted(qtbot, demo_stor
         panel.decide("accept")
         wait_for(lambda: not panel.busy())
     assert compared >= 4
+
+
+def test_counts_are_read_again_only_when_a_decision_can_move_tasks_between_queues(qtbot, demo_store, monkeypatch
+                                                                                   ) -> None:
+    """On the plain queue an accept or a reject leaves both counts as they are (no count is read: each reads the
+    whole project, ~70 ms at 100k tasks); an escalation moves its task to the expert queue and the bar says so."""
+    import app.views.review_panel as rp
+    from app.services.queues import plain_counts
+
+    store, pid = demo_store
+    calls: list[int] = []
+
+    def counting(store_: object, project_id: int) -> object:
+        calls.append(project_id)
+        return plain_counts(store_, project_id)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(rp, "plain_counts", counting)
+    w = shown_window(qtbot, store, pid)
+    panel = w.review
+    bar = panel.queue_bar
+    wait_for(lambda: panel._counts_job is None and calls)
+    start = plain_counts(store, pid)
+    assert bar.buttons["expert"].text() == f"E&xpert ({start.expert})"
+    n = len(calls)
+    panel.decide("accept")
+    wait_for(lambda: not panel.busy())
+    panel.decide("reject", reason="Wrong label")
+    wait_for(lambda: not panel.busy())
+    QApplication.processEvents()
+    assert len(calls) == n and panel._counts_job is None  # nothing to count again
+    assert plain_counts(store, pid) == start  # and indeed nothing moved
+    panel.decide("escalate", reason="Edge case")
+    wait_for(lambda: not panel.busy())
+    wait_for(lambda: panel._counts_job is None and len(calls) == n + 1)
+    after = plain_counts(store, pid)
+    assert after.expert == start.expert + 1
+    assert bar.buttons["expert"].text() == f"E&xpert ({after.expert})"
+    assert bar.buttons["reviewer"].text() == f"R&eviewer ({after.reviewer})"
+
+
+def test_counts_asked_for_while_one_runs_run_once_more_after_it(qtbot, demo_store, monkeypatch) -> None:
+    """Asked for again and again while a count runs: one more count after it (with the state of then), not a
+    backlog of one per ask; the bar ends with the store's numbers."""
+    import threading
+
+    import app.views.review_panel as rp
+    from app.services.queues import plain_counts
+
+    store, pid = demo_store
+    gate = threading.Event()
+    calls: list[int] = []
+
+    def slow(store_: object, project_id: int) -> object:
+        calls.append(project_id)
+        gate.wait(10)
+        return plain_counts(store_, project_id)  # type: ignore[arg-type]
+
+    w = shown_window(qtbot, store, pid)
+    panel = w.review
+    wait_for(lambda: panel._counts_job is None)
+    monkeypatch.setattr(rp, "plain_counts", slow)
+    panel._refresh_counts()
+    wait_for(lambda: len(calls) == 1)
+    panel.decide("escalate", reason="Edge case")  # a real change while the count runs
+    wait_for(lambda: not panel.busy())
+    for _ in range(5):
+        panel._refresh_counts()
+    assert len(calls) == 1
+    gate.set()
+    wait_for(lambda: panel._counts_job is None and len(calls) == 2)
+    QApplication.processEvents()
+    assert len(calls) == 2  # one more, not six
+    now = plain_counts(store, pid)
+    assert panel.queue_bar.buttons["expert"].text() == f"E&xpert ({now.expert})"
+
+
+def test_a_failed_count_does_not_stop_later_ones(qtbot, demo_store, monkeypatch) -> None:
+    import app.views.review_panel as rp
+    from app.services.queues import plain_counts
+
+    store, pid = demo_store
+    w = shown_window(qtbot, store, pid)
+    panel = w.review
+    wait_for(lambda: panel._counts_job is None)
+
+    def broken(store_: object, project_id: int) -> object:
+        raise RuntimeError("disk gone")
+
+    monkeypatch.setattr(rp, "plain_counts", broken)
+    panel._refresh_counts()
+    wait_for(lambda: panel._counts_job is None)
+    monkeypatch.setattr(rp, "plain_counts", plain_counts)
+    panel.decide("escalate", reason="Edge case")
+    wait_for(lambda: not panel.busy())
+    now = plain_counts(store, pid)
+    wait_for(lambda: panel.queue_bar.buttons["expert"].text() == f"E&xpert ({now.expert})")

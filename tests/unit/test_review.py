@@ -286,3 +286,27 @@ def test_session_status_of_each_annotation(demo, store: Store) -> None:
                                   reviewer="priya@example.com")
     s.reload()
     assert s.view().statuses[b.id].label == "✗ rejected by priya@example.com"
+
+
+def test_which_decisions_move_tasks_between_the_queues() -> None:
+    import dataclasses
+
+    from app.services.decisions import DecisionInfo
+    from app.services.review import moves_between_queues
+
+    base = DecisionInfo(uuid="u", project_id=1, task_id=1, task_server_id=None, annotation_id=1,
+                        annotation_server_id=None, prediction_id=None, verdict="accept", result=None, reason=None,
+                        comment=None, reviewer="r", role="reviewer", created_at="", lead_time_ms=None, retracts=None,
+                        sync_state="local")
+
+    def d(verdict: str, role: str = "reviewer") -> DecisionInfo:
+        return dataclasses.replace(base, verdict=verdict, role=role)
+
+    for v in ("accept", "fix", "reject", "skip"):
+        assert not moves_between_queues([d(v)], built=False)
+        assert moves_between_queues([d(v)], built=True)  # a built queue's rules read what is judged
+    assert moves_between_queues([d("escalate")], built=False)
+    assert moves_between_queues([d("retract")], built=False)
+    assert moves_between_queues([d("accept", "expert")], built=False)  # settles an escalation
+    assert not moves_between_queues([d("skip", "expert")], built=False)
+    assert moves_between_queues([d("accept"), d("reject"), d("escalate")], built=False)
