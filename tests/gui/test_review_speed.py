@@ -238,3 +238,39 @@ def test_a_failed_count_does_not_stop_later_ones(qtbot, demo_store, monkeypatch)
     wait_for(lambda: not panel.busy())
     now = plain_counts(store, pid)
     wait_for(lambda: panel.queue_bar.buttons["expert"].text() == f"E&xpert ({now.expert})")
+
+
+def test_rich_block_size_answers_come_from_the_shared_cache_unchanged(qtbot) -> None:
+    """A text measured once (by any block, in any font) gives the same answers as measured afresh: the cache is
+    keyed by text and font, and a change of font or text asks again."""
+    from PySide6.QtGui import QFont
+
+    from app.views.renderers import rich_block
+    from app.views.renderers.rich_block import RichBlock, clear_size_cache
+
+    text = ("<table cellspacing='0' cellpadding='1'><tr><td>&nbsp;</td><td><b>Anna K</b></td>"
+            "<td style='padding-left:8px'>positive, with a long explanation that wraps</td></tr></table>")
+
+    def answers(font_pt: float, fresh: bool) -> tuple:
+        if fresh:
+            clear_size_cache()
+        block = RichBlock()
+        qtbot.addWidget(block)
+        f = QFont(block.font())
+        f.setPointSizeF(font_pt)
+        block.setFont(f)
+        block.setText(text)
+        return (block.sizeHint(), block.minimumSizeHint(), block.heightForWidth(120), block.heightForWidth(400))
+
+    small_fresh = answers(9, True)
+    big_fresh = answers(15, True)
+    assert small_fresh != big_fresh  # the font matters
+    clear_size_cache()
+    assert answers(9, False) == small_fresh and answers(15, False) == big_fresh  # measured, then from the cache
+    assert len(rich_block._SIZES) == 2
+    assert answers(9, False) == small_fresh and answers(15, False) == big_fresh
+    block = RichBlock(text)
+    qtbot.addWidget(block)
+    before = block.sizeHint()
+    block.setText(text + "<p>one more line</p>")
+    assert block.sizeHint().height() > before.height()  # a new text is measured, not served the old answer
