@@ -70,7 +70,7 @@ from app.services.settings import QueueState, load_queue_state, save_queue_state
 from app.views.dialogs import FixJsonDialog, InstructionsDialog, ReasonDialog, keys_html
 from app.views.queue_bar import QueueBar
 from app.views.renderers import TaskView
-from app.views.review_loop import BusyMark, settle_heap
+from app.views.review_loop import BusyMark, GrowingLabel, SteadyTabs, settle_heap
 from app.views.theme import tone
 from app.views.worker import Job
 
@@ -190,7 +190,7 @@ class ReviewPanel(QWidget):
         self.undo_selected = QPushButton("Undo selected")
         self.undo_selected.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.undo_selected.clicked.connect(self._undo_selected)
-        self.counters = QLabel()
+        self.counters = GrowingLabel()  # the side column keeps its width as the numbers change
         self.counters.setObjectName("counters")
         self.preview = QLabel()
         self.preview.setObjectName("shiftAPreview")
@@ -236,6 +236,7 @@ class ReviewPanel(QWidget):
         self.views.addTab(self.task_view, "Task")
         self.views.addTab(self.compare, "Side by side (table)")
         self.views.currentChanged.connect(self._views_changed)
+        SteadyTabs.install(self.views)  # a text change inside no longer repaints the whole tab widget
         self._last_view: Any = None
         self._history_key: tuple[Any, ...] = ()
         self._task_history_key: tuple[Any, ...] = ()

@@ -274,3 +274,81 @@ def test_rich_block_size_answers_come_from_the_shared_cache_unchanged(qtbot) -> 
     before = block.sizeHint()
     block.setText(text + "<p>one more line</p>")
     assert block.sizeHint().height() > before.height()  # a new text is measured, not served the old answer
+
+
+def test_steady_tabs_lays_out_like_a_plain_tab_widget(qtbot) -> None:
+    """A tab widget with the filter and one without, given the same changes (a label's text inside a page, a new
+    tab, a longer title, a page that needs more room, a resize): the tab bar and the pages end where the plain
+    one puts them after every change; requests that change nothing are dropped."""
+    from PySide6.QtWidgets import QLabel, QTabWidget, QVBoxLayout, QWidget
+
+    from app.views.review_loop import SteadyTabs
+
+    def make() -> tuple[QWidget, QTabWidget, QLabel, QWidget]:
+        host = QWidget()
+        qtbot.addWidget(host)
+        lay = QVBoxLayout(host)
+        tabs = QTabWidget()
+        lay.addWidget(tabs)
+        page = QWidget()
+        inner = QVBoxLayout(page)
+        label = QLabel("Remaining: 1 of 10")
+        inner.addWidget(label)
+        tabs.addTab(page, "Review")
+        host.resize(500, 300)
+        host.show()
+        return host, tabs, label, page
+
+    plain = make()
+    steady = make()
+    f = SteadyTabs.install(steady[1])
+
+    def settle() -> None:
+        for _ in range(6):
+            QApplication.processEvents()
+
+    def same() -> None:
+        settle()
+        a, b = plain[1], steady[1]
+        assert a.tabBar().geometry() == b.tabBar().geometry()
+        assert a.currentWidget().geometry() == b.currentWidget().geometry()
+        assert a.minimumSizeHint() == b.minimumSizeHint() and a.sizeHint() == b.sizeHint()
+
+    same()
+    for i in range(5):  # what a key press does: a text changes, nothing the tab widget lays out does
+        for _host, _tabs, label, _page in (plain, steady):
+            label.setText(f"Remaining: {i} of 10")
+        same()
+    assert f.dropped > 0
+    for _host, tabs, _label, _page in (plain, steady):
+        tabs.addTab(QWidget(), "Side by side (table)")
+    same()
+    for _host, tabs, _label, _page in (plain, steady):
+        tabs.setTabText(1, "Side by side — a much longer title than before")
+    same()
+    for _host, _tabs, _label, page in (plain, steady):
+        page.setMinimumHeight(420)  # a page that needs more room than it has
+    same()
+    for host, _tabs, _label, _page in (plain, steady):
+        host.resize(640, 520)
+    same()
+    assert steady[1].currentWidget().height() >= 420
+
+
+def test_counters_label_width_only_grows(qtbot) -> None:
+    from PySide6.QtWidgets import QLabel
+
+    from app.views.review_loop import GrowingLabel
+
+    label, plain = GrowingLabel(), QLabel()
+    qtbot.addWidget(label)
+    qtbot.addWidget(plain)
+    widths = []
+    for text in ("Decisions: 1", "Decisions: 1,234,567 · pending sync: 88", "Decisions: 2"):
+        label.setText(text)
+        plain.setText(text)
+        widths.append(label.sizeHint().width())
+        assert label.sizeHint().width() >= plain.sizeHint().width()
+        assert label.sizeHint().height() == plain.sizeHint().height()
+        assert label.minimumSizeHint().width() >= plain.minimumSizeHint().width()
+    assert widths[1] > widths[0] and widths[2] == widths[1]  # grew with the text, did not shrink back
