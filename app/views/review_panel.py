@@ -956,10 +956,10 @@ class ReviewPanel(QWidget):
         if not reasons and view.escalation is not None and self.role == "expert":
             reasons = ("escalated",)
         self.queue_bar.set_reasons(reasons)
-        if self._remembered != (s.project_id, t.id):
+        self.taskShown.emit(t.id)
+        if self._remembered != (s.project_id, t.id):  # a settings file written: after the task is on screen
             self._remembered = (s.project_id, t.id)
             self._remember()
-        self.taskShown.emit(t.id)
 
     def _compared(self, t: TaskDetail) -> frozenset[int]:
         """The annotations of the evaluators a drill-down compares (marked ⇄ on chips and cards)."""

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -310,3 +311,24 @@ def test_which_decisions_move_tasks_between_the_queues() -> None:
     assert moves_between_queues([d("accept", "expert")], built=False)  # settles an escalation
     assert not moves_between_queues([d("skip", "expert")], built=False)
     assert moves_between_queues([d("accept"), d("reject"), d("escalate")], built=False)
+
+
+def test_history_is_the_last_n_with_retraction_marks_as_before(demo) -> None:
+    """The session list's history: the last n decisions (no retraction events), newest first, each marked when
+    undone -- the same as the copy of the whole session it used to make on every press."""
+    s = session(demo)
+
+    def reference(n: int) -> tuple:
+        retracted = {d.retracts for d in s._history if d.retracts}
+        out = [dataclasses.replace(d, retracted=d.uuid in retracted) for d in s._history if d.verdict != "retract"]
+        return tuple(reversed(out[-n:]))
+
+    for i in range(30):
+        if s.current is None:
+            break
+        s.decide("reject", reason="Wrong label") if i % 4 == 1 else s.decide("accept")
+        if i % 7 == 3:
+            s.undo()
+        for n in (1, 5, 20, 100, 0):
+            assert s.history(n) == reference(n), (i, n)
+    assert any(d.retracted for d in s.history(100)) and len(s.history(20)) == 20
