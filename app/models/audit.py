@@ -34,6 +34,21 @@ def append_event(session: Session, actor: str, kind: str, payload: dict[str, Any
     return AuditEvent(id=ev_id, at=at, actor=actor, kind=kind, payload=payload, prev_hash=prev, hash=digest)
 
 
+LAST_HASH_SQL = "SELECT hash FROM audit_events ORDER BY id DESC LIMIT 1"
+INSERT_EVENT_SQL = "INSERT INTO audit_events (at, actor, kind, payload, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?)"
+
+
+def append_event_cursor(cur: Any, actor: str, kind: str, payload: dict[str, Any]) -> tuple[int, str]:
+    """:func:`append_event` on a DB-API cursor of the session's connection, in its transaction (the review
+    loop's hot path: no SQLAlchemy statement per row). The row is the one :func:`append_event` writes: the
+    payload serialised as the JSON column does (``json.dumps``), the same hash; returns (id, hash)."""
+    row = cur.execute(LAST_HASH_SQL).fetchone()
+    prev = row[0] if row is not None and row[0] else GENESIS
+    at = now_iso()
+    digest = _digest(prev, at, actor, kind, payload)
+    cur.execute(INSERT_EVENT_SQL, (at, actor, kind, json.dumps(payload), prev, digest))
+    return int(cur.lastrowid), digest
+
 
 
 # -- verification ------------------------------------------------------------------------------

@@ -6,23 +6,22 @@ Every write is one transaction that returns :class:`Changes`; a decision is dura
 
 from __future__ import annotations
 
+import json
 import uuid as uuidlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import CursorResult, insert, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.models.audit import append_event
+from app.models.audit import append_event, append_event_cursor
 from app.models.config import parse_config, validate_result
 from app.models.schema import (
     Annotation,
-    Comment,
     Decision,
     DecisionSync,
     GroundTruth,
-    Prediction,
     Project,
     Task,
 )
@@ -45,6 +44,32 @@ DEFAULT_REJECT_REASONS = (
 
 PENDING_COUNT_SQL = ("SELECT count(*) FROM decision_sync JOIN decisions ON decisions.id = decision_sync.decision_id "
                      "WHERE decisions.project_id = ? AND decision_sync.state = 'pending'")
+
+# DecisionService.record's statements (the review loop's hot path: one key press), on the DB-API cursor
+_PROJECT_SQL = "SELECT server_ref, fold_ground_truth FROM projects WHERE id = ?"
+_CONFIG_SQL = "SELECT label_config FROM projects WHERE id = ?"
+_TASK_SQL = "SELECT id, project_id, server_id FROM tasks WHERE id = ?"
+_ANN_SQL = "SELECT id, task_id, server_id, updated_at FROM annotations WHERE id = ?"
+_ANN_RESULT_SQL = "SELECT result FROM annotations WHERE id = ?"
+_PRED_SQL = "SELECT id, task_id, result FROM predictions WHERE id = ?"
+_LAST_GT_SQL = "SELECT result FROM ground_truth WHERE task_id = ? ORDER BY id DESC LIMIT 1"
+# the verdict this one replaces (the audit event's "from"): IS compares NULL with NULL as the ORM's == None did
+_BEFORE_SQL = ("SELECT verdict FROM decisions WHERE task_id = ? AND annotation_id IS ? AND prediction_id IS ? "
+               "AND id != ? AND verdict != 'retract' ORDER BY id DESC LIMIT 1")
+_INSERT_DECISION_SQL = (
+    "INSERT INTO decisions (uuid, project_id, task_id, annotation_id, prediction_id, verdict, result, reason, "
+    "comment, reviewer, role, created_at, lead_time_ms, seen_updated_at, origin) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+_INSERT_SYNC_SQL = "INSERT INTO decision_sync (decision_id, state, attempts, updated_at) VALUES (?, ?, 0, ?)"
+_INSERT_COMMENT_SQL = ("INSERT INTO comments (uuid, task_id, annotation_id, decision_uuid, author, text, created_at) "
+                       "VALUES (?, ?, ?, ?, ?, ?, ?)")
+_INSERT_GT_SQL = ("INSERT INTO ground_truth (task_id, result, source, annotation_id, decision_uuid, created_at) "
+                  "VALUES (?, ?, ?, ?, ?, ?)")
+
+
+def _loads(raw: Any) -> Any:
+    """A JSON column's value as SQLAlchemy's JSON type reads it (SQL NULL -> None)."""
+    return None if raw is None else json.loads(raw)
 
 
 class DecisionError(ValueError):
@@ -110,101 +135,110 @@ class DecisionService:
         out: list[DecisionInfo] = []
         gt_changed = False
         with self.store.transaction() as s:
-            # column reads instead of ORM objects: this is the review hot path (one key press), and
-            # loading whole rows (task data, label config JSON) cost more than the durable commit
-            project = s.execute(select(Project.server_ref, Project.fold_ground_truth)
-                                .where(Project.id == project_id)).first()
-            if project is None:
-                raise DecisionError(f"No project {project_id} in this store.")
-            config = None
-            for req in reqs:
-                if req.verdict not in VERDICTS:
-                    raise DecisionError(f"unknown verdict {req.verdict!r}; use one of {', '.join(VERDICTS)}")
-                task = s.execute(select(Task.id, Task.project_id, Task.server_id)
-                                 .where(Task.id == req.task_id)).first()
-                if task is None or task.project_id != project_id:
-                    raise DecisionError(f"Task {req.task_id} is not in project {project_id}.")
-                ann: Any = None
-                pred: Prediction | None = None
-                if req.annotation_id is not None:
-                    ann = s.execute(select(Annotation.id, Annotation.task_id, Annotation.server_id,
-                                           Annotation.updated_at)
-                                    .where(Annotation.id == req.annotation_id)).first()
-                    if ann is None or ann.task_id != task.id:
-                        raise DecisionError(f"Annotation {req.annotation_id} does not belong to task {task.id}.")
-                if req.prediction_id is not None:
-                    pred = s.get(Prediction, req.prediction_id)
-                    if pred is None or pred.task_id != task.id:
-                        raise DecisionError(f"Prediction {req.prediction_id} does not belong to task {task.id}.")
-                if req.verdict in JUDGEMENTS and ann is None and pred is None:
-                    raise DecisionError(f"A {req.verdict} decision needs an annotation or a prediction.")
-                result = None
-                if req.verdict == "fix":
-                    if req.result is None:
-                        raise DecisionError("A fix needs the fixed result.")
-                    config = config or parse_config(s.scalar(select(Project.label_config)
-                                                             .where(Project.id == project_id)) or "")
-                    problems = validate_result(config, list(req.result), strict=True)
-                    if problems:
-                        raise DecisionError("The fixed result does not fit the labeling config: "
-                                            + "; ".join(problems[:3]))
-                    result = list(req.result)
-                if req.verdict == "reject" and not (req.reason or req.comment):
-                    raise DecisionError("A reject needs a reason or a comment.")
-                if req.verdict == "escalate" and not (req.reason or req.comment):
-                    raise DecisionError("An escalation needs a reason or a note for the expert.")
-                # the rows go in by Core INSERTs in this transaction, not through the unit of work: a flush
-                # per decision (and the autoflush before every later SELECT) cost more than the commit
-                d = Decision(uuid=new_uuid(), project_id=project_id, task_id=task.id,
-                             annotation_id=ann.id if ann else None, prediction_id=pred.id if pred else None,
-                             verdict=req.verdict, result=result, reason=req.reason, comment=req.comment,
-                             reviewer=reviewer, role=role, created_at=now_iso(), lead_time_ms=req.lead_time_ms,
-                             seen_updated_at=ann.updated_at if ann else None, origin="local")
-                d.id = _insert(s, Decision, uuid=d.uuid, project_id=d.project_id, task_id=d.task_id,
-                               annotation_id=d.annotation_id, prediction_id=d.prediction_id, verdict=d.verdict,
-                               result=d.result, reason=d.reason, comment=d.comment, reviewer=d.reviewer,
-                               role=d.role, created_at=d.created_at, lead_time_ms=d.lead_time_ms,
-                               seen_updated_at=d.seen_updated_at, origin=d.origin)
-                state = "pending" if project.server_ref is not None and req.verdict != "skip" else "local"
-                _insert(s, DecisionSync, decision_id=d.id, state=state, updated_at=d.created_at)
-                if req.comment or req.reason:
-                    text = " — ".join(x for x in (req.reason, req.comment) if x)
-                    _insert(s, Comment, uuid=new_uuid(), task_id=task.id, annotation_id=d.annotation_id,
-                            decision_uuid=d.uuid, author=reviewer, text=text, created_at=d.created_at)
-                gt_old: Any = None
-                gt_new: Any = None
-                if project.fold_ground_truth and req.verdict in ("accept", "fix") and (ann or pred):
-                    source_result: list[Any] | None
+            # the review loop's hot path (one key press): every read and write goes through the DB-API cursor of
+            # the session's connection, in its transaction (committed durably by the ``with``), not through a
+            # SQLAlchemy statement per row -- building and executing those cost more than the durable commit.
+            # The rows are the ones the ORM wrote (tests/unit/test_review_fast_paths.py compares them).
+            raw = s.connection().connection.driver_connection
+            assert raw is not None
+            cur = raw.cursor()
+            try:
+                project = cur.execute(_PROJECT_SQL, (project_id,)).fetchone()
+                if project is None:
+                    raise DecisionError(f"No project {project_id} in this store.")
+                server_ref, fold = project
+                config = None
+                for req in reqs:
+                    if req.verdict not in VERDICTS:
+                        raise DecisionError(f"unknown verdict {req.verdict!r}; use one of {', '.join(VERDICTS)}")
+                    task = cur.execute(_TASK_SQL, (req.task_id,)).fetchone()
+                    if task is None or task[1] != project_id:
+                        raise DecisionError(f"Task {req.task_id} is not in project {project_id}.")
+                    task_id, _, task_server_id = task
+                    ann: Any = None  # (id, task_id, server_id, updated_at)
+                    pred: Any = None  # (id, task_id, result)
+                    if req.annotation_id is not None:
+                        ann = cur.execute(_ANN_SQL, (req.annotation_id,)).fetchone()
+                        if ann is None or ann[1] != task_id:
+                            raise DecisionError(f"Annotation {req.annotation_id} does not belong to task {task_id}.")
+                    if req.prediction_id is not None:
+                        pred = cur.execute(_PRED_SQL, (req.prediction_id,)).fetchone()
+                        if pred is None or pred[1] != task_id:
+                            raise DecisionError(f"Prediction {req.prediction_id} does not belong to task {task_id}.")
+                    if req.verdict in JUDGEMENTS and ann is None and pred is None:
+                        raise DecisionError(f"A {req.verdict} decision needs an annotation or a prediction.")
+                    result = None
+                    if req.verdict == "fix":
+                        if req.result is None:
+                            raise DecisionError("A fix needs the fixed result.")
+                        if config is None:
+                            row = cur.execute(_CONFIG_SQL, (project_id,)).fetchone()
+                            config = parse_config((row[0] if row else None) or "")
+                        problems = validate_result(config, list(req.result), strict=True)
+                        if problems:
+                            raise DecisionError("The fixed result does not fit the labeling config: "
+                                                + "; ".join(problems[:3]))
+                        result = list(req.result)
+                    if req.verdict == "reject" and not (req.reason or req.comment):
+                        raise DecisionError("A reject needs a reason or a comment.")
+                    if req.verdict == "escalate" and not (req.reason or req.comment):
+                        raise DecisionError("An escalation needs a reason or a note for the expert.")
+                    uuid = new_uuid()
+                    created_at = now_iso()
+                    ann_id = ann[0] if ann is not None else None
+                    pred_id = pred[0] if pred is not None else None
+                    # JSON columns as SQLAlchemy's JSON type writes them: json.dumps, and JSON null for None
+                    cur.execute(_INSERT_DECISION_SQL, (
+                        uuid, project_id, task_id, ann_id, pred_id, req.verdict, json.dumps(result), req.reason,
+                        req.comment, reviewer, role, created_at, req.lead_time_ms,
+                        ann[3] if ann is not None else None, "local"))
+                    decision_id = int(cur.lastrowid)
+                    state = "pending" if server_ref is not None and req.verdict != "skip" else "local"
+                    cur.execute(_INSERT_SYNC_SQL, (decision_id, state, created_at))
+                    note = " — ".join(x for x in (req.reason, req.comment) if x) if req.comment or req.reason else None
+                    if note is not None:
+                        cur.execute(_INSERT_COMMENT_SQL, (new_uuid(), task_id, ann_id, uuid, reviewer, note,
+                                                          created_at))
+                    gt_old: Any = None
+                    gt_new: Any = None
+                    if fold and req.verdict in ("accept", "fix") and (ann is not None or pred is not None):
+                        source_result: list[Any] | None
+                        if result is not None:
+                            source_result = result
+                        elif ann is not None:
+                            row = cur.execute(_ANN_RESULT_SQL, (ann_id,)).fetchone()
+                            source_result = _loads(row[0]) if row is not None else None
+                        else:  # a prediction's result; one the export listed by id only has none to take
+                            pres = _loads(pred[2])
+                            source_result = pres if isinstance(pres, list) else None
+                        if source_result is not None:
+                            row = cur.execute(_LAST_GT_SQL, (task_id,)).fetchone()
+                            gt_old = _loads(row[0]) if row is not None else None
+                            gt_new = source_result
+                            cur.execute(_INSERT_GT_SQL, (task_id, json.dumps(source_result), "decision", ann_id,
+                                                         uuid, created_at))
+                            gt_changed = True
+                    row = cur.execute(_BEFORE_SQL, (task_id, ann_id, pred_id, decision_id)).fetchone()
+                    before = row[0] if row is not None else None
+                    payload: dict[str, Any] = {
+                        "uuid": uuid, "verdict": req.verdict, "task": task_id, "annotation": ann_id,
+                        "prediction": pred_id, "from": before, "to": req.verdict}
                     if result is not None:
-                        source_result = result
-                    elif ann is not None:
-                        source_result = s.scalar(select(Annotation.result).where(Annotation.id == ann.id))
-                    elif pred is not None and isinstance(pred.result, list):
-                        source_result = pred.result
-                    else:  # a prediction the export listed by id only: no result to take as the reference
-                        source_result = None
-                    if source_result is not None:
-                        gt_old = s.scalar(select(GroundTruth.result).where(GroundTruth.task_id == task.id)
-                                          .order_by(GroundTruth.id.desc()).limit(1))
-                        gt_new = source_result
-                        _insert(s, GroundTruth, task_id=task.id, result=source_result, source="decision",
-                                annotation_id=d.annotation_id, decision_uuid=d.uuid, created_at=d.created_at)
-                        gt_changed = True
-                before = s.execute(select(Decision.verdict).where(
-                    Decision.task_id == task.id, Decision.annotation_id == d.annotation_id,
-                    Decision.prediction_id == d.prediction_id, Decision.id != d.id,
-                    Decision.verdict != "retract").order_by(Decision.id.desc()).limit(1)).scalar()
-                payload: dict[str, Any] = {
-                    "uuid": d.uuid, "verdict": d.verdict, "task": task.id, "annotation": d.annotation_id,
-                    "prediction": d.prediction_id, "from": before, "to": d.verdict}
-                if result is not None:
-                    payload["result"] = result
-                if req.comment or req.reason:
-                    payload["comment"] = {"from": None, "to": " — ".join(x for x in (req.reason, req.comment) if x)}
-                if gt_new is not None:
-                    payload["ground_truth"] = {"from": gt_old, "to": gt_new}
-                append_event(s, reviewer, "decision.recorded", payload)
-                out.append(_info(d, task.server_id, ann.server_id if ann else None, state))
+                        payload["result"] = result
+                    if note is not None:
+                        payload["comment"] = {"from": None, "to": note}
+                    if gt_new is not None:
+                        payload["ground_truth"] = {"from": gt_old, "to": gt_new}
+                    append_event_cursor(cur, reviewer, "decision.recorded", payload)
+                    out.append(DecisionInfo(
+                        uuid=uuid, project_id=project_id, task_id=task_id, task_server_id=task_server_id,
+                        annotation_id=ann_id, annotation_server_id=ann[2] if ann is not None else None,
+                        prediction_id=pred_id, verdict=req.verdict,
+                        result=None if result is None else tuple(result), reason=req.reason, comment=req.comment,
+                        reviewer=reviewer, role=role, created_at=created_at, lead_time_ms=req.lead_time_ms,
+                        retracts=None, sync_state=state))
+            finally:
+                cur.close()
         return Recorded(tuple(out), Changes(decisions=True, queue=True, sync=True, ground_truth=gt_changed))
 
     def retract(self, decision_uuid: str, *, reviewer: str, role: str = "reviewer") -> Recorded:
@@ -357,13 +391,6 @@ class DecisionService:
             append_event(s, "local", "project.reject_reasons", {"project_id": project_id, "reasons": clean,
                                                                  "from": before, "to": clean})
         return Changes(settings=True)
-
-
-def _insert(s: Session, table: Any, **values: Any) -> int:
-    """One Core INSERT in the session's transaction (column defaults and JSON as the ORM writes them); the row id."""
-    # the Table, not the mapped class: an insert() of a mapped class goes through the ORM's bulk path
-    res = cast(CursorResult[Any], s.execute(insert(table.__table__).values(**values)))
-    return int(res.lastrowid)
 
 
 def _info(d: Decision, task_server_id: int | None, ann_server_id: int | None, state: str,

@@ -43,6 +43,7 @@ from app.views.dashboard import DashboardPanel
 from app.views.dialogs import KeymapDialog, SettingsDialog
 from app.views.groundtruth_tab import GroundTruthTab
 from app.views.notifications import NotificationBar, TrayNotifier
+from app.views.review_loop import SteadyTabs
 from app.views.review_panel import ReviewPanel
 from app.views.tasks_tab import TasksTab
 from app.views.theme import tone
@@ -140,6 +141,7 @@ class MainWindow(QMainWindow):
         self.browse = browse
         self.tabs = QTabWidget()
         self.tabs.setObjectName("mainTabs")
+        SteadyTabs.install(self.tabs)  # the review loop: see app/views/review_loop.py
         self.tabs.addTab(self.review, "Review")
         self.tabs.addTab(browse, "Tasks")
         self.ground_truth = GroundTruthTab(store)

@@ -71,13 +71,14 @@ from app.services.review import (
     ReviewSession,
     SessionState,
     TeamDecision,
+    moves_between_queues,
     read_session_state,
 )
 from app.services.settings import QueueState, load_queue_state, save_queue_state
 from app.views.dialogs import FixJsonDialog, InstructionsDialog, ReasonDialog, keys_html
 from app.views.queue_bar import QueueBar
 from app.views.renderers import TaskView
-from app.views.review_loop import BusyMark, settle_heap
+from app.views.review_loop import BusyMark, GrowingLabel, SteadyTabs, settle_heap
 from app.views.theme import tone
 from app.views.worker import Cancelled, Job
 
@@ -197,7 +198,7 @@ class ReviewPanel(QWidget):
         self.undo_selected = QPushButton("Undo selected")
         self.undo_selected.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.undo_selected.clicked.connect(self._undo_selected)
-        self.counters = QLabel()
+        self.counters = GrowingLabel()  # the side column keeps its width as the numbers change
         self.counters.setObjectName("counters")
         self.preview = QLabel()
         self.preview.setObjectName("shiftAPreview")
@@ -214,7 +215,8 @@ class ReviewPanel(QWidget):
         self.queue_bar.roleChanged.connect(self.set_role)
         self.queue_bar.queueChanged.connect(self.set_queue_key)
         self.queue_key = ""  # "" (project order), "order:NAME" or "preset:NAME": the bar's choice
-        self._counts_job: Job | None = None
+        self._counts_job: Job | None = None  # the count running now (one at a time)
+        self._counts_again = False  # counts asked for while one ran
         self._build_job: Job | None = None
         self.counts_pool = QThreadPool(self)  # queue counts: read-only, beside the decision writer
         self.counts_pool.setMaxThreadCount(1)
@@ -245,6 +247,7 @@ class ReviewPanel(QWidget):
         self.views.addTab(self.task_view, "Task")
         self.views.addTab(self.compare, "Side by side (table)")
         self.views.currentChanged.connect(self._views_changed)
+        SteadyTabs.install(self.views)  # a text change inside no longer repaints the whole tab widget
         self._last_view: Any = None
         self._history_key: tuple[Any, ...] = ()
         self._task_history_key: tuple[Any, ...] = ()
@@ -640,20 +643,31 @@ class ReviewPanel(QWidget):
         s = self.session
         if s is None:
             return
+        if self._counts_job is not None:
+            # one count at a time (each reads the whole project): asked again while one runs, it runs once more
+            # after it, with the state of then -- never a backlog of stale counts competing with the review loop
+            self._counts_again = True
+            return
         store, pid = self.projects.store, s.project_id
         spec = s.queue.spec
         # project order routes escalations only (the plain session, no metrics); a built queue also the threshold
         job = Job(lambda _p, _c: (pid, queue_counts(store, pid, spec) if spec is not None else plain_counts(store, pid)))
         self._counts_job = job
         job.signals.finished.connect(lambda res, job=job: self._counts_ready(res, job))
+        job.signals.failed.connect(lambda _exc, job=job: self._counts_ready(None, job))
         job.start(self.counts_pool)
 
     def _counts_ready(self, res: Any, job: Job) -> None:
+        if job is not self._counts_job:
+            return
+        self._counts_job = None
         s = self.session
-        if job is not self._counts_job or s is None or res[0] != s.project_id:
-            return  # an older request, or another project since
-        counts = res[1]
-        self.queue_bar.set_counts(counts.reviewer, counts.expert)
+        if res is not None and s is not None and res[0] == s.project_id:  # else failed, or another project since
+            counts = res[1]
+            self.queue_bar.set_counts(counts.reviewer, counts.expert)
+        if self._counts_again:
+            self._counts_again = False
+            self._refresh_counts()  # asked while this one ran: its answer may be out of date
 
     def _nav(self, fn: Callable[[ReviewSession], Changes]) -> None:
         if self.session is None:
@@ -687,7 +701,8 @@ class ReviewPanel(QWidget):
             self._reload()
         else:
             self.refresh()
-            if changes.decisions:
+            if changes.decisions and recorded is not None and moves_between_queues(
+                    recorded.decisions, built=self.session.queue.spec is not None):
                 self._refresh_counts()  # an escalation or an expert's verdict moves tasks between the queues
         self.changed.emit(changes)
 
@@ -995,10 +1010,10 @@ class ReviewPanel(QWidget):
         if not reasons and view.escalation is not None and self.role == "expert":
             reasons = ("escalated",)
         self.queue_bar.set_reasons(reasons)
-        if self._remembered != (s.project_id, t.id):
+        self.taskShown.emit(t.id)
+        if self._remembered != (s.project_id, t.id):  # a settings file written: after the task is on screen
             self._remembered = (s.project_id, t.id)
             self._remember()
-        self.taskShown.emit(t.id)
 
     def _compared(self, t: TaskDetail) -> frozenset[int]:
         """The annotations of the evaluators a drill-down compares (marked ⇄ on chips and cards)."""

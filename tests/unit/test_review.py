@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -286,3 +287,48 @@ def test_session_status_of_each_annotation(demo, store: Store) -> None:
                                   reviewer="priya@example.com")
     s.reload()
     assert s.view().statuses[b.id].label == "✗ rejected by priya@example.com"
+
+
+def test_which_decisions_move_tasks_between_the_queues() -> None:
+    import dataclasses
+
+    from app.services.decisions import DecisionInfo
+    from app.services.review import moves_between_queues
+
+    base = DecisionInfo(uuid="u", project_id=1, task_id=1, task_server_id=None, annotation_id=1,
+                        annotation_server_id=None, prediction_id=None, verdict="accept", result=None, reason=None,
+                        comment=None, reviewer="r", role="reviewer", created_at="", lead_time_ms=None, retracts=None,
+                        sync_state="local")
+
+    def d(verdict: str, role: str = "reviewer") -> DecisionInfo:
+        return dataclasses.replace(base, verdict=verdict, role=role)
+
+    for v in ("accept", "fix", "reject", "skip"):
+        assert not moves_between_queues([d(v)], built=False)
+        assert moves_between_queues([d(v)], built=True)  # a built queue's rules read what is judged
+    assert moves_between_queues([d("escalate")], built=False)
+    assert moves_between_queues([d("retract")], built=False)
+    assert moves_between_queues([d("accept", "expert")], built=False)  # settles an escalation
+    assert not moves_between_queues([d("skip", "expert")], built=False)
+    assert moves_between_queues([d("accept"), d("reject"), d("escalate")], built=False)
+
+
+def test_history_is_the_last_n_with_retraction_marks_as_before(demo) -> None:
+    """The session list's history: the last n decisions (no retraction events), newest first, each marked when
+    undone -- the same as the copy of the whole session it used to make on every press."""
+    s = session(demo)
+
+    def reference(n: int) -> tuple:
+        retracted = {d.retracts for d in s._history if d.retracts}
+        out = [dataclasses.replace(d, retracted=d.uuid in retracted) for d in s._history if d.verdict != "retract"]
+        return tuple(reversed(out[-n:]))
+
+    for i in range(30):
+        if s.current is None:
+            break
+        s.decide("reject", reason="Wrong label") if i % 4 == 1 else s.decide("accept")
+        if i % 7 == 3:
+            s.undo()
+        for n in (1, 5, 20, 100, 0):
+            assert s.history(n) == reference(n), (i, n)
+    assert any(d.retracted for d in s.history(100)) and len(s.history(20)) == 20

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -212,4 +213,96 @@ def test_recorded_rows_are_what_an_orm_flush_writes(store: Store, verdict: str) 
         expected_gt = (list(result) if verdict == "fix" else list(ann.result)) if verdict in ("accept", "fix") else None
         assert [g.result for g in gt] == ([expected_gt] if expected_gt is not None else [])
         assert all(g.source == "decision" and g.annotation_id == ann.id for g in gt)
+    chain_holds(store)
+
+
+def test_an_audit_event_on_the_cursor_is_the_row_append_event_writes(tmp_path: Path, monkeypatch) -> None:
+    """``append_event_cursor`` (the decision's hot path) and ``append_event`` (ORM session) write the same row:
+    the payload's JSON text, its type, the previous hash and the hash; and the chain verifies."""
+    import app.models.audit as audit
+
+    monkeypatch.setattr(audit, "now_iso", lambda: "2026-12-05T11:00:00.000001Z")
+    payload = {"uuid": "u-1", "verdict": "fix", "task": 7, "annotation": None, "from": "accept", "to": "fix",
+               "result": [{"value": {"choices": ["pos"]}, "text": "naïve — “quoted”"}], "score": 0.5}
+    rows = []
+    for name, use_cursor in (("orm", False), ("cursor", True)):
+        st = Store.open(tmp_path / name)
+        try:
+            for n in range(3):  # a chain of three: each links to the one before
+                p = dict(payload, n=n)
+                with st.transaction() as s:
+                    if use_cursor:
+                        raw = s.connection().connection.driver_connection
+                        cur = raw.cursor()
+                        audit.append_event_cursor(cur, "rev@example.com", "decision.recorded", p)
+                        cur.close()
+                    else:
+                        audit.append_event(s, "rev@example.com", "decision.recorded", p)
+            with st.session() as s:
+                rows.append([tuple(r) for r in s.connection().exec_driver_sql(
+                    "SELECT at, actor, kind, payload, typeof(payload), prev_hash, hash FROM audit_events "
+                    "WHERE kind = 'decision.recorded' ORDER BY id")])
+                assert verify_chain(s) is None
+        finally:
+            st.close()
+    assert len(rows[0]) == 3 and rows[0] == rows[1]
+
+
+def test_a_refused_request_rolls_back_the_whole_keystroke(store: Store) -> None:
+    """The writes of the first request (on the DB-API cursor) are undone when a later one of the same
+    keystroke is refused: nothing of it is stored, not even its audit event."""
+    projects = ProjectService(store)
+    pid = ensure_demo(store)
+    s = ReviewSession(projects, pid, reviewer="rev@example.com")
+    cur = s.current
+    assert cur is not None and len(cur.annotations) >= 1
+    tables = ("decisions", "decision_sync", "comments", "ground_truth", "audit_events")
+
+    def counts() -> dict[str, int]:
+        with store.session() as t:
+            return {name: t.connection().exec_driver_sql(f"SELECT count(*) FROM {name}").scalar() for name in tables}
+
+    before = counts()
+    with pytest.raises(Exception, match="reject needs a reason"):
+        DecisionService(store).record(pid, [
+            DecisionRequest(task_id=cur.id, verdict="accept", annotation_id=cur.annotations[0].id, comment="ok"),
+            DecisionRequest(task_id=cur.id, verdict="reject", annotation_id=cur.annotations[0].id)],
+            reviewer="rev@example.com")
+    assert counts() == before
+    DecisionService(store).record(pid, [DecisionRequest(task_id=cur.id, verdict="accept",
+                                                        annotation_id=cur.annotations[0].id, comment="ok")],
+                                  reviewer="rev@example.com")
+    after = counts()
+    assert {k: after[k] - before[k] for k in tables} == {"decisions": 1, "decision_sync": 1, "comments": 1,
+                                                         "ground_truth": 1, "audit_events": 1}
+    chain_holds(store)
+
+
+def test_a_decision_on_a_prediction_folds_its_result(store: Store, tmp_path: Path) -> None:
+    """Accepting a model's prediction: the decision row names it, the ground truth is its result, and the audit
+    event says so (the prediction branch of the cursor path)."""
+    src = tmp_path / "export.json"
+    generate(src, 3)
+    projects = ProjectService(store)
+    pid = projects.import_file(src, CONFIG, "generated").summary.project_id
+    with store.session() as t:
+        tid, prid, presult = t.execute(select(Prediction.task_id, Prediction.id, Prediction.result)
+                                       .order_by(Prediction.id).limit(1)).one()
+    rec = DecisionService(store).record(pid, [DecisionRequest(task_id=tid, verdict="accept", prediction_id=prid)],
+                                        reviewer="rev@example.com")
+    info = rec.decisions[0]
+    assert (info.prediction_id, info.annotation_id, info.task_id) == (prid, None, tid) and rec.changes.ground_truth
+    with store.session() as t:
+        gt = t.execute(select(GroundTruth.result, GroundTruth.annotation_id, GroundTruth.decision_uuid)
+                       .where(GroundTruth.task_id == tid)).one()
+        assert tuple(gt) == (presult, None, info.uuid)
+        d = t.execute(select(Decision.prediction_id, Decision.result, Decision.seen_updated_at)
+                      .where(Decision.uuid == info.uuid)).one()
+        assert tuple(d) == (prid, None, None)
+        payload = t.scalar(text("SELECT payload FROM audit_events ORDER BY id DESC LIMIT 1"))
+    ev = json.loads(payload)
+    assert ev["prediction"] == prid and ev["ground_truth"] == {"from": None, "to": presult}
+    with pytest.raises(Exception, match="does not belong"):
+        DecisionService(store).record(pid, [DecisionRequest(task_id=tid + 1, verdict="accept", prediction_id=prid)],
+                                      reviewer="rev@example.com")
     chain_holds(store)

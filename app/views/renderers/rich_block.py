@@ -7,11 +7,17 @@ control cards change on every key press, and those layouts were the largest part
 painting the next task. This block keeps one ``QTextDocument``: one layout per width asked (memoised
 until the text changes), and paints the layout it already has. What it shows is the same document a
 label shows, pixel for pixel (tests/gui/test_review_speed.py compares them).
+
+The size answers depend only on the text and the font, and the rows repeat from task to task (the same
+values, names and statuses): they are kept in a small LRU shared by every block, so a text seen before is
+not measured again (no ``adjustSize``, no layouts at width 0 and unlimited); only the layout at the paint
+width is made.
 """
 
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from typing import Any
 
 from PySide6.QtCore import QEvent, QRectF, QSize
@@ -19,6 +25,38 @@ from PySide6.QtGui import QAbstractTextDocumentLayout, QPainter, QPalette, QText
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 QWIDGETSIZE_MAX = (1 << 24) - 1
+SIZES_KEPT = 1024  # texts whose size answers are remembered (a few hundred bytes each)
+
+
+class _Sizes:
+    """The size answers of one (text, font): filled as Qt asks them."""
+
+    __slots__ = ("hfw", "msh", "sh")
+
+    def __init__(self) -> None:
+        self.hfw: dict[int, int] = {}
+        self.sh: QSize | None = None
+        self.msh: QSize | None = None
+
+
+_SIZES: OrderedDict[tuple[str, str], _Sizes] = OrderedDict()
+
+
+def _sizes_for(text: str, font_key: str) -> _Sizes:
+    key = (text, font_key)
+    found = _SIZES.get(key)
+    if found is None:
+        found = _SIZES[key] = _Sizes()
+        while len(_SIZES) > SIZES_KEPT:
+            _SIZES.popitem(last=False)
+    else:
+        _SIZES.move_to_end(key)
+    return found
+
+
+def clear_size_cache() -> None:
+    """Forget every remembered size answer (tests)."""
+    _SIZES.clear()
 
 
 class RichBlock(QWidget):
@@ -34,10 +72,8 @@ class RichBlock(QWidget):
         option.setWrapMode(QTextOption.WrapMode.WordWrap)  # a label's: never break inside a word
         self._doc.setDefaultTextOption(option)
         self._doc.setDefaultFont(self.font())
-        self._hfw: dict[int, int] = {}
         self._laid_at: float | None = None
-        self._sh: QSize | None = None
-        self._msh: QSize | None = None
+        self._sizes = _Sizes()
         policy = QSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
         policy.setHeightForWidth(True)
         self.setSizePolicy(policy)
@@ -55,10 +91,8 @@ class RichBlock(QWidget):
         self._changed()
 
     def _changed(self) -> None:
-        self._hfw.clear()
         self._laid_at = None
-        self._sh = None
-        self._msh = None
+        self._sizes = _sizes_for(self._text, self.font().key()) if self._text else _Sizes()
         self.updateGeometry()
         self.update()
 
@@ -71,12 +105,13 @@ class RichBlock(QWidget):
         return True
 
     def heightForWidth(self, width: int) -> int:  # noqa: N802 - Qt override
-        h = self._hfw.get(width)
+        hfw = self._sizes.hfw
+        h = hfw.get(width)
         if h is None:
-            if len(self._hfw) > 64:
-                self._hfw.clear()
+            if len(hfw) > 64:
+                hfw.clear()
             self._lay_out(width)
-            h = self._hfw[width] = math.ceil(self._doc.size().height())
+            h = hfw[width] = math.ceil(self._doc.size().height())
         return h
 
     def minimumSizeHint(self) -> QSize:  # noqa: N802 - Qt override
@@ -84,12 +119,13 @@ class RichBlock(QWidget):
         # of it at unlimited width (capped by the size hint); computed once per text
         if not self._text:
             return QSize(0, 0)
-        if self._msh is None:
+        sizes = self._sizes
+        if sizes.msh is None:
             self._lay_out(QWIDGETSIZE_MAX)
             one_line = math.ceil(self._doc.size().height())
             self._lay_out(0)
-            self._msh = QSize(math.ceil(self._doc.size().width()), min(one_line, self.sizeHint().height()))
-        return QSize(self._msh)
+            sizes.msh = QSize(math.ceil(self._doc.size().width()), min(one_line, self.sizeHint().height()))
+        return QSize(sizes.msh)
 
     def sizeHint(self) -> QSize:  # noqa: N802 - Qt override
         # what a word-wrapped label asks: the document at its "reasonable" width (QTextDocument.adjustSize,
@@ -97,12 +133,13 @@ class RichBlock(QWidget):
         # these), so it is computed once per text
         if not self._text:
             return QSize(0, 0)
-        if self._sh is None:
+        sizes = self._sizes
+        if sizes.sh is None:
             self._doc.adjustSize()
             self._laid_at = self._doc.textWidth()
             size = self._doc.size()
-            self._sh = QSize(math.ceil(size.width()), math.ceil(size.height()))
-        return QSize(self._sh)
+            sizes.sh = QSize(math.ceil(size.width()), math.ceil(size.height()))
+        return QSize(sizes.sh)
 
     def paintEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
         if not self._text:
