@@ -168,28 +168,22 @@ def _build(store: Store, project_id: int, version: tuple[Any, ...],
         a_uid = cols[2]
         uid_name = {u: (members.get(u) or (f"user #{u}" if u is not None else "unknown")) for u in set(a_uid)}
         a_ev: list[str | None] = [uid_name[u] for u in a_uid]
-        # (server id, ground-truth flag) of the rows that have a server id and are flagged or may be a fix
-        sid_sql = (f"SELECT a.id, a.server_id, a.ground_truth {live_sql} AND a.server_id IS NOT NULL"
-                   if facts.fix_annotations else
-                   f"SELECT a.id, a.server_id, a.ground_truth {live_sql} AND a.ground_truth = 1")
-        srows = cur.execute(sid_sql, (project_id,)).fetchall()
-        if facts.fix_annotations:  # a reviewer's fix on the server: the reference itself, not an evaluator
-            for aid, sid, _flag in srows:
+        # the server id only where it matters: flagged rows, and rows that may be a reviewer's fix on the server
+        # (the reference itself, not an evaluator)
+        flagged = cur.execute(f"SELECT a.id, a.server_id {live_sql} AND a.ground_truth = 1", (project_id,)).fetchall()
+        if facts.fix_annotations:
+            for aid, sid in cur.execute(f"SELECT a.id, a.server_id {live_sql} AND a.server_id IS NOT NULL",
+                                        (project_id,)):
                 i = int(np.searchsorted(a_id, aid))
                 if (int(a_task[i]), sid) in facts.fix_annotations:
                     a_ev[i] = None
-        if not facts.fix_annotations:  # flagged rows without a server id are flags too (local imports)
-            flagged = srows
-        else:
-            flagged = cur.execute(f"SELECT a.id, a.server_id, a.ground_truth {live_sql} AND a.ground_truth = 1",
-                                  (project_id,)).fetchall()
         ann_vals = _Values(cur, project_id, "a", controls)
         fallback_raw: dict[int, Any] = {}
         if ann_vals.fallback:
             fallback_raw = _raw_results(cur, "annotations", ann_vals.fallback)
         # task -> (flagged result per control, its evaluator, server id of the prediction it copies)
         gt_flag: dict[int, tuple[dict[str, list[Any]], str | None, int | None]] = {}
-        for aid, sid, _flag in sorted(flagged):  # by id, as the rows: a later flag of a task wins
+        for aid, sid in sorted(flagged):  # by id, as the rows: a later flag of a task wins
             i = int(np.searchsorted(a_id, aid))
             tid = int(a_task[i])
             key = (tid, sid)
