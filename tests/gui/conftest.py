@@ -21,3 +21,15 @@ def demo_store(store):
 
     pid = ensure_demo(store)
     return store, pid
+
+
+@pytest.fixture
+def team_store(demo_store):
+    """The demo store with a second reviewer (Priya, user 9001) as a member of the project."""
+    from app.models.schema import Member
+    from tests.gui.helpers import PRIYA
+
+    store, pid = demo_store
+    with store.transaction() as s:
+        s.add(Member(project_id=pid, user_id=9001, email=PRIYA, first_name="Priya", last_name="Shah"))
+    return store, pid

@@ -8,6 +8,8 @@ from PySide6.QtWidgets import QApplication
 
 from app.views.main_window import MainWindow
 
+PRIYA = "priya.shah@example.com"  # the second reviewer of the team tests (user 9001 in ``team_store``)
+
 
 def wait_for(pred, timeout: float = 60.0) -> None:
     """Spin the event loop with GIL-releasing sleeps until ``pred()`` (QTest.qWait starves worker threads)."""

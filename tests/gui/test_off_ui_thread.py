@@ -9,23 +9,12 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-import pytest
-
 import app.views.review_panel as review_panel_module
-from app.models.schema import Member
 from app.services.projects import ProjectService
 from app.services.review import ReviewSession
 from app.services.sync import PULL_CHANGES
 from tests.gui.helpers import reviewed, shown_window, wait_for
-from tests.gui.test_team_review import PRIYA, pulled
-
-
-@pytest.fixture
-def team_store(demo_store):
-    store, pid = demo_store
-    with store.transaction() as s:
-        s.add(Member(project_id=pid, user_id=9001, email=PRIYA, first_name="Priya", last_name="Shah"))
-    return store, pid
+from tests.gui.test_team_review import pulled
 
 
 def state_of(s: ReviewSession) -> tuple[Any, ...]:

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from app.models.schema import Decision, DecisionSync, Member, Project, Server
+from app.models.schema import Decision, DecisionSync, Project, Server
 from app.models.store import Store, now_iso
 from app.services.decisions import DecisionRequest, DecisionService
 from app.services.projects import ProjectService
@@ -23,9 +23,7 @@ from app.services.settings import load_settings, save_settings
 from app.services.sync import PULL_CHANGES
 from app.views.dialogs import SettingsDialog
 from app.views.main_window import MainWindow
-from tests.gui.helpers import reviewed
-
-PRIYA = "priya.shah@example.com"
+from tests.gui.helpers import PRIYA, reviewed
 
 
 def stamp(hours_ago: float = 0.0) -> str:
@@ -44,14 +42,6 @@ def pulled(store: Store, pid: int, task_id: int, annotation_id: int | None, verd
         s.flush()
         s.add(DecisionSync(decision_id=d.id, state="synced", updated_at=now_iso()))
     return uid
-
-
-@pytest.fixture
-def team_store(demo_store):
-    store, pid = demo_store
-    with store.transaction() as s:
-        s.add(Member(project_id=pid, user_id=9001, email=PRIYA, first_name="Priya", last_name="Shah"))
-    return store, pid
 
 
 def open_window(qtbot, store: Store, pid: int) -> MainWindow:
