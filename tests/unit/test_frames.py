@@ -44,8 +44,15 @@ REAL_FILES = sorted(REAL.glob("*.json"))
 
 
 def _frames_both(store: Store, pid: int) -> tuple[Any, Any]:
+    """The JSON path's frames and the store path's; the store path read with the ADBC driver (checked: it did
+    not fall back) and equal to the same read with ``sqlite3``."""
     v = data_version(store, pid)
-    return dashboard._build_frames(store, pid, v, None), frames_mod.build_frames(store, pid, v, None)
+    arrow = frames_mod.build_frames(store, pid, v, None, reader="arrow-only")
+    plain = frames_mod.build_frames(store, pid, v, None, reader="sqlite3")
+    for name in ("annotations", "ground_truth", "decisions"):
+        pd.testing.assert_frame_equal(getattr(plain, name), getattr(arrow, name))
+    assert plain.members == arrow.members and plain.version == arrow.version
+    return dashboard._build_frames(store, pid, v, None), arrow
 
 
 def _report(f: Any) -> str:
@@ -58,12 +65,13 @@ def _report(f: Any) -> str:
 
 def _dashboard(store: Store, pid: int, builder: Any, monkeypatch: pytest.MonkeyPatch) -> str:
     """The dashboard's numbers with ``builder`` making the frames (cache emptied: a cold open)."""
-    monkeypatch.setattr(frames_mod, "build_frames", builder)
-    with dashboard._CACHE_LOCK:
-        dashboard._CACHE.clear()
-    d = compute_dashboard(store, pid, save=False)
-    with dashboard._CACHE_LOCK:
-        dashboard._CACHE.clear()
+    with monkeypatch.context() as patch:  # undone on return: later checks in the test use the real builder
+        patch.setattr(frames_mod, "build_frames", builder)
+        with dashboard._CACHE_LOCK:
+            dashboard._CACHE.clear()
+        d = compute_dashboard(store, pid, save=False)
+        with dashboard._CACHE_LOCK:
+            dashboard._CACHE.clear()
     payload = {"matrices": {str(c): {"rows": list(m.rows), "columns": list(m.columns), "matrix": m.matrix,
                                      "counts": m.counts} for c, m in d.matrices.items()},
                "quality": d.quality.to_dict(orient="records") if not d.quality.empty else [],
