@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -142,7 +142,11 @@ class ResultValue(Base):
     items: Mapped[str | None] = mapped_column(Text)  # compact JSON array of the control's result items
     # the region id of the control's only item, kept apart (that item is stored with "id": null)
     item_id: Mapped[str | None] = mapped_column(String)
-    __table_args__ = (Index("ix_result_values_row", "kind", "row_id"), {"sqlite_with_rowid": False})
+    __table_args__ = (Index("ix_result_values_row", "kind", "row_id"),
+                      # migration 0012: the marker rows of a project without a scan (frames ask on every build)
+                      Index("ix_result_values_fallback", "project_id", "kind", "row_id",
+                            sqlite_where=text("ord < 0")),
+                      {"sqlite_with_rowid": False})
 
 
 class Decision(Base):

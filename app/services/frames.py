@@ -383,7 +383,8 @@ def _arrow_reads(store: Store, project_id: int, live_sql: str, controls: list[st
     fails: the frames are the same either way (tests/unit/test_frames_arrow.py)."""
     try:
         import adbc_driver_sqlite.dbapi as adbc
-    except ImportError:
+    except Exception:  # noqa: BLE001 - missing, or a bundle without its files (a frozen build): read with sqlite3
+        log.warning("the ADBC SQLite driver cannot be loaded; frames are read with sqlite3", exc_info=True)
         return None
     from concurrent.futures import ThreadPoolExecutor
     from pathlib import Path

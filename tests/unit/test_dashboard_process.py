@@ -82,3 +82,35 @@ def test_a_cancelled_computation_stops_the_process_started_ahead(
         assert not warm.proc.is_alive()
     finally:
         dashboard.stop_metrics_process()
+
+
+def test_the_warm_up_opens_the_store_and_runs_the_engine(store: Store, tmp_path: Path) -> None:
+    """The process started ahead pays the first-use costs before its job; its warm-up swallows errors (it is
+    an optimisation), so its parts are called here directly: they must not fail silently."""
+    dashboard._tiny_computation()  # raises if the engine's calls no longer fit the made-up frames
+    opened = dashboard._warm_up(str(store.data_dir))
+    try:
+        assert opened is not None and opened.path == store.path
+    finally:
+        if opened is not None:
+            opened.close()
+
+
+def test_a_process_started_ahead_for_a_store_uses_it_and_skips_the_size_check(
+        store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pid = _import(store, tmp_path, _export())
+    here = dashboard.compute_dashboard(store, pid, save=False)
+    monkeypatch.setattr(dashboard, "ISOLATE_ABOVE", 0)
+    assert dashboard.prewarm_metrics_process(store, pid) is True
+    warm = dashboard._WARM
+    assert warm is not None and warm.data_dir == str(store.data_dir) and warm.project_id == pid
+    assert dashboard._waiting_for(store, pid) and not dashboard._waiting_for(store, pid + 1)
+    counted: list[int] = []
+    monkeypatch.setattr(dashboard, "_annotation_count", lambda *_a: counted.append(1) or 0)
+    there = dashboard.compute_dashboard_isolated(store, pid)  # ISOLATE_ABOVE 0 and count 0: only the waiting
+    assert not counted  # process sends it there; no count was needed
+    warm.proc.join(timeout=10)
+    assert warm.proc.exitcode == 0
+    for c, m in here.matrices.items():
+        np.testing.assert_array_equal(there.matrices[c].matrix, m.matrix)
+    assert dashboard.cached_dashboard(store, pid, check=False) is not None  # the child saved the cache after
