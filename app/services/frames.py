@@ -56,9 +56,10 @@ class _Values:
     five texts for a million rows)."""
 
     def __init__(self, row_ids: np.ndarray, cpos: np.ndarray, codes: np.ndarray, uniq: np.ndarray,
-                 item_ids: np.ndarray, controls: list[str], fallback: set[int]) -> None:
+                 id_rows: np.ndarray, id_vals: np.ndarray, controls: list[str], fallback: set[int]) -> None:
         self.names = controls
-        self.row_ids, self.cpos, self.codes, self.uniq, self.item_ids = row_ids, cpos, codes, uniq, item_ids
+        self.row_ids, self.cpos, self.codes, self.uniq = row_ids, cpos, codes, uniq
+        self.id_rows, self.id_vals = id_rows, id_vals  # the rows (positions, ascending) with an item id apart
         self.fallback = fallback  # results that are not strict JSON: decoded from the row
         self.cache: dict[str, Any] = {}
 
@@ -81,24 +82,23 @@ class _Values:
         cols = list(zip(*rows, strict=True)) if rows else [(), (), (), ()]
         del rows
         codes, uniq = pd.factorize(np.array(cols[2], dtype=object))
+        ids = np.array(cols[3], dtype=object)
+        id_rows = np.flatnonzero(ids != None)  # noqa: E711 - elementwise on an object array
         return cls(np.array(cols[0], dtype=np.int64), np.array(cols[1], dtype=np.int64), codes,
-                   np.asarray(uniq, dtype=object), np.array(cols[3], dtype=object), controls,
-                   _fallback(cur, project_id, kind))
+                   np.asarray(uniq, dtype=object), id_rows, ids[id_rows], controls, _fallback(cur, project_id, kind))
 
     @classmethod
     def from_arrow(cls, table: Any, cur: Any, project_id: int, kind: str, controls: list[str]) -> _Values:
         """From the Arrow table of :data:`_ARROW_VALUES` (``_arrow_reads``)."""
         import pyarrow.compute as pc
 
-        texts = table.column(2).combine_chunks().dictionary_encode()
-        has_id = table.column(3).to_numpy()
-        item_ids = np.full(table.num_rows, None, dtype=object)
-        where = np.flatnonzero(has_id)
-        if len(where):
-            item_ids[where] = np.asarray(pc.take(table.column(4), where).to_pylist(), dtype=object)
+        texts = pc.dictionary_encode(table.column(2)).combine_chunks()  # no copy of the texts
+        id_rows = np.flatnonzero(table.column(3).to_numpy())
+        id_vals = np.empty(len(id_rows), dtype=object)
+        id_vals[:] = pc.take(table.column(4), id_rows).to_pylist() if len(id_rows) else []
         return cls(table.column(0).to_numpy(), table.column(1).to_numpy(),
                    texts.indices.to_numpy(zero_copy_only=False).astype(np.int64),
-                   np.asarray(texts.dictionary.to_pylist(), dtype=object), item_ids, controls,
+                   np.asarray(texts.dictionary.to_pylist(), dtype=object), id_rows, id_vals, controls,
                    _fallback(cur, project_id, kind))
 
     def items(self, text: str, item_id: str | None = None) -> Any:
@@ -116,17 +116,25 @@ class _Values:
         for k, t in enumerate(self.uniq.tolist()):
             lists[k] = self.items(t)
         out: np.ndarray = lists[self.codes[mask]]
-        ids = self.item_ids[mask]
-        for k in np.flatnonzero(ids != None).tolist():  # noqa: E711 - elementwise on an object array
-            out[k] = [{**out[k][0], "id": ids[k]}]
+        if len(self.id_rows):
+            sel = np.flatnonzero(mask)  # row positions of out's entries, ascending
+            at = np.searchsorted(sel, self.id_rows)
+            hit = at < len(sel)
+            hit[hit] = sel[at[hit]] == self.id_rows[hit]
+            for k, item_id in zip(at[hit].tolist(), self.id_vals[hit].tolist(), strict=True):
+                out[k] = [{**out[k][0], "id": item_id}]
         return out
 
     def of(self, row_id: int) -> list[tuple[str, Any]]:
         """``(control, items)`` of one row's config controls, in ``ord`` order."""
         lo = int(np.searchsorted(self.row_ids, row_id, "left"))
         hi = int(np.searchsorted(self.row_ids, row_id, "right"))
-        return [(self.names[self.cpos[k]], self.items(self.uniq[self.codes[k]], self.item_ids[k]))
+        return [(self.names[self.cpos[k]], self.items(self.uniq[self.codes[k]], self._item_id(k)))
                 for k in range(lo, hi)]
+
+    def _item_id(self, k: int) -> str | None:
+        j = int(np.searchsorted(self.id_rows, k))
+        return self.id_vals[j] if j < len(self.id_rows) and self.id_rows[j] == k else None
 
 
 def _fallback(cur: Any, project_id: int, kind: str) -> set[int]:
@@ -201,9 +209,16 @@ def _build(store: Store, project_id: int, version: tuple[Any, ...],
         else:
             a_id, a_task, uid_codes, uids, lead_all, at_codes, at_uniq = _annotation_columns(cur, live_sql, project_id)
         n_all = len(a_id)
-        names = np.empty(len(uids), dtype=object)
-        names[:] = [members.get(u) or (f"user #{u}" if u is not None else "unknown") for u in uids]
-        ev_arr: np.ndarray = names[uid_codes]  # each row's evaluator; None below for a reviewer's fix
+        names = [members.get(u) or (f"user #{u}" if u is not None else "unknown") for u in uids]
+        is_ev = np.ones(n_all, dtype=bool)  # False below for a reviewer's fix (the reference, not an evaluator)
+
+        def ev_at(i: int) -> str | None:
+            return names[uid_codes[i]] if is_ev[i] else None
+
+        def ev_of(aid: int) -> str | None:
+            """The evaluator of a live annotation (``None``: a fix, or no such live annotation)."""
+            i = int(np.searchsorted(a_id, aid))
+            return ev_at(i) if i < n_all and a_id[i] == aid else None
         # the server id only where it matters: flagged rows, and rows that may be a reviewer's fix on the server
         # (the reference itself, not an evaluator)
         flagged = cur.execute(f"SELECT a.id, a.server_id {live_sql} AND a.ground_truth = 1", (project_id,)).fetchall()
@@ -212,7 +227,7 @@ def _build(store: Store, project_id: int, version: tuple[Any, ...],
                                         (project_id,)):
                 i = int(np.searchsorted(a_id, aid))
                 if (int(a_task[i]), sid) in facts.fix_annotations:
-                    ev_arr[i] = None
+                    is_ev[i] = False
         ann_vals = (_Values.from_arrow(tables[1], cur, project_id, "a", controls) if tables is not None
                     else _Values.read(cur, project_id, "a", controls))
         fallback_raw: dict[int, Any] = {}
@@ -227,10 +242,10 @@ def _build(store: Store, project_id: int, version: tuple[Any, ...],
             if key not in facts.own_flags:
                 by_ctl = (_split(_decode(fallback_raw[aid]), ctl_pos) if aid in fallback_raw
                           else dict(ann_vals.of(aid)))
-                gt_flag[tid] = (by_ctl, ev_arr[i], facts.fix_of_prediction.get(key))
-        k_idx = np.flatnonzero(ev_arr != None)  # noqa: E711 - elementwise on an object array
+                gt_flag[tid] = (by_ctl, ev_at(i), facts.fix_of_prediction.get(key))
+        k_idx = np.flatnonzero(is_ev)
         n = len(k_idx)
-        ann_ev = pd.Series(ev_arr[k_idx], index=a_id[k_idx]) if n else pd.Series([], dtype=object)
+        name_codes, name_uniq = pd.factorize(np.array(names, dtype=object))
         # rows: every kept annotation x every control (config order), empty lists where nothing was given
         res = np.empty(n * C, dtype=object)
         filled = np.zeros(n * C, dtype=bool)
@@ -258,9 +273,9 @@ def _build(store: Store, project_id: int, version: tuple[Any, ...],
         if progress:  # as the old path: every 50,000 annotations
             for k in range(50_000, n + 1, 50_000):
                 progress(k)
-        a_frame = {
-            "task": np.repeat(a_task[k_idx], C), "evaluator": np.repeat(ev_arr[k_idx], C),
-            "control": np.tile(np.array(controls, dtype=object), n),
+        a_frame = {  # evaluators, controls and times as codes into their distinct values
+            "task": np.repeat(a_task[k_idx], C), "evaluator": np.repeat(name_codes[uid_codes[k_idx]], C),
+            "control": np.tile(np.arange(C, dtype=np.int64), n),
             "lead_time": np.repeat(lead_all[k_idx], C), "created_at": np.repeat(at_codes[k_idx], C)}
 
         # predictions: the controls each model predicts, in the order its result first names them
@@ -306,8 +321,8 @@ def _build(store: Store, project_id: int, version: tuple[Any, ...],
             verdict, d_ann, d_pred = facts.decisions.get(duuid, (None, aid, None)) if duuid else (None, aid, None)
             source: str | None = None
             if verdict == "accept":  # the accepted annotation (or prediction) is the reference itself
-                source = _get(ann_ev, d_ann) if d_ann is not None else pred_ev.get(d_pred)  # type: ignore[arg-type]
-            elif verdict is None and aid is not None and not is_none and aid in ann_ev.index:
+                source = ev_of(d_ann) if d_ann is not None else pred_ev.get(d_pred)  # type: ignore[arg-type]
+            elif verdict is None and aid is not None and not is_none and ev_of(aid) is not None:
                 same_check.append((gid, aid))
             adjudicated[tid] = (gid, source, bool(is_none))
         if same_check:
@@ -317,7 +332,7 @@ def _build(store: Store, project_id: int, version: tuple[Any, ...],
             for tid, (gid, _source, is_none) in list(adjudicated.items()):
                 if gid in same_ok:
                     aid = dict(same_check)[gid]
-                    adjudicated[tid] = (gid, _get(ann_ev, aid), is_none)
+                    adjudicated[tid] = (gid, ev_of(aid), is_none)
         g_fallback = _raw_results(cur, "ground_truth", gt_vals.fallback) if gt_vals.fallback else {}
 
         def gt_items(gid: int) -> dict[str, list[Any]]:
@@ -344,20 +359,21 @@ def _build(store: Store, project_id: int, version: tuple[Any, ...],
             if uid not in retracted:  # any origin: this store's and other reviewers' decisions alike
                 verdicts[aid] = verdict
         for aid, verdict in verdicts.items():
-            ev = _get(ann_ev, aid)
-            if ev is not None:
-                dec_rows.append((ev, verdict))
+            name = ev_of(aid)
+            if name is not None:
+                dec_rows.append((name, verdict))
 
     types = np.array([ctype.get(c, "") for c in controls], dtype=object)
     task = np.concatenate([a_frame["task"], np.asarray(p_task, dtype=np.int64)])
-    ev_col = np.concatenate([a_frame["evaluator"], np.array(p_ev, dtype=object)])
-    ctl_col = np.concatenate([a_frame["control"], np.array(p_ctl, dtype=object)])
+    p_ev_codes, p_ev_uniq = pd.factorize(np.array(p_ev, dtype=object))
+    ev_col = _coded_str_column(np.concatenate([a_frame["evaluator"], p_ev_codes + len(name_uniq)]),
+                               np.concatenate([np.asarray(name_uniq, dtype=object), np.asarray(p_ev_uniq, dtype=object)]))
+    ctl_codes = np.concatenate([a_frame["control"], np.array([ctl_pos[c] for c in p_ctl], dtype=np.int64)])
     p_at_codes, p_at_uniq = pd.factorize(pd.Series(p_at, dtype=object))
     at_col = np.concatenate([a_frame["created_at"], np.where(p_at_codes < 0, -1, p_at_codes + len(at_uniq))])
     ann = pd.DataFrame({
-        "task": task, "evaluator": _str_column(ev_col), "control": _str_column(ctl_col),
-        "type": _str_column(np.concatenate([np.tile(types, n),
-                                            np.array([ctype.get(c, "") for c in p_ctl], dtype=object)])),
+        "task": task, "evaluator": ev_col, "control": _coded_str_column(ctl_codes, np.array(controls, dtype=object)),
+        "type": _coded_str_column(ctl_codes, types),
         "result": _objects(res, p_res),
         "lead_time": np.concatenate([a_frame["lead_time"], np.full(len(p_task), np.nan)]),
         "created_at": _timestamps_coded(at_col, np.concatenate([at_uniq, np.asarray(p_at_uniq, dtype=object)]))})
@@ -431,6 +447,8 @@ def _annotation_columns(cur: Any, live_sql: str, project_id: int) -> _Columns:
 
 def _annotation_columns_arrow(table: Any) -> _Columns:
     """:func:`_annotation_columns` from the Arrow table of :data:`_ARROW_ANNOTATIONS`."""
+    import pyarrow.compute as pc
+
     no_uid = table.column(2).to_numpy().astype(bool)
     uid = table.column(3).to_numpy()
     uniq, uid_codes = np.unique(uid[~no_uid], return_inverse=True)
@@ -439,7 +457,7 @@ def _annotation_columns_arrow(table: Any) -> _Columns:
     uids: list[Any] = [*uniq.tolist(), None]
     lead = table.column(4).to_numpy().astype(float)
     lead[table.column(5).to_numpy().astype(bool)] = np.nan
-    at = table.column(6).combine_chunks().dictionary_encode()
+    at = pc.dictionary_encode(table.column(6)).combine_chunks()  # no copy of the texts
     return _in_id_order(table.column(0).to_numpy(), table.column(1).to_numpy(), codes, uids, lead,
                         at.indices.to_numpy(zero_copy_only=False).astype(np.int64),
                         np.asarray(at.dictionary.to_pylist(), dtype=object))
@@ -456,12 +474,13 @@ def _in_id_order(a_id: np.ndarray, a_task: np.ndarray, uid_codes: np.ndarray, ui
     return a_id, a_task, uid_codes, uids, lead, at_codes, at_uniq
 
 
-def _str_column(values: np.ndarray) -> Any:
-    """The column pandas infers for an object array of strings (its ``str`` dtype), built from the distinct
-    values: converting every row's string costs far more than one take over a few distinct names."""
-    codes, uniq = pd.factorize(values)
-    if len(values) == 0 or (codes < 0).any() or not all(isinstance(u, str) for u in uniq):
-        return values  # empty, missing or non-string values: let the DataFrame infer as it always did
+def _coded_str_column(codes: np.ndarray, uniq: np.ndarray) -> Any:
+    """The column pandas infers for the object array ``uniq[codes]`` of strings (its ``str`` dtype), built from
+    the distinct values: converting every row's string costs far more than one take over a few names."""
+    if len(codes) == 0:
+        return np.array([], dtype=object)  # empty: let the DataFrame infer as it always did
+    if not all(isinstance(u, str) for u in uniq.tolist()):
+        return uniq[codes]  # non-string values: let the DataFrame infer as it always did
     inferred = pd.Series(uniq[:1]).dtype
     return pd.Series(pd.array(uniq, dtype=inferred).take(codes))
 
@@ -472,15 +491,6 @@ def _objects(head: np.ndarray, tail: list[Any]) -> np.ndarray:
     for k, v in enumerate(tail, start=len(head)):
         out[k] = v
     return out
-
-
-def _get(series: pd.Series, key: Any) -> Any:
-    if key is None:
-        return None
-    try:
-        return series.at[key]
-    except KeyError:
-        return None
 
 
 def _timestamps_coded(codes: np.ndarray, uniq: np.ndarray) -> pd.Series:

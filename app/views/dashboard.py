@@ -8,7 +8,9 @@ table). Kappa, alpha and Fleiss are computed off the UI thread by :mod:`app.serv
 
 from __future__ import annotations
 
+import logging
 import math
+import threading
 from typing import Any
 
 import numpy as np
@@ -54,6 +56,8 @@ from app.views.calibration_panel import CalibrationResults
 from app.views.heatmap import HeatmapWidget, short_name
 from app.views.theme import tone
 from app.views.worker import Job
+
+log = logging.getLogger(__name__)
 
 DEBOUNCE_MS = 800
 
@@ -119,6 +123,20 @@ STAT_TITLES = {
 
 MODE_TIP = ("Aggregation (Alt+A): Pairwise = the mean over the tasks both evaluators answered; Consensus = each "
             "evaluator against the majority of the others")
+
+def prewarm_in_background(store: Store, project_id: int) -> None:
+    """Start the metrics process of a large project (``prewarm_metrics_process``) from a plain thread: its
+    size check reads the store, and the shared worker pool is busy with the window's first jobs (the review
+    session, the queue counts) exactly when a project opens. Idempotent; errors are logged, never shown."""
+
+    def run() -> None:
+        try:
+            prewarm_metrics_process(store, project_id)
+        except Exception:  # noqa: BLE001 - an optimisation: the dashboard computes without it
+            log.debug("metrics process not started ahead", exc_info=True)
+
+    threading.Thread(target=run, name="reviewdesk-prewarm", daemon=True).start()
+
 
 class DashboardPanel(QWidget):
     openQueue = Signal(object)  # QueueFilter
@@ -308,8 +326,7 @@ class DashboardPanel(QWidget):
         self.data = None
         self.calibration.open_project(project_id)
         if project_id is not None:  # a large project computes in a child process: start it now, off this thread
-            store = self.store
-            Job(lambda _progress, _cancel: prewarm_metrics_process(store, project_id)).start()
+            prewarm_in_background(self.store, project_id)
         if project_id is not None and self.isVisible():
             self.refresh()
         else:

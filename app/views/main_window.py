@@ -39,7 +39,7 @@ from app.services.review import QueueFilter
 from app.services.settings import Settings, load_settings, save_settings
 from app.views import theme
 from app.views.calibration_panel import CalibrationPanel
-from app.views.dashboard import DashboardPanel
+from app.views.dashboard import DashboardPanel, prewarm_in_background
 from app.views.dialogs import KeymapDialog, SettingsDialog
 from app.views.groundtruth_tab import GroundTruthTab
 from app.views.notifications import NotificationBar, TrayNotifier
@@ -329,6 +329,8 @@ class MainWindow(QMainWindow):
 
     def _project_selected(self, item: QListWidgetItem | None, _prev: Any = None) -> None:
         pid = None if item is None else int(item.data(Qt.ItemDataRole.UserRole))
+        if pid is not None:  # first: a large project's metrics process starts while the tabs below open
+            prewarm_in_background(self.store, pid)
         self.tasks_tab.open_project(pid)
         self._update_gate()  # first: a locked project's production queue is never opened
         self.review.open_project(pid)

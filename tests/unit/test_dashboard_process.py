@@ -114,3 +114,12 @@ def test_a_process_started_ahead_for_a_store_uses_it_and_skips_the_size_check(
     for c, m in here.matrices.items():
         np.testing.assert_array_equal(there.matrices[c].matrix, m.matrix)
     assert dashboard.cached_dashboard(store, pid, check=False) is not None  # the child saved the cache after
+
+
+def test_an_error_in_the_process_started_ahead_reaches_the_caller(
+        store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The process ends without the interpreter's teardown; its error report is sent before it does."""
+    monkeypatch.setattr(dashboard, "ISOLATE_ABOVE", 0)
+    dashboard.prewarm_metrics_process()
+    with pytest.raises(RuntimeError, match="LookupError: No project 4242"):
+        dashboard.compute_dashboard_isolated(store, 4242)
