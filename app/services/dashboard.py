@@ -739,7 +739,8 @@ def _compute_dashboard(store: Store, project_id: int, *, mode: str = "pairwise",
         block = m.matrix[np.ix_(humans, cols)] if humans else np.empty((0, 0))
         agree = float(np.nanmean(block)) if block.size and not np.all(np.isnan(block)) else np.nan
         try:
-            alpha = control_alpha(ann, params, c, [m.evaluators[i] for i in humans])
+            alpha = control_alpha(ann, params, c, [m.evaluators[i] for i in humans], shared=True,
+                                  ground_truth=gt_arg)
         except Exception:  # noqa: BLE001 - alpha is undefined on degenerate data; the chart shows n/a
             alpha = None
         diff.append({"control": c, "agreement": agree, "alpha": np.nan if alpha is None else alpha,

@@ -124,14 +124,22 @@ STAT_TITLES = {
 MODE_TIP = ("Aggregation (Alt+A): Pairwise = the mean over the tasks both evaluators answered; Consensus = each "
             "evaluator against the majority of the others")
 
-def prewarm_in_background(store: Store, project_id: int) -> None:
+def prewarm_in_background(store: Store, project_id: int | None) -> None:
     """Start the metrics process of a large project (``prewarm_metrics_process``) from a plain thread: its
     size check reads the store, and the shared worker pool is busy with the window's first jobs (the review
-    session, the queue counts) exactly when a project opens. Idempotent; errors are logged, never shown."""
+    session, the queue counts) exactly when a project opens. ``None``: the project a new window opens first
+    (the first of the project list). Idempotent; errors are logged, never shown."""
 
     def run() -> None:
         try:
-            prewarm_metrics_process(store, project_id)
+            pid = project_id
+            if pid is None:
+                from app.services.projects import ProjectService
+
+                first = ProjectService(store).list_projects(counts=False)[:1]
+                pid = first[0].id if first else None
+            if pid is not None:
+                prewarm_metrics_process(store, pid)
         except Exception:  # noqa: BLE001 - an optimisation: the dashboard computes without it
             log.debug("metrics process not started ahead", exc_info=True)
 

@@ -94,6 +94,9 @@ class MainWindow(QMainWindow):
     def __init__(self, store: Store, project_id: int | None = None) -> None:
         super().__init__()
         self.store = store
+        # before anything else: a large project's metrics process starts while this window is built (its
+        # interpreter start and imports take about a second; the Dashboard tab may be opened at once)
+        prewarm_in_background(store, project_id)
         self.projects = ProjectService(store)
         self.settings: Settings = load_settings(store.data_dir)
         try:
