@@ -686,6 +686,7 @@ def agreement_matrices(
     human = np.array([not e.startswith(MODEL_PREFIX) for e in evs], dtype=bool)
     parts = []
     auto_pairs: list[pd.DataFrame] = []
+    ds_tasks: dict[str, np.ndarray] = {}  # auto consensus: the task codes each control has a consensus on
     for c in controls:
         ctl = _prepare(annotations, ground_truth, params, c, ev_index, task_index)
         extra: tuple[np.ndarray, np.ndarray] | None = None
@@ -700,6 +701,7 @@ def agreement_matrices(
                     s_ = ctl.score(ctl.code[has], ref[has])
                     extra = (np.bincount(ctl.ev[has], weights=s_, minlength=E), np.bincount(ctl.ev[has], minlength=E))
                     auto_pairs.append(pd.DataFrame({"task": task_index.to_numpy()[t_codes], "control": c}))
+                    ds_tasks[c] = t_codes
         elif c in ds_controls:
             extra = _reference_sums(_prepare(annotations, consensus_reference, params, c, ev_index, task_index), E)
         parts.append((c, ctl, extra))
@@ -716,7 +718,8 @@ def agreement_matrices(
         mat, cnt = _assemble(sums, counts, gt_sums, gt_counts, extra if with_ds else None)
         out[c] = AgreementMatrix(evs, columns, mat, cnt, c, mode)
     out[None] = _overall(out, annotations, ground_truth, ev_index, task_index, columns, mode, weights,
-                         consensus_reference if isinstance(consensus_reference, pd.DataFrame) else None)
+                         consensus_reference if isinstance(consensus_reference, pd.DataFrame) else None,
+                         prepared=[ctl for _, ctl, _ in parts], ds_tasks=ds_tasks if auto else None)
     return out
 
 
@@ -730,7 +733,14 @@ def _overall(
     mode: str,
     weights: Mapping[str, float] | None,
     consensus_reference: pd.DataFrame | None = None,
+    *,
+    prepared: Sequence[_Control] | None = None,
+    ds_tasks: Mapping[str, np.ndarray] | None = None,
 ) -> AgreementMatrix:
+    """The mean over controls; its counts are distinct tasks shared in any control. ``prepared``: every
+    control's preparation (their rows are the annotations' rows of ``ev_index``, one per task and evaluator),
+    so the (task, evaluator) pairs come from their codes instead of the frame; ``ds_tasks``: the task codes
+    of each control's automatic consensus (the reference's rows, likewise)."""
     E = len(ev_index)
     evs = tuple(map(str, ev_index))
     shape = (E, len(columns))
@@ -747,9 +757,14 @@ def _overall(
     with np.errstate(invalid="ignore", divide="ignore"):
         mat = np.where(den > 0, num / np.where(den > 0, den, 1), np.nan)
     # counts: distinct tasks shared (any control)
-    pres = annotations[annotations["evaluator"].isin(ev_index)].drop_duplicates(["task", "evaluator"])
-    t = task_index.get_indexer(pres["task"])
-    e = _positions(ev_index, pres["evaluator"])
+    if prepared is not None:
+        keys = np.unique(np.concatenate([c.task.astype(np.int64) * E + c.ev for c in prepared] or
+                                        [np.zeros(0, np.int64)]))
+        t, e = np.divmod(keys, max(E, 1))
+    else:
+        pres = annotations[annotations["evaluator"].isin(ev_index)].drop_duplicates(["task", "evaluator"])
+        t = task_index.get_indexer(pres["task"])
+        e = _positions(ev_index, pres["evaluator"])
     gt_tasks = np.zeros(len(task_index), bool)
     scored = np.ones(len(t), bool)
     if ground_truth is not None and len(ground_truth):
@@ -769,7 +784,17 @@ def _overall(
             a, b = ordered_pairs(ts)
             shared = np.bincount(es[a].astype(np.int64) * E + es[b], minlength=E * E).reshape(E, E)
         ref_cnt = [gt_cnt]
-        if consensus_reference is not None:  # distinct tasks where the evaluator meets a consensus result
+        if consensus_reference is not None and prepared is not None and ds_tasks is not None:
+            # distinct tasks where the evaluator meets a consensus result, from the controls' rows
+            met = []
+            for ctl in prepared:
+                on = ds_tasks.get(ctl.name)
+                if on is not None and len(on):
+                    keep = np.isin(ctl.task, on)
+                    met.append(ctl.task[keep].astype(np.int64) * E + ctl.ev[keep])
+            hit_keys = np.unique(np.concatenate(met)) if met else np.zeros(0, np.int64)
+            ref_cnt.append(np.bincount(hit_keys % max(E, 1), minlength=E).astype(np.int64))
+        elif consensus_reference is not None:  # distinct tasks where the evaluator meets a consensus result
             hit = annotations.loc[annotations["evaluator"].isin(ev_index), ["task", "evaluator", "control"]].merge(
                 consensus_reference[["task", "control"]].drop_duplicates(), on=["task", "control"]
             ).drop_duplicates(["task", "evaluator"])
