@@ -22,6 +22,22 @@ CONFUSION_CELL_LIMIT = 1 << 25
 _DENSE_CHUNK_BYTES = 64 << 20
 
 
+def distinct(values: np.ndarray) -> np.ndarray:
+    """``np.unique(values)`` (sorted distinct values), by a sort for integer arrays: since numpy 2.3 a plain
+    ``np.unique`` hashes, which takes ~0.45 s on 1M distinct int64 keys where a sort takes 0.05 s (issue 14).
+    Other dtypes (NaN handling) go to ``np.unique``."""
+    a = np.asarray(values).ravel()
+    if a.dtype.kind not in "iub":
+        return np.unique(a)
+    a = np.sort(a)
+    if a.size < 2:
+        return a
+    keep = np.empty(a.size, dtype=bool)
+    keep[0] = True
+    np.not_equal(a[1:], a[:-1], out=keep[1:])
+    return a[keep]
+
+
 def sort_by_task(task: np.ndarray, *arrays: np.ndarray) -> tuple[np.ndarray, ...]:
     """Return ``task`` and ``arrays`` reordered so that ``task`` is non-decreasing."""
     task = np.asarray(task)

@@ -75,7 +75,7 @@ import numpy as np
 import pandas as pd
 
 from app.metrics._batch import PairScorer
-from app.metrics._pairs import CONFUSION_CELL_LIMIT, ordered_pairs, pair_confusion, sort_by_task
+from app.metrics._pairs import CONFUSION_CELL_LIMIT, distinct, ordered_pairs, pair_confusion, sort_by_task
 from app.metrics.matching import _BUILTIN, _SCORE_MEMO, _answer_set, _number, get_matcher, result_digests
 
 Mode = Literal["pairwise", "consensus"]
@@ -758,7 +758,7 @@ def _overall(
         mat = np.where(den > 0, num / np.where(den > 0, den, 1), np.nan)
     # counts: distinct tasks shared (any control)
     if prepared is not None:
-        keys = np.unique(np.concatenate([c.task.astype(np.int64) * E + c.ev for c in prepared] or
+        keys = distinct(np.concatenate([c.task.astype(np.int64) * E + c.ev for c in prepared] or
                                         [np.zeros(0, np.int64)]))
         t, e = np.divmod(keys, max(E, 1))
     else:
@@ -773,7 +773,7 @@ def _overall(
         src = _source_codes(ground_truth, ev_index)
         own = (gt_t >= 0) & (src >= 0)
         if own.any():  # a pair whose result is the reference shares no scored task with it
-            own_keys = np.unique(gt_t[own].astype(np.int64) * E + src[own])
+            own_keys = distinct(gt_t[own].astype(np.int64) * E + src[own])
             scored = ~np.isin(t.astype(np.int64) * E + e, own_keys)
     gt_cnt = np.bincount(e, weights=gt_tasks[t] & scored, minlength=E).astype(np.int64)
     if mode == "pairwise":
@@ -792,7 +792,7 @@ def _overall(
                 if on is not None and len(on):
                     keep = np.isin(ctl.task, on)
                     met.append(ctl.task[keep].astype(np.int64) * E + ctl.ev[keep])
-            hit_keys = np.unique(np.concatenate(met)) if met else np.zeros(0, np.int64)
+            hit_keys = distinct(np.concatenate(met)) if met else np.zeros(0, np.int64)
             ref_cnt.append(np.bincount(hit_keys % max(E, 1), minlength=E).astype(np.int64))
         elif consensus_reference is not None:  # distinct tasks where the evaluator meets a consensus result
             hit = annotations.loc[annotations["evaluator"].isin(ev_index), ["task", "evaluator", "control"]].merge(

@@ -25,15 +25,15 @@ def _both(store: Store, pid: int, monkeypatch: pytest.MonkeyPatch) -> None:
     if f.annotations.empty:
         return
     gt = f.ground_truth if not f.ground_truth.empty else None
+    real = matrix_mod._overall
+
+    def from_frame(*args: Any, **kwargs: Any) -> Any:
+        kwargs.pop("prepared", None)
+        kwargs.pop("ds_tasks", None)
+        return real(*args, **kwargs)
+
     for mode in ("pairwise", "consensus"):
         fast = agreement_matrices(f.annotations, gt, f.params, mode=mode)[None]
-        real = matrix_mod._overall
-
-        def from_frame(*args: Any, **kwargs: Any) -> Any:
-            kwargs.pop("prepared", None)
-            kwargs.pop("ds_tasks", None)
-            return real(*args, **kwargs)
-
         with monkeypatch.context() as patch:
             patch.setattr(matrix_mod, "_overall", from_frame)
             slow = agreement_matrices(f.annotations, gt, f.params, mode=mode)[None]
