@@ -597,6 +597,7 @@ class _Warm:
 
 _WARM: _Warm | None = None
 _WARM_LOCK = threading.Lock()
+_GENERATION = 0  # bumped by stop_metrics_process: a start asked for before it is not made after it
 
 
 def _annotation_count(store: Store, project_id: int) -> int:
@@ -619,18 +620,21 @@ def prewarm_metrics_process(store: Store | None = None, project_id: int | None =
     return True
 
 
-def _start_warm(data_dir: str | None, project_id: int | None) -> None:
+def _start_warm(data_dir: str | None, project_id: int | None, generation: int | None = None) -> None:
     global _WARM
     with _WARM_LOCK:
+        if generation is not None and generation != _GENERATION:
+            return  # stopped since (the app quits, a test ended): nothing is to wait for work any more
         if _WARM is None or not _WARM.proc.is_alive():
             _WARM = _Warm(data_dir, project_id)
 
 
 def stop_metrics_process() -> None:
     """Stop a metrics process that is waiting for a job (the window closes, a test ends)."""
-    global _WARM
+    global _WARM, _GENERATION
     with _WARM_LOCK:
         warm, _WARM = _WARM, None
+        _GENERATION += 1
     if warm is not None:
         warm.close()
 
@@ -683,11 +687,20 @@ def compute_dashboard_isolated(store: Store, project_id: int, *, mode: str = "pa
         proc.join(timeout=5)
         if proc.is_alive():
             proc.terminate()
-        raise
-    finally:
         _start_warm(str(store.data_dir), project_id)  # ready for the next computation of this large project
-    # the numbers are here; the process still writes the on-disk cache and ends by itself: reaped off this thread
-    threading.Thread(target=proc.join, name="reviewdesk-metrics-reaper", daemon=True).start()
+        raise
+    # the numbers are here; the process still writes the on-disk cache and ends by itself. It is reaped off
+    # this thread, and only then is the next one started: starting a process holds this one's interpreter for
+    # tens of milliseconds, which must not fall on the moment the GUI paints these numbers.
+    data_dir = str(store.data_dir)
+    with _WARM_LOCK:
+        generation = _GENERATION
+
+    def reap() -> None:
+        proc.join()
+        _start_warm(data_dir, project_id, generation)
+
+    threading.Thread(target=reap, name="reviewdesk-metrics-reaper", daemon=True).start()
     if status != "ok":
         raise RuntimeError(payload)
     return payload
