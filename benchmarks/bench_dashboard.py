@@ -12,6 +12,7 @@ tasks), then, in one process:
   * baseline: the bare metrics engine (agreement_matrices) on the already-built frames.
 While each open runs, a 5 ms QTimer records the longest gap of the UI event loop (target < 50 ms).
 Target (issue 7): open-to-painted < 1 s.
+``--trace``: a thread samples the UI thread's stack; where it was during each open's longest gap is printed.
 """
 
 from __future__ import annotations
@@ -60,10 +61,11 @@ def generate(path: Path, n_tasks: int, n_eval: int, seed: int = 3) -> None:
         fh.write("]")
 
 
-def open_and_measure(app, store, pid) -> tuple[float, float, float, float]:
+def open_and_measure(app, store, pid, sampler=None, label: str = "") -> tuple[float, float, float, float]:
     """Window already up on the Review tab; then the Dashboard tab is opened and timed.
 
     Returns (window start-up s, open-to-painted s, open-to-current s, longest UI gap s during the open).
+    ``sampler`` (``--trace``): print where the UI thread was during the longest gap.
     """
     from PySide6.QtCore import QTimer
 
@@ -79,9 +81,13 @@ def open_and_measure(app, store, pid) -> tuple[float, float, float, float]:
     gaps: list[float] = []
     last = [time.perf_counter()]
 
+    worst = [0.0, 0.0, 0.0]  # gap, start, end
+
     def tick() -> None:
         now = time.perf_counter()
         gaps.append(now - last[0])
+        if now - last[0] > worst[0]:
+            worst[:] = [now - last[0], last[0], now]
         last[0] = now
 
     timer = QTimer()
@@ -107,6 +113,9 @@ def open_and_measure(app, store, pid) -> tuple[float, float, float, float]:
     up_to_date = time.perf_counter() - t0
     timer.stop()
     w.close()
+    if sampler is not None:
+        print(f"{label}: longest UI gap {worst[0] * 1000:.0f} ms, {(worst[1] - t0) * 1000:.0f} ms after the open")
+        print(sampler.report(worst[1], worst[2]))
     return startup, first_paint or up_to_date, up_to_date, max(gaps) if gaps else 0.0
 
 
@@ -115,6 +124,8 @@ def main() -> None:
     ap.add_argument("--evaluators", type=int, default=100)
     ap.add_argument("--tasks", type=int, default=10_000)
     ap.add_argument("--store", help="build the store here once and reuse it on later runs")
+    ap.add_argument("--trace", action="store_true",
+                    help="sample the UI thread's stack; print where it was during each open's longest gap")
     args = ap.parse_args()
     from PySide6.QtWidgets import QApplication
 
@@ -141,9 +152,15 @@ def main() -> None:
             old.unlink()
         print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
         app = QApplication.instance() or QApplication([])
-        start_cold, _, cold, cold_gap = open_and_measure(app, store, pid)
+        sampler = None
+        if args.trace:
+            from benchmarks.bench_ui_thread import StackSampler
+
+            sampler = StackSampler()
+            sampler.start()
+        start_cold, _, cold, cold_gap = open_and_measure(app, store, pid, sampler, "cold open")
         _CACHE.clear()  # a new session: nothing in memory, only the on-disk cache
-        start_warm, warm, warm_checked, warm_gap = open_and_measure(app, store, pid)
+        start_warm, warm, warm_checked, warm_gap = open_and_measure(app, store, pid, sampler, "warm open")
         frames = load_frames(store, pid)
         t0 = time.perf_counter()
         agreement_matrices(frames.annotations, frames.ground_truth, frames.params)

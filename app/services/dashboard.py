@@ -73,16 +73,18 @@ class Dashboard:
     matrices: Mapping[str | None, AgreementMatrix]  # None = overall
     difficulty: pd.DataFrame  # control, agreement, alpha, n_tasks (sorted, hardest first)
     quality: pd.DataFrame  # per evaluator (see app.metrics.annotator_quality)
-    drift: pd.DataFrame  # evaluator, task, score, rolling_accuracy, cusum, alarm (time order)
+    # evaluator, task, score, rolling_accuracy, cusum, alarm (time order): one row per scored annotation, so
+    # it is left out (no rows) of the dashboard kept on disk and sent by the metrics process (_for_screen)
+    drift: pd.DataFrame
     model_agreement: pd.DataFrame  # evaluators x model versions
     leaderboard: pd.DataFrame  # model version x control: score vs ground truth
     controls: tuple[str, ...]
     min_overlap: int = MIN_OVERLAP
     notes: tuple[str, ...] = field(default_factory=tuple)
     version: tuple[Any, ...] = ()
-    stale: bool = False
+    stale: bool = False  # read from the cache, computed before the latest changes
     # per evaluator: rolling ground-truth accuracy downsampled for a sparkline, and alarm marks
-    drift_series: Mapping[str, tuple[tuple[float, ...], tuple[bool, ...]]] = field(default_factory=dict)  # read from the cache, computed before the latest changes
+    drift_series: Mapping[str, tuple[tuple[float, ...], tuple[bool, ...]]] = field(default_factory=dict)
     # the per-annotator table restricted to one dimension (the Dimension selector's choice)
     quality_by_control: Mapping[str, QualityView] = field(default_factory=dict)
     # computed as of an audit point (app.services.asof.AsOf.as_json()); None: the store as it is now
@@ -471,10 +473,18 @@ def refresh_dashboard(store: Store, project_id: int, *, mode: str = "pairwise", 
     return compute_dashboard_isolated(store, project_id, mode=mode, cancel=cancel)
 
 
+def _for_screen(d: Dashboard) -> Dashboard:
+    """``d`` without the per-annotation drift rows: the screen draws ``drift_series``. At 1M annotations those
+    rows were 14.6 of the 15 MB pickled for the on-disk cache and for the metrics process's answer, and
+    unpickling them held the GUI process's interpreter (issue 14)."""
+    return replace(d, drift=d.drift.iloc[:0])
+
+
 def _save_cache(store: Store, d: Dashboard) -> None:
     import os
     import pickle
 
+    d = _for_screen(d)
     path = _cache_path(store, d.project_id, d.mode)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -496,7 +506,7 @@ def _child_compute(data_dir: str, project_id: int, mode: str, out: Any, store: S
             store = Store.open(data_dir, daily_backup=False, check=False)
         try:
             d = compute_dashboard(store, project_id, mode=mode, save=False)
-            out.put(("ok", d))  # the numbers first; the on-disk cache after (the parent does not wait for it)
+            out.put(("ok", _for_screen(d)))  # the numbers first; the on-disk cache after (the parent does not wait for it)
             out.close()
             out.join_thread()  # sent: the queue's feeder thread has written them to the pipe
             _save_cache(store, d)
