@@ -58,6 +58,7 @@ from app.views.theme import tone
 from app.views.worker import Job
 
 log = logging.getLogger(__name__)
+FIRST_STEP_MS = 40  # the pause between the heatmap's paint and the first step that fills the rest
 
 DEBOUNCE_MS = 800
 
@@ -497,9 +498,10 @@ class DashboardPanel(QWidget):
         self.status.setText(" · ".join(x for x in (self._as_of_note(d), *d.notes) if x))
         self._draw_current()
         self.shown.emit()
-        # the rest is filled in small steps so the event loop never waits long (large projects)
+        # the rest is filled in small steps so the event loop never waits long (large projects); the first
+        # after a pause, so the heatmap is laid out and painted in a pass of its own
         self._filling = self._fill_steps(d)
-        QTimer.singleShot(0, self, self._pump)  # cancelled with the panel
+        QTimer.singleShot(FIRST_STEP_MS, self, self._pump)  # cancelled with the panel
 
     def _dimension_changed(self) -> None:
         self._draw_current()
