@@ -526,17 +526,22 @@ def _warm_up(data_dir: str | None) -> Store | None:
 
         from app.services import frames  # noqa: F401
         if data_dir is not None:
-            store = Store.open(data_dir, daily_backup=False, check=False)
             import importlib.util
 
             if importlib.util.find_spec("adbc_driver_sqlite") is not None:
+                # the driver (its own SQLite) before this process opens the store with sqlite3: never both
+                # at once (frames.ARROW_READS)
                 from pathlib import Path
 
                 import adbc_driver_sqlite.dbapi as adbc
 
-                with adbc.connect(Path(store.path).resolve().as_uri() + "?mode=ro") as conn, conn.cursor() as cur:
+                from app.models.store import STORE_FILENAME
+
+                uri = (Path(data_dir) / STORE_FILENAME).resolve().as_uri() + "?mode=ro"
+                with adbc.connect(uri) as conn, conn.cursor() as cur:
                     cur.execute("SELECT count(*) FROM result_values WHERE 0")
                     cur.fetch_arrow_table()
+            store = Store.open(data_dir, daily_backup=False, check=False)
         _tiny_computation()
     except Exception:  # noqa: BLE001 - an optimisation; the job itself reports real errors
         pass
@@ -561,7 +566,10 @@ def _tiny_computation() -> None:
 
 def _warm_main(jobs: Any, out: Any, data_dir: str | None = None) -> None:
     """A metrics process started ahead of need: warmed up (:func:`_warm_up`) by the time a job arrives (one
-    job)."""
+    job). It only reads the store, so it is where frames are read with the ADBC driver (frames.ARROW_READS)."""
+    from app.services import frames
+
+    frames.ARROW_READS = True
     store = _warm_up(data_dir)
     job = jobs.get()
     if job is None:

@@ -29,6 +29,14 @@ from app.services.projects import member_name
 
 log = logging.getLogger(__name__)
 
+#: Whether this process reads frames with the ADBC SQLite driver. The driver carries its own copy of SQLite;
+#: two copies of SQLite must never have the same database open at once in one process (POSIX locks are per
+#: process: one copy's close drops the other's locks, and one copy may reset the WAL index the other has
+#: mapped -- sqlite.org/howtocorrupt.html, section 2.2.1; a test crashed with SIGBUS that way). So only the
+#: dashboard's metrics process sets it (app.services.dashboard._warm_main): a process that never writes the
+#: store, whose own connections are closed while the driver's are open. The GUI and the CLI read with sqlite3.
+ARROW_READS = False
+
 
 def _decode(raw: Any) -> Any:
     return json.loads(raw) if isinstance(raw, str) else raw
@@ -146,9 +154,10 @@ def build_frames(store: Store, project_id: int, version: tuple[Any, ...],
                  progress: Callable[[int], None] | None = None, *, reader: str = "arrow") -> Any:
     """:class:`~app.services.dashboard.ProjectFrames` of the project, from ``result_values`` (module doc).
 
-    ``reader``: ``"arrow"`` reads the two big tables with the ADBC driver and falls back to ``sqlite3`` if it
-    fails; ``"sqlite3"`` reads everything with ``sqlite3``; ``"arrow-only"`` raises instead of falling back
-    (tests and benchmarks: proof that the fast path ran).
+    ``reader``: ``"arrow"`` reads the two big tables with the ADBC driver where this process allows it
+    (:data:`ARROW_READS`: the dashboard's metrics process) and falls back to ``sqlite3`` if it fails;
+    ``"sqlite3"`` reads everything with ``sqlite3``; ``"arrow-only"`` uses the driver in any process and
+    raises instead of falling back (tests and benchmarks: proof that the fast path ran).
 
     The cyclic garbage collector is paused while the rows are read: millions of fresh tuples and lists
     (none of them cyclic) would otherwise trigger full collections over all of them, repeatedly.
@@ -178,13 +187,24 @@ def _build(store: Store, project_id: int, version: tuple[Any, ...],
 
     with store.session() as s:
         xml = s.scalar(select(Project.label_config).where(Project.id == project_id))
-        if xml is None:
-            raise LookupError(f"No project {project_id} in this store.")
-        cfg = parse_config(xml)
-        controls = [c.name for c in cfg.controls]
-        ctype = {c.name: c.result_type for c in cfg.controls}
-        ctl_pos = {c: i for i, c in enumerate(controls)}
-        C = len(controls)
+    if xml is None:
+        raise LookupError(f"No project {project_id} in this store.")
+    cfg = parse_config(xml)
+    controls = [c.name for c in cfg.controls]
+    ctype = {c.name: c.result_type for c in cfg.controls}
+    ctl_pos = {c: i for i, c in enumerate(controls)}
+    C = len(controls)
+    live_sql = "FROM annotations a JOIN tasks t ON t.id = a.task_id " \
+               "WHERE t.project_id = ? AND t.deleted = 0 AND a.was_cancelled = 0 AND a.deleted = 0"
+    tables = None
+    if reader == "arrow-only" or (reader == "arrow" and ARROW_READS):
+        # the driver's SQLite is a second copy of SQLite in this process: this process's own connections are
+        # closed first, and opened again only after the driver's are (module doc, docs/adr/0011)
+        store.engine.dispose()
+        tables = _arrow_reads(store, project_id, live_sql, controls)
+        if tables is None and reader == "arrow-only":
+            raise RuntimeError("the Arrow read of the frames failed (reader='arrow-only')")
+    with store.session() as s:
         conn = s.connection()
         dbapi = conn.connection.driver_connection
         assert dbapi is not None
@@ -196,14 +216,8 @@ def _build(store: Store, project_id: int, version: tuple[Any, ...],
                 members[uid] = member_name(email, first, last, uid)
         facts = _sync_facts(conn, project_id)
 
-        # annotations: plain columns, then their per-control items
-        live_sql = "FROM annotations a JOIN tasks t ON t.id = a.task_id " \
-               "WHERE t.project_id = ? AND t.deleted = 0 AND a.was_cancelled = 0 AND a.deleted = 0"
-        # the columns every row needs; the server id and the ground-truth flag only where they matter (below):
-        # each column fetched costs about a tenth of a second per 500k rows
-        tables = _arrow_reads(store, project_id, live_sql, controls) if reader != "sqlite3" else None
-        if tables is None and reader == "arrow-only":
-            raise RuntimeError("the Arrow read of the frames failed (reader='arrow-only')")
+        # annotations: plain columns, then their per-control items. The columns every row needs; the server id
+        # and the ground-truth flag only where they matter (below): each column costs ~0.1 s per 500k rows
         if tables is not None:
             a_id, a_task, uid_codes, uids, lead_all, at_codes, at_uniq = _annotation_columns_arrow(tables[0])
         else:

@@ -81,7 +81,24 @@ def test_a_driver_failure_falls_back_to_sqlite3(store: Store, tmp_path: Path,
     import adbc_driver_sqlite.dbapi as adbc
 
     monkeypatch.setattr(adbc, "connect", broken)
+    monkeypatch.setattr(frames_mod, "ARROW_READS", True)  # as in the metrics process
     got = frames_mod.build_frames(store, pid, v, None)
     pd.testing.assert_frame_equal(expected.annotations, got.annotations)
     with pytest.raises(RuntimeError, match="Arrow read"):
         frames_mod.build_frames(store, pid, v, None, reader="arrow-only")
+
+
+def test_only_the_metrics_process_reads_with_the_driver(store: Store, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The driver's SQLite is a second copy of SQLite: in a process that has the store open with sqlite3 (the
+    GUI, the CLI) the default read never opens it (frames.ARROW_READS is set by the metrics process only)."""
+    pid = _import(store, tmp_path, _export())
+    v = data_version(store, pid)
+
+    def forbidden(*_args: Any, **_kwargs: Any) -> Any:
+        raise AssertionError("the ADBC driver was used in a process that has the store open with sqlite3")
+
+    assert frames_mod.ARROW_READS is False
+    monkeypatch.setattr(frames_mod, "_arrow_reads", forbidden)
+    frames_mod.build_frames(store, pid, v, None)
+    dashboard.compute_dashboard(store, pid, save=False)
