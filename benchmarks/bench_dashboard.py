@@ -11,7 +11,8 @@ tasks), then, in one process:
   * warm open: a new window on the same store -> the cached dashboard is painted at once;
   * baseline: the bare metrics engine (agreement_matrices) on the already-built frames.
 While each open runs, a 5 ms QTimer records the longest gap of the UI event loop (target < 50 ms).
-Target (issue 7): open-to-painted < 1 s.
+Targets: warm open-to-painted < 1 s (issue 7); cold open <= 3 s at 1M annotations and every UI gap <= 50 ms
+(issue 14).
 ``--trace``: a thread samples the UI thread's stack; where it was during each open's longest gap is printed.
 """
 
@@ -173,9 +174,9 @@ def main() -> None:
                 ("baseline: agreement_matrices on built frames", f"{engine:.2f}", "-")]
         print(table(rows))
         print(f"load average at the end {os.getloadavg()[0]:.1f}")
-        print(f"targets: open-to-painted < 1 s -> warm {'met' if warm < 1 else 'MISSED'}, "
-              f"cold {'met' if cold < 1 else 'MISSED'}; UI gap < 50 ms -> "
-              f"{'met' if max(cold_gap, warm_gap) < 0.05 else 'MISSED'}")
+        print(f"targets: warm open-to-painted < 1 s (issue 7) -> {'met' if warm < 1 else 'MISSED'}; "
+              f"cold open <= 3 s (issue 14, 1M annotations) -> {'met' if cold <= 3 else 'MISSED'}; "
+              f"UI gap <= 50 ms -> {'met' if max(cold_gap, warm_gap) <= 0.05 else 'MISSED'}")
         store.close()
 
 
