@@ -135,7 +135,11 @@ class AgreementMatrix:
 
 def order_evaluators(names: Sequence[str]) -> tuple[str, ...]:
     """Humans sorted, then model versions (``model:*``) sorted."""
-    uniq = sorted({str(n) for n in pd.Series(names, dtype=object).unique()})
+    if isinstance(names, pd.Series) and names.dtype != object and not names.hasnans:
+        distinct_names = names.unique()  # in the column's own dtype: no object copy of every row (issue 14)
+    else:
+        distinct_names = pd.Series(names, dtype=object).unique()
+    uniq = sorted({str(n) for n in distinct_names})
     return tuple(
         [n for n in uniq if not n.startswith(MODEL_PREFIX)] + [n for n in uniq if n.startswith(MODEL_PREFIX)]
     )
