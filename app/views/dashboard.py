@@ -160,6 +160,8 @@ class DashboardPanel(QWidget):
         self.project_id: int | None = None
         self.data: Dashboard | None = None
         self._job: Job | None = None
+        # (mode, version) of cached numbers on screen, checked once the screen is filled (_pump)
+        self._pending_check: tuple[str, tuple[Any, ...]] | None = None
         self._running: set[Job] = set()  # keeps superseded jobs alive until their thread ends
         self._stale = False
         self.as_of: str | None = None  # an audit event id or time: numbers as they were then (ADR 0015)
@@ -333,6 +335,7 @@ class DashboardPanel(QWidget):
     def open_project(self, project_id: int | None) -> None:
         self.project_id = project_id
         self.data = None
+        self._pending_check = None
         self.calibration.open_project(project_id)
         if project_id is not None:  # a large project computes in a child process: start it now, off this thread
             prewarm_in_background(self.store, project_id)
@@ -375,6 +378,7 @@ class DashboardPanel(QWidget):
     def _read_cached(self, mode: str) -> None:
         """The last computed numbers from the on-disk cache, unpickled in a worker (12+ ms on the UI thread for
         a 1M-annotation project), painted as soon as they are read; then checked or computed."""
+        self._pending_check = None
         if self._job is not None:
             self._job.cancel()
         pid, store = self.project_id, self.store
@@ -405,11 +409,23 @@ class DashboardPanel(QWidget):
             self.progress.hide()
             return  # another project, aggregation or cut-off since: its own refresh reads its numbers
         if cached is not None:
+            # painted first; checked for changes when the screen is filled: the check's reads in a worker
+            # while the first paints ran made the longest UI gap of a warm open (issue 14)
+            self._pending_check = (mode, cached.version)
             self._show(cached)
-        self._recompute(mode, cached.version if cached is not None else None)
+            if getattr(self, "_filling", None) is None:
+                self._start_pending_check()
+        else:
+            self._recompute(mode, None)
+
+    def _start_pending_check(self) -> None:
+        pending, self._pending_check = self._pending_check, None
+        if pending is not None and self.as_of is None and pending[0] == self.mode.currentData():
+            self._recompute(*pending)
 
     def _recompute(self, mode: str, known: tuple[Any, ...] | None) -> None:
         """Compute the numbers in a worker, unless the data still has version ``known`` (what is painted)."""
+        self._pending_check = None  # superseded
         if self._job is not None:
             self._job.cancel()
         pid, store = self.project_id, self.store
@@ -467,7 +483,7 @@ class DashboardPanel(QWidget):
         return note + ("" if a["exact"] else " — not exact: later pulls changed annotations the store cannot rewind")
 
     def busy(self) -> bool:
-        return (self._job is not None or self._stats_job is not None
+        return (self._job is not None or self._stats_job is not None or self._pending_check is not None
                 or getattr(self, "_filling", None) is not None)
 
     def _done(self, job: Job, d: Dashboard | None) -> None:
@@ -526,6 +542,8 @@ class DashboardPanel(QWidget):
             next(steps)
         except StopIteration:
             self._filling = None
+            if self._pending_check is not None:
+                self._start_pending_check()
             if self._job is None:
                 self.computed.emit()
             return

@@ -217,3 +217,43 @@ def test_a_stale_dashboard_cache_read_is_dropped(qtbot, demo_store, monkeypatch)
     release.set()
     wait_for(lambda: d.data is not None and not d.busy())
     assert "pairwise" not in shown and d.data.mode == "consensus" and shown[-1] == "consensus"
+
+
+def test_cached_numbers_are_checked_once_the_screen_is_filled(qtbot, demo_store, monkeypatch) -> None:
+    """A warm open paints the cached numbers, fills the chart and tables, and only then checks them for changes
+    in a worker (the check's reads beside the first paints made the longest UI gap); the panel is busy until
+    the check is done, and stale numbers are then replaced by current ones."""
+    from sqlalchemy import text
+
+    from app.services.dashboard import data_version
+    from app.services.decisions import DecisionRequest, DecisionService
+
+    store, pid = demo_store
+    first = shown_window(qtbot, store, pid)
+    first.tabs.setCurrentWidget(first.dashboard)
+    wait_for(lambda: first.dashboard.data is not None and not first.dashboard.busy())
+    cached_version = first.dashboard.data.version
+    first.close()
+    with store.session() as s:  # a decision since: the cache on disk is stale
+        tid, aid = s.execute(text("SELECT a.task_id, a.id FROM annotations a JOIN tasks t ON t.id = a.task_id "
+                                  "WHERE t.project_id = :p ORDER BY a.id LIMIT 1"), {"p": pid}).one()
+    DecisionService(store).record(pid, [DecisionRequest(tid, "accept", annotation_id=aid)], reviewer="qa@example.com")
+    assert data_version(store, pid) != cached_version
+    w = shown_window(qtbot, store, pid)
+    d = w.dashboard
+    checks: list[tuple[Any, bool, int]] = []
+
+    def start(mode: str, known: Any) -> None:
+        checks.append((known, getattr(d, "_filling", None) is None, d.annotators.rowCount()))
+        real_recompute(mode, known)
+
+    real_recompute = d._recompute
+    monkeypatch.setattr(d, "_recompute", start)
+    w.tabs.setCurrentWidget(d)
+    wait_for(lambda: d.data is not None and d.data.version == cached_version)
+    assert d.busy()  # painted from the cache, not checked yet
+    wait_for(lambda: not d.busy())
+    assert len(checks) == 1
+    known, filled, rows = checks[0]
+    assert known == cached_version and filled and rows > 0  # asked after the tables were filled
+    assert d.data.version == data_version(store, pid) != cached_version  # and the stale numbers replaced
