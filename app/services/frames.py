@@ -202,7 +202,7 @@ def _build(store: Store, project_id: int, version: tuple[Any, ...],
         # closed first, and opened again only after the driver's are (module doc, docs/adr/0011)
         store.engine.dispose()
         tables = _arrow_reads(store, project_id, live_sql, controls)
-        if tables is None and reader == "arrow-only":
+        if tables is None and reader == "arrow-only" and controls:
             raise RuntimeError("the Arrow read of the frames failed (reader='arrow-only')")
     with store.session() as s:
         conn = s.connection()
@@ -411,6 +411,8 @@ def _arrow_reads(store: Store, project_id: int, live_sql: str, controls: list[st
     about 0.5 s together, where ``sqlite3`` makes 2M tuples of Python objects in 1.6 s and turning them into
     columns costs another 0.8 s. ``None`` (the caller reads with ``sqlite3``) when the driver is missing or
     fails: the frames are the same either way (tests/unit/test_frames_arrow.py)."""
+    if not controls:
+        return None  # a config without controls has no values to read: nothing to gain
     try:
         import adbc_driver_sqlite.dbapi as adbc
     except Exception:  # noqa: BLE001 - missing, or a bundle without its files (a frozen build): read with sqlite3
