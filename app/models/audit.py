@@ -7,9 +7,9 @@ import json
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import CursorResult, insert, select, text
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from app.models.schema import AuditCheckpoint, AuditEvent
@@ -24,13 +24,16 @@ def _digest(prev: str, at: str, actor: str, kind: str, payload: dict[str, Any]) 
 
 
 def append_event(session: Session, actor: str, kind: str, payload: dict[str, Any]) -> AuditEvent:
-    prev = session.scalar(select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)) or GENESIS
-    at = now_iso()
-    digest = _digest(prev, at, actor, kind, payload)
-    # a Core INSERT: no unit-of-work flush for an append-only row (decisions are the hot path)
-    res = cast(CursorResult[Any], session.execute(insert(AuditEvent).values(
-        at=at, actor=actor, kind=kind, payload=payload, prev_hash=prev, hash=digest)))
-    ev_id = res.lastrowid  # lastrowid: no RETURNING needed (older SQLite builds)
+    """Append an event to the chain in the session's transaction (:func:`append_event_cursor` on the
+    session's own DB-API connection, after the session's pending rows are written, as a query would)."""
+    session.flush()
+    dbapi = session.connection().connection.driver_connection
+    assert dbapi is not None
+    cur = dbapi.cursor()
+    try:
+        ev_id, digest, prev, at = _append(cur, actor, kind, payload)
+    finally:
+        cur.close()
     return AuditEvent(id=ev_id, at=at, actor=actor, kind=kind, payload=payload, prev_hash=prev, hash=digest)
 
 
@@ -42,12 +45,17 @@ def append_event_cursor(cur: Any, actor: str, kind: str, payload: dict[str, Any]
     """:func:`append_event` on a DB-API cursor of the session's connection, in its transaction (the review
     loop's hot path: no SQLAlchemy statement per row). The row is the one :func:`append_event` writes: the
     payload serialised as the JSON column does (``json.dumps``), the same hash; returns (id, hash)."""
+    ev_id, digest, _prev, _at = _append(cur, actor, kind, payload)
+    return ev_id, digest
+
+
+def _append(cur: Any, actor: str, kind: str, payload: dict[str, Any]) -> tuple[int, str, str, str]:
     row = cur.execute(LAST_HASH_SQL).fetchone()
     prev = row[0] if row is not None and row[0] else GENESIS
     at = now_iso()
     digest = _digest(prev, at, actor, kind, payload)
     cur.execute(INSERT_EVENT_SQL, (at, actor, kind, json.dumps(payload), prev, digest))
-    return int(cur.lastrowid), digest
+    return int(cur.lastrowid), digest, prev, at
 
 
 
