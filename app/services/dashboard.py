@@ -524,7 +524,6 @@ def _warm_up(data_dir: str | None) -> Store | None:
     try:
         import pyarrow.compute  # noqa: F401 - imported for its side effect (loaded once)
 
-        from app.services import frames  # noqa: F401
         if data_dir is not None:
             import importlib.util
 
@@ -708,8 +707,8 @@ def compute_dashboard_isolated(store: Store, project_id: int, *, mode: str = "pa
         _start_warm(str(store.data_dir), project_id)  # ready for the next computation of this large project
         raise
     # the numbers are here; the process still writes the on-disk cache and ends by itself. It is reaped off
-    # this thread, and only then is the next one started: starting a process holds this one's interpreter for
-    # tens of milliseconds, which must not fall on the moment the GUI paints these numbers.
+    # this thread, and only then is the next one started: two metrics processes never run at once (memory,
+    # and the new one's imports would compete on 2 cores with the GUI painting these numbers).
     data_dir = str(store.data_dir)
     with _WARM_LOCK:
         generation = _GENERATION

@@ -398,7 +398,7 @@ def _build(store: Store, project_id: int, version: tuple[Any, ...],
 
 _ARROW_ANNOTATIONS = (  # every column one SQLite type on every row: the driver infers each column's type once
     "SELECT a.id, a.task_id, a.completed_by IS NULL, coalesce(CAST(a.completed_by AS INTEGER), 0), "
-    "coalesce(CAST(a.lead_time AS REAL), 'NaN' + 0.0), a.lead_time IS NULL, coalesce(CAST(a.created_at AS TEXT), '') ")
+    "coalesce(CAST(a.lead_time AS REAL), 0.0), a.lead_time IS NULL, coalesce(CAST(a.created_at AS TEXT), '') ")
 _ARROW_VALUES = ("SELECT row_id, {case}, coalesce(items, ''), item_id IS NOT NULL, coalesce(CAST(item_id AS TEXT), '') "
                  "FROM result_values WHERE project_id = ? AND kind = 'a' AND control IN ({marks}) ORDER BY row_id, ord")
 

@@ -337,8 +337,6 @@ class DashboardPanel(QWidget):
         self.data = None
         self._pending_check = None
         self.calibration.open_project(project_id)
-        if project_id is not None:  # a large project computes in a child process: start it now, off this thread
-            prewarm_in_background(self.store, project_id)
         if project_id is not None and self.isVisible():
             self.refresh()
         else:

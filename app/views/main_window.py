@@ -97,6 +97,7 @@ class MainWindow(QMainWindow):
         # before anything else: a large project's metrics process starts while this window is built (its
         # interpreter start and imports take about a second; the Dashboard tab may be opened at once)
         prewarm_in_background(store, project_id)
+        self._prewarmed = project_id  # asked for once per project (its size check reads the store)
         self.projects = ProjectService(store)
         self.settings: Settings = load_settings(store.data_dir)
         try:
@@ -332,7 +333,8 @@ class MainWindow(QMainWindow):
 
     def _project_selected(self, item: QListWidgetItem | None, _prev: Any = None) -> None:
         pid = None if item is None else int(item.data(Qt.ItemDataRole.UserRole))
-        if pid is not None:  # first: a large project's metrics process starts while the tabs below open
+        if pid is not None and pid != self._prewarmed:  # first: it starts while the tabs below open
+            self._prewarmed = pid
             prewarm_in_background(self.store, pid)
         self.tasks_tab.open_project(pid)
         self._update_gate()  # first: a locked project's production queue is never opened
